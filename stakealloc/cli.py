@@ -1,0 +1,198 @@
+"""Command line: `stakealloc run|validate|assign|fetch|slots|backtest`.
+
+Errors from the StakeallocError hierarchy are printed as one message (never a
+traceback) and mapped to exit codes: 2 bad input, 3 data or API, 4 optimisation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from . import __version__
+from .errors import ConfigError, StakeallocError
+
+
+def _progress_enabled(args) -> bool:
+    return sys.stderr.isatty() and not getattr(args, "quiet", False)
+
+
+def _load(args):
+    from .config import load_fleet, parse_risk_measure
+
+    fleet = load_fleet(args.fleet)
+    if getattr(args, "risk_measure", None):
+        fleet = fleet.with_overrides(risk_measure=parse_risk_measure(args.risk_measure, key="--risk-measure"))
+    return fleet
+
+
+def _scores(fleet, args):
+    """(fleet with stakes/regime filled in, score table, source description, current round)."""
+    from .config import Source
+
+    if fleet.data.source is Source.SNAPSHOT:
+        from .scores import load_snapshot
+
+        if getattr(args, "offline", False):
+            pass  # a snapshot is offline by nature
+        return fleet, load_snapshot(fleet.data.snapshot), f"snapshot {fleet.data.snapshot}", None
+    from .sync import sync
+
+    return sync(fleet, offline=getattr(args, "offline", False), progress=_progress_enabled(args))
+
+
+def _write_outputs(plan, args) -> None:
+    from . import atomic
+
+    # Everything is computed before anything is written; each file is replaced atomically.
+    if getattr(args, "json", None):
+        atomic.write_text(args.json, plan.json_text())
+    if getattr(args, "csv", None):
+        atomic.write_text(args.csv, plan.csv_text())
+
+
+def _exit_for(plan) -> int:
+    return 4 if plan.solver["status"] == "infeasible" else 0
+
+
+def cmd_run(args) -> int:
+    from .pipeline import plan as make_plan
+
+    fleet = _load(args)
+    fleet, table, source, rnd = _scores(fleet, args)
+    p = make_plan(fleet, table, source=source, current_round=rnd)
+    _write_outputs(p, args)
+    sys.stdout.write(p.text())
+    return _exit_for(p)
+
+
+def cmd_validate(args) -> int:
+    fleet = _load(args)
+    from .config import Source
+
+    if fleet.data.source is Source.SNAPSHOT:
+        from .pipeline import check_models
+        from .scores import load_snapshot
+
+        check_models(fleet, load_snapshot(fleet.data.snapshot), f"snapshot {fleet.data.snapshot}")
+    r = fleet.payout.regime
+    print(f"{args.fleet}: ok: {len(fleet.models)} models, {len(fleet.slots)} slots, regime "
+          f"{'live' if fleet.payout.live else r.name} ({len(r.combinations)} combination(s)), "
+          f"risk measure {fleet.portfolio.risk_measure.value}, leverage {fleet.portfolio.leverage:g}")
+    return 0
+
+
+def cmd_assign(args) -> int:
+    from . import targets
+    from .pipeline import assemble
+
+    fleet = _load(args)
+    from .config import Source
+
+    if fleet.data.source is Source.NUMERAI and any(s.stake is None for s in fleet.slots):
+        fleet, _, _, _ = _scores(fleet, args)
+    tg = targets.read_csv(args.targets, fleet.payout.regime, fleet.models)
+    p = assemble(fleet, tg, table=None, wt=None, source=f"targets {args.targets}")
+    _write_outputs(p, args)
+    sys.stdout.write(p.text())
+    return _exit_for(p)
+
+
+def cmd_fetch(args) -> int:
+    from .config import Source
+
+    fleet = _load(args)
+    if fleet.data.source is not Source.NUMERAI:
+        raise ConfigError('data.source: fetch downloads from the API; set data.source = "numerai"')
+    fleet, table, source, rnd = _scores(fleet, args)
+    rounds = table[table["resolved"]]["round"]
+    print(f"{source}: {len(fleet.models)} models, {len(table)} scores, resolved rounds "
+          f"{int(rounds.min()) if len(rounds) else '-'}–{int(rounds.max()) if len(rounds) else '-'}"
+          + (f"; current round {rnd}" if rnd else ""))
+    return 0
+
+
+def cmd_slots(args) -> int:
+    from .numerai import Client
+
+    client = Client.from_env()
+    for line in client.slots_toml():
+        print(line)
+    return 0
+
+
+def cmd_backtest(args) -> int:
+    from .backtest import main as backtest_main
+
+    return backtest_main(args, _load(args), _scores, _progress_enabled(args))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="stakealloc", description=__doc__.splitlines()[0])
+    ap.add_argument("--version", action="version", version=f"stakealloc {__version__}")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    def fleet_arg(p):
+        p.add_argument("fleet", help="fleet file (TOML)")
+
+    p = sub.add_parser("run", help="plan this week's slot assignment")
+    fleet_arg(p)
+    p.add_argument("--risk-measure", help="override portfolio.risk_measure (riskfolio code, e.g. CVaR)")
+    p.add_argument("--json", metavar="PATH", help="also write the plan as JSON")
+    p.add_argument("--csv", metavar="PATH", help="also write the slot table as CSV")
+    p.add_argument("--offline", action="store_true", help="use the cache only (data.source = numerai)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("validate", help="check a fleet file without solving")
+    fleet_arg(p)
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("assign", help="map given targets (CSV model,side,score,target in NMR) onto the slots")
+    fleet_arg(p)
+    p.add_argument("--targets", required=True, metavar="CSV")
+    p.add_argument("--json", metavar="PATH")
+    p.add_argument("--csv", metavar="PATH")
+    p.add_argument("--offline", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_assign)
+
+    p = sub.add_parser("fetch", help="download or refresh scores and stakes into the cache")
+    fleet_arg(p)
+    p.add_argument("--offline", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_fetch)
+
+    p = sub.add_parser("slots", help="list your account's models as [[slots]] (needs NUMERAI_PUBLIC_ID/SECRET_KEY)")
+    p.set_defaults(func=cmd_slots)
+
+    p = sub.add_parser("backtest", help="walk-forward comparison of risk measures")
+    fleet_arg(p)
+    p.add_argument("--risk-measures", default="MV,CVaR,MDD", help="comma-separated riskfolio codes")
+    p.add_argument("--step", type=int, default=5, help="rounds between decisions (default 5: a week)")
+    p.add_argument("--lag", type=int, default=25, help="round r is usable at decision d when r + lag < d")
+    p.add_argument("--json", metavar="PATH")
+    p.add_argument("--offline", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_backtest)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except StakeallocError as e:
+        print(f"stakealloc: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("stakealloc: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

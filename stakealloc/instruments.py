@@ -1,0 +1,181 @@
+"""Instruments: long and short per-round score streams of each source model (design §2).
+
+With several multiplier combinations, every (model, paying score) gives
+`{model}_{score}` and `short_{model}_{score}`. With exactly one combination p
+(today's 0.5×CORR + 2×MMC), a slot cannot shape its exposure per score, so the
+instrument of (model, side) is its payout stream `{model}_payout` = Σ_k p_k·score_k.
+
+Note on TC: the short side of TC is an approximation (TC of inverted predictions
+is not exactly −TC); the plan says so when TC is a paying score.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .config import SHORT, Missing, Portfolio, Side
+from .errors import DataError
+from .regimes import Regime
+
+CONSTANT_STD = 1e-9
+
+
+@dataclass(frozen=True)
+class Instrument:
+    name: str
+    model: str
+    side: str  # "long" | "short"
+    score: str | None  # None: the payout stream of a one-combination regime
+
+
+@dataclass(frozen=True)
+class Dropped:
+    instrument: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class InstrumentSet:
+    """Eligible instruments' per-round scores (rounds × instruments, no NaN) and what was dropped."""
+
+    returns: pd.DataFrame
+    info: dict[str, Instrument]  # every instrument considered, eligible or not
+    dropped: tuple[Dropped, ...]
+    window: tuple[int, ...]  # resolved rounds in the window, before the missing-data policy
+    missing_note: str
+
+    @property
+    def eligible(self) -> tuple[str, ...]:
+        return tuple(self.returns.columns)
+
+
+def instrument_name(model: str, side: str, score: str | None) -> str:
+    base = f"{model}_{score if score is not None else 'payout'}"
+    return f"{SHORT}{base}" if side == "short" else base
+
+
+def paying_scores(regime: Regime) -> tuple[str, ...]:
+    """Scores some combination pays (a score no combination pays cannot be carried by any slot)."""
+    return tuple(k for k in regime.scores if regime.max_multiplier(k) > 0)
+
+
+def resolved_rounds(table: pd.DataFrame, models: tuple[str, ...], regime: Regime) -> list[int]:
+    rows = table[table["resolved"] & table["model"].isin(models) & table["score"].isin(regime.scores)]
+    return sorted(int(r) for r in rows["round"].unique())
+
+
+def build(table: pd.DataFrame, models: tuple[str, ...], regime: Regime, p: Portfolio) -> InstrumentSet:
+    """Eligible instruments over the last `p.lookback` resolved rounds; pure."""
+    rows = table[table["resolved"] & table["model"].isin(models) & table["score"].isin(regime.scores)]
+    rounds = sorted(int(r) for r in rows["round"].unique())
+    if len(rounds) < 2:
+        raise DataError(f"fewer than 2 resolved rounds with scores for the fleet's models ({len(rounds)})")
+    window = rounds[-p.lookback:]
+    rows = rows[rows["round"].isin(window)]
+    wide = {
+        k: rows[rows["score"] == k].pivot(index="round", columns="model", values="value")
+        .reindex(index=window, columns=list(models))
+        for k in regime.scores
+    }
+
+    # (label for long side, series, model, score) in a stable order: models as listed, scores as in the regime.
+    bases: list[tuple[str, pd.Series, str, str | None]] = []
+    if regime.single:
+        combo = regime.combinations[0]
+        for m in models:
+            # min_count: a round with any paying score missing is missing (never summed as 0).
+            parts = [wide[k][m] * c for k, c in zip(regime.scores, combo) if c != 0]
+            s = pd.concat(parts, axis=1).sum(axis=1, min_count=len(parts))
+            bases.append((instrument_name(m, "long", None), s, m, None))
+    else:
+        for m in models:
+            for k in paying_scores(regime):
+                bases.append((instrument_name(m, "long", k), wide[k][m], m, k))
+
+    info: dict[str, Instrument] = {}
+    dropped: list[Dropped] = []
+    candidates: list[tuple[Instrument, pd.Series]] = []
+    newest = window[-p.max_stale:]
+    for label, s, m, k in bases:
+        long_i = Instrument(label, m, "long", k)
+        short_i = Instrument(instrument_name(m, "short", k), m, "short", k)
+        info[long_i.name] = long_i
+        info[short_i.name] = short_i
+        both = (long_i, short_i)
+        n = int(s.notna().sum())
+        reason = None
+        if n == 0:
+            reason = f"no resolved scores in the window (rounds {window[0]}–{window[-1]})"
+        elif n < p.min_rounds:
+            reason = f"only {n} scored rounds in the window, min_rounds = {p.min_rounds}"
+        elif s.loc[newest].notna().sum() == 0:
+            reason = (f"stale: no score in the newest {p.max_stale} resolved rounds "
+                      f"(last scored round {int(s.last_valid_index())})")
+        else:
+            std = float(s.std(ddof=1))
+            if not std >= CONSTANT_STD:
+                reason = f"constant: std {std:.3g} < {CONSTANT_STD:g}"
+        if reason is not None:
+            dropped.extend(Dropped(i.name, reason) for i in both)
+            continue
+        mean = float(s.mean())
+        if p.side is Side.BOTH:
+            keep = both
+        elif p.side is Side.LONG:
+            keep = (long_i,)
+            dropped.append(Dropped(short_i.name, "side = long: short instruments are not eligible"))
+        elif mean >= 0:
+            keep = (long_i,)
+            dropped.append(Dropped(short_i.name, f"side = mean: mean {mean:+.6f} ≥ 0 over the window, long side kept"))
+        else:
+            keep = (short_i,)
+            dropped.append(Dropped(long_i.name, f"side = mean: mean {mean:+.6f} < 0 over the window, short side kept"))
+        for inst in keep:
+            candidates.append((inst, s if inst.side == "long" else -s))
+
+    # Duplicates: against instruments of models listed earlier, on the rounds both scored.
+    accepted: list[tuple[Instrument, pd.Series]] = []
+    order = {m: i for i, m in enumerate(models)}
+    for inst, s in candidates:
+        dup = None
+        for prev, ps in accepted:
+            if order[prev.model] >= order[inst.model]:
+                continue
+            both_scored = s.notna() & ps.notna()
+            if int(both_scored.sum()) < p.min_rounds:
+                continue
+            rho = float(np.corrcoef(s[both_scored].to_numpy(), ps[both_scored].to_numpy())[0, 1])
+            if rho >= p.max_correlation:
+                dup = (prev, rho)
+                break
+        if dup is not None:
+            dropped.append(Dropped(inst.name, f"duplicate of {dup[0].name} (correlation {dup[1]:.6f} ≥ {p.max_correlation:g})"))
+        else:
+            accepted.append((inst, s))
+
+    if not accepted:
+        raise DataError("no eligible instruments: " + "; ".join(f"{d.instrument}: {d.reason}" for d in dropped[:6])
+                        + ("; …" if len(dropped) > 6 else ""))
+    matrix = pd.DataFrame({inst.name: s for inst, s in accepted}, index=pd.Index(window, name="round"))
+    missing = matrix.isna()
+    n_missing = int(missing.to_numpy().sum())
+    worst = missing.sum().sort_values(ascending=False, kind="stable")
+    worst_txt = ", ".join(f"{c} ×{int(v)}" for c, v in worst.items() if v > 0)
+    if n_missing == 0:
+        note = f"{p.missing.value}: no missing scores among eligible instruments"
+    elif p.missing is Missing.ZERO:
+        matrix = matrix.fillna(0.0)
+        note = f"zero: {n_missing} missing scores counted as 0 ({worst_txt})"
+    else:
+        full = ~missing.any(axis=1)
+        matrix = matrix[full]
+        note = f"drop-rounds: {int((~full).sum())} of {len(window)} rounds dropped for missing scores ({worst_txt})"
+        if len(matrix) < p.min_rounds:
+            raise DataError(
+                f"portfolio.missing = \"drop-rounds\" leaves {len(matrix)} rounds < min_rounds = {p.min_rounds} "
+                f"(missing: {worst_txt}); drop those models or set missing = \"zero\"")
+    assert not matrix.isna().to_numpy().any()
+    return InstrumentSet(returns=matrix, info=info, dropped=tuple(dropped), window=tuple(window), missing_note=note)

@@ -1,0 +1,138 @@
+"""The weekly job as one pure function: fleet + score table -> plan (design's pipeline)."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from . import hrp, instruments, slots, targets
+from .config import Fleet, Ref
+from .errors import ConfigError
+from .payout import slot_payouts, summary, wide_scores
+from .report import Plan
+from .targets import Target
+
+
+def check_models(fleet: Fleet, table: pd.DataFrame, source: str) -> None:
+    """Every source model must appear in the scores (an unknown name is bad input, exit 2)."""
+    have = set(table["model"].unique())
+    for m in fleet.models:
+        if m not in have:
+            near = difflib.get_close_matches(m, sorted(have), n=1, cutoff=0.6)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            raise ConfigError(f"models: unknown model {m!r}: no scores for it in {source}{hint}")
+
+
+def slot_inputs(fleet: Fleet) -> list[slots.SlotInput]:
+    regime = fleet.payout.regime
+    out = []
+    for s in fleet.slots:
+        combo = regime.combinations.index(s.current_multipliers) if s.current_multipliers is not None else None
+        out.append(slots.SlotInput(name=s.name, stake=float(s.stake), current=s.current,  # type: ignore[arg-type]
+                                   current_combo=combo, pin=s.pin, exclude=s.exclude))
+    return out
+
+
+@dataclass(frozen=True)
+class Weights:
+    inst: instruments.InstrumentSet
+    result: hrp.HrpResult
+    weights: pd.Series  # after min_weight pruning
+    pruned: tuple[str, ...]
+
+
+def weigh(fleet: Fleet, table: pd.DataFrame) -> Weights:
+    p = fleet.portfolio
+    inst = instruments.build(table, fleet.models, fleet.payout.regime, p)
+    res = hrp.hrp(inst.returns, p.risk_measure, codependence=p.codependence, linkage=p.linkage,
+                  leaf_order=p.leaf_order, alpha=p.alpha)
+    w, pruned = hrp.prune(res.weights, p.min_weight)
+    return Weights(inst, res, w, pruned)
+
+
+def plan(fleet: Fleet, table: pd.DataFrame, *, source: str, current_round: int | None = None) -> Plan:
+    """HRP weights on the window, targets, and the slot program's plan."""
+    check_models(fleet, table, source)
+    wt = weigh(fleet, table)
+    regime = fleet.payout.regime
+    tg = targets.compute(wt.weights, wt.inst.info, regime, fleet.portfolio.leverage, fleet.total_stake)
+    return assemble(fleet, tg, table=table, wt=wt, source=source, current_round=current_round)
+
+
+def assemble(fleet: Fleet, tg: tuple[Target, ...], *, table: pd.DataFrame | None, wt: Weights | None,
+             source: str, current_round: int | None = None) -> Plan:
+    """Solve the slot program for targets `tg` and build the plan record (also used by `assign`)."""
+    regime = fleet.payout.regime
+    si = slot_inputs(fleet)
+    sp = slots.solve(si, tg, regime, fleet.models, solver=fleet.solver.name, time_limit=fleet.solver.time_limit,
+                     change_penalty=fleet.solver.change_penalty)
+    total = fleet.total_stake
+    ach = slots.achieved(si, list(sp.choices), regime)
+    slot_rows = []
+    for s, c, ch in zip(si, sp.choices, sp.changed):
+        mults = regime.as_dict(c.combo)
+        slot_rows.append({"slot": s.name, "stake": s.stake, "model": c.ref.model, "side": c.ref.side,
+                          "label": c.ref.label, "multipliers": mults,
+                          "exposure": {k: s.stake * m for k, m in mults.items()}, "changed": ch,
+                          "current": s.current.label if s.current else None})
+    tmap = {(t.model, t.side, t.score): t.target for t in tg}
+    keys = list(tmap) + [k for k in ach if k not in tmap]
+    order = {m: i for i, m in enumerate(fleet.models)}
+    keys.sort(key=lambda k: (order.get(k[0], len(order)), k[1] != "long", regime.scores.index(k[2])))
+    target_rows = []
+    for m, side, k in keys:
+        t, a = tmap.get((m, side, k), 0.0), ach.get((m, side, k), 0.0)
+        if t > 0 or a > 0:
+            target_rows.append({"model": m, "side": side, "label": Ref(m, side).label, "score": k,
+                                "target": t, "achieved": a})
+    deviation = sum(abs(r["achieved"] - r["target"]) for r in target_rows)
+    lev = sum(r["stake"] * sum(r["multipliers"].values()) for r in slot_rows) / total
+    sv = sp.solver
+    solver = {"name": sv.name, "status": sv.status, "objective": sv.objective, "bound": sv.bound, "gap": sv.gap,
+              "seconds": sv.seconds, "solver_status": sv.solver_status, "source": sv.source,
+              "time_limit": fleet.solver.time_limit}
+    notes = []
+    if "tc" in regime.scores and any(r["side"] == "short" and r["score"] == "tc" for r in target_rows):
+        notes.append("the short side of TC is an approximation: TC of inverted predictions is not exactly −TC")
+    data: dict = {"source": source}
+    perf = None
+    if wt is not None:
+        inst = wt.inst
+        idx = inst.returns.index
+        data.update({
+            "first_round": int(idx[0]), "last_round": int(idx[-1]), "rounds": int(len(idx)),
+            "window_rounds": len(inst.window), "window": [int(inst.window[0]), int(inst.window[-1])],
+            "instruments": list(inst.eligible),
+            "dropped": [{"instrument": d.instrument, "reason": d.reason} for d in inst.dropped]
+            + [{"instrument": n, "reason": f"weight below min_weight = {fleet.portfolio.min_weight:g}"} for n in wt.pruned],
+            "missing": inst.missing_note, "hrp_notes": list(wt.result.notes),
+        })
+        if table is not None:
+            perf = window_performance(fleet, table, slot_rows, list(inst.window))
+    else:
+        data.update({"first_round": None, "last_round": None, "rounds": 0, "window_rounds": 0, "instruments": [],
+                     "dropped": [], "missing": "n/a (targets given)", "hrp_notes": []})
+    return Plan(
+        fleet_sha256=fleet.sha256, fleet_path=str(fleet.path) if fleet.path else "", 
+        risk_measure=fleet.portfolio.risk_measure.value if wt is not None else None,
+        leverage_desired=fleet.portfolio.leverage, leverage_achieved=lev, total_stake=total, regime=regime,
+        weights={str(k): float(v) for k, v in (wt.weights.items() if wt is not None else [])},
+        deviation=deviation, change_penalty=fleet.solver.change_penalty, penalty=sp.penalty, slots=slot_rows,
+        targets=target_rows, solver=solver, data=data, unreachable=slots.capacity_notes(si, tg, regime),
+        notes=notes, round=current_round, window_performance=perf)
+
+
+def window_performance(fleet: Fleet, table: pd.DataFrame, slot_rows: list[dict], window: list[int]) -> dict:
+    """The plan's payout over the window as if it had been held (in-sample: the weights saw these rounds)."""
+    regime = fleet.payout.regime
+    wide = wide_scores(table, fleet.models, regime.scores)
+    assignment = [(r["model"], r["side"], tuple(r["multipliers"][k] for k in regime.scores), r["stake"]) for r in slot_rows]
+    pay = slot_payouts(wide, window, assignment, regime, fleet.payout.payout_factor, fleet.payout.clip)
+    s = summary(pay.sum(axis=1), fleet.total_stake)
+    s["payout_factor"] = fleet.payout.payout_factor
+    s["clip"] = fleet.payout.clip
+    assert np.isfinite(list(v for v in s.values() if isinstance(v, float))).all()
+    return s

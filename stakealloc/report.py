@@ -1,0 +1,157 @@
+"""The plan: one record built from the stages' outputs, printed as text or written as JSON/CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from . import __version__
+from .regimes import Regime
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything the plan prints. NMR amounts are floats; `slots` and `targets` are plain dicts."""
+
+    fleet_sha256: str
+    fleet_path: str
+    risk_measure: str | None
+    leverage_desired: float
+    leverage_achieved: float
+    total_stake: float
+    regime: Regime
+    weights: dict[str, float]
+    deviation: float
+    change_penalty: float
+    penalty: float
+    slots: list[dict[str, Any]]
+    targets: list[dict[str, Any]]
+    solver: dict[str, Any]
+    data: dict[str, Any]
+    unreachable: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    round: int | None = None  # the round the plan is for (known when online)
+    window_performance: dict[str, Any] | None = None
+    created: str = field(default_factory=lambda: datetime.now(timezone.utc).replace(microsecond=0).isoformat())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "meta": {"version": __version__, "fleet_sha256": self.fleet_sha256, "created": self.created,
+                     "fleet": self.fleet_path, "round": self.round},
+            "risk_measure": self.risk_measure,
+            "leverage": {"desired": self.leverage_desired, "achieved": self.leverage_achieved},
+            "total_stake": self.total_stake,
+            "regime": {"name": self.regime.name, "scores": list(self.regime.scores),
+                       "combinations": [list(c) for c in self.regime.combinations]},
+            "weights": self.weights,
+            "deviation": self.deviation,
+            "change_penalty": {"per_slot": self.change_penalty, "charged": self.penalty},
+            "slots": self.slots,
+            "targets": self.targets,
+            "unreachable": self.unreachable,
+            "solver": self.solver,
+            "data": self.data,
+            "window_performance": self.window_performance,
+            "notes": self.notes,
+        }
+
+    def json_text(self) -> str:
+        return json.dumps(self.to_json(), indent=2) + "\n"
+
+    def csv_text(self) -> str:
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        ks = list(self.regime.scores)
+        w.writerow(["slot", "model", "side", "stake", "changed", *(f"{k}_mult" for k in ks),
+                    *(f"{k}_exposure" for k in ks)])
+        for s in self.slots:
+            w.writerow([s["slot"], s["model"], s["side"], _num(s["stake"]), str(s["changed"]).lower(),
+                        *(_num(s["multipliers"][k]) for k in ks), *(_num(s["exposure"][k]) for k in ks)])
+        return buf.getvalue()
+
+    def text(self) -> str:
+        return render(self)
+
+
+def _num(v: float) -> str:
+    return repr(float(v))
+
+
+def _fmt(v: float) -> str:
+    return f"{v:,.2f}"
+
+
+def render(p: Plan) -> str:
+    ks = list(p.regime.scores)
+    out: list[str] = []
+    title = f"stakealloc {__version__}: slot plan"
+    if p.round is not None:
+        title += f" for round {p.round}"
+    out.append(title)
+    out.append(f"fleet {p.fleet_path} (sha256 {p.fleet_sha256[:12]})")
+    combos = p.regime.combinations
+    if p.regime.single:
+        reg = " + ".join(f"{m:g}×{k}" for k, m in zip(ks, combos[0]))
+        out.append(f"regime {p.regime.name}: every slot pays {reg} (no choice of multipliers)")
+    else:
+        out.append(f"regime {p.regime.name}: {len(combos)} allowed combinations of {', '.join(ks)}")
+    out.append("")
+
+    label_w = max([len("model")] + [len(s["label"]) for s in p.slots] + [len(t["label"]) for t in p.targets])
+    slot_w = max([len("slot")] + [len(s["slot"]) for s in p.slots])
+    out.append("Slots (* = differs from current: this week's to-do list)")
+    head = (f"  {'slot':<{slot_w}}  {'model':<{label_w}}  " + "  ".join(f"{k + ' x':>7}" for k in ks)
+            + f"  {'stake':>10}  " + "  ".join(f"{k + ' NMR':>10}" for k in ks))
+    out.append(head)
+    for s in p.slots:
+        mark = "*" if s["changed"] else " "
+        out.append(f"{mark} {s['slot']:<{slot_w}}  {s['label']:<{label_w}}  "
+                   + "  ".join(f"{s['multipliers'][k]:>7g}" for k in ks)
+                   + f"  {_fmt(s['stake']):>10}  " + "  ".join(f"{_fmt(s['exposure'][k]):>10}" for k in ks))
+    n_changed = sum(s["changed"] for s in p.slots)
+    out.append(f"  {n_changed} of {len(p.slots)} slots to change")
+    out.append("")
+    out.append("Targets vs achieved exposure (NMR)")
+    out.append(f"  {'model':<{label_w}}  {'score':<6}  {'target':>10}  {'achieved':>10}  {'difference':>10}")
+    for t in p.targets:
+        out.append(f"  {t['label']:<{label_w}}  {t['score']:<6}  {_fmt(t['target']):>10}  {_fmt(t['achieved']):>10}  "
+                   f"{t['achieved'] - t['target']:>+10,.2f}")
+    out.append("")
+    sv = p.solver
+    out.append("Totals")
+    out.append(f"  stake {_fmt(p.total_stake)} NMR; leverage desired {p.leverage_desired:.4g}, achieved {p.leverage_achieved:.4g}")
+    pen = f" + change penalty {_fmt(p.penalty)}" if p.change_penalty else ""
+    out.append(f"  deviation Σ|achieved − target| = {_fmt(p.deviation)} NMR{pen}")
+    proof = ("proven optimal" if sv["status"] == "optimal"
+             else f"NOT proven optimal: best bound {_fmt(sv['bound'])}, gap {_fmt(sv['gap'])} NMR")
+    out.append(f"  solver {sv['name']}: {sv['status']} ({proof}), {sv['seconds']:.2f} s"
+               + ("" if sv["source"] == "solver" else f"; plan from the {sv['source']}"))
+    for u in p.unreachable:
+        out.append(f"  unreachable: {_fmt(u['unreachable'])} NMR of {u['score']}: {u['why']}")
+    if p.window_performance:
+        wp = p.window_performance
+        out.append(f"  held over the window ({wp['rounds']} rounds): mean payout {wp['mean']:+.2f} NMR/round "
+                   f"({wp['mean_pct']:+.3f}% of stake), Sharpe {wp['sharpe']:.3f}, max drawdown {_fmt(wp['max_drawdown'])} NMR")
+    out.append("")
+    d = p.data
+    out.append("Data")
+    out.append(f"  source {d['source']}; rounds {d['first_round']}–{d['last_round']}, {d['rounds']} used "
+               f"(window of {d['window_rounds']} resolved rounds); risk measure {p.risk_measure}")
+    out.append(f"  missing data: {d['missing']}")
+    out.append(f"  {len(d['instruments'])} instruments eligible, {len(d['dropped'])} dropped")
+    if p.weights:
+        out.append("  weights: " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(p.weights.items(), key=lambda kv: (-kv[1], kv[0]))))
+    for note in d.get("hrp_notes", []):
+        out.append(f"  HRP: {note}")
+    if d["dropped"]:
+        w = max(len(x["instrument"]) for x in d["dropped"])
+        out.append("  dropped:")
+        for x in d["dropped"]:
+            out.append(f"    {x['instrument']:<{w}}  {x['reason']}")
+    for n in p.notes:
+        out.append(f"  note: {n}")
+    return "\n".join(out) + "\n"
