@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
-from pathlib import Path
 
 from . import __version__
 from .errors import ConfigError, StakeallocError

@@ -1,0 +1,67 @@
+"""Shared fixtures: the bundled real snapshot and small fleet files written per test."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def bundled() -> pd.DataFrame:
+    from stakealloc.scores import load_bundled
+
+    return load_bundled()
+
+
+BASE_FLEET = """
+models = ["fearindex", "reputation", "jos_stack", "integration_test", "nb_example_model"]
+
+[portfolio]
+risk_measure = "MV"
+
+[payout]
+regime = "classic-2024"
+
+[solver]
+name = "HiGHS"
+time_limit = 20
+
+[[slots]]
+name = "slot_a"
+stake = 1000.0
+current = "fearindex"
+
+[[slots]]
+name = "slot_b"
+stake = 600.0
+
+[[slots]]
+name = "slot_c"
+stake = 400.0
+"""
+
+
+@pytest.fixture
+def write_fleet(tmp_path):
+    def write(text: str = BASE_FLEET, name: str = "fleet.toml") -> Path:
+        p = tmp_path / name
+        p.write_text(textwrap.dedent(text))
+        return p
+
+    return write
+
+
+def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """The installed console entry point, as a user runs it."""
+    e = dict(os.environ)
+    e.update(env or {})
+    return subprocess.run([sys.executable, "-m", "stakealloc.cli", *args], capture_output=True, text=True,
+                          env=e, cwd=cwd or ROOT, timeout=600)

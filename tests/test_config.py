@@ -1,0 +1,102 @@
+"""Fleet file validation: every bad input names its key, exit code 2."""
+
+import pytest
+
+from conftest import BASE_FLEET, run_cli
+from stakealloc.config import Ref, load_fleet
+from stakealloc.errors import ConfigError
+
+
+def test_example_fleet_loads():
+    from conftest import ROOT
+
+    f = load_fleet(ROOT / "fleet.toml")
+    assert len(f.models) >= 12 and len(f.slots) >= 9
+    assert f.payout.regime.name == "classic-2024"
+    assert f.portfolio.leverage == 2.5  # fixed by the regime
+    assert any(s.current is not None for s in f.slots)
+
+
+def test_defaults_and_parsing(write_fleet):
+    f = load_fleet(write_fleet())
+    assert f.models[0] == "fearindex"
+    assert f.slots[0].current == Ref("fearindex", "long")
+    assert f.slots[0].current_multipliers == (0.5, 2.0)  # the regime's only combination
+    assert f.portfolio.lookback == 100 and f.portfolio.min_rounds == 60
+    assert len(f.sha256) == 64
+
+
+@pytest.mark.parametrize("old,new,needle", [
+    ('risk_measure = "MV"', 'risk_mesure = "MV"', "portfolio.risk_mesure: unknown key; did you mean 'risk_measure'?"),
+    ('risk_measure = "MV"', 'risk_measure = "cvar"', "did you mean 'CVaR'"),
+    ('risk_measure = "MV"', 'lookback = "100"', "portfolio.lookback: must be a whole number"),
+    ('risk_measure = "MV"', 'lookback = 1', "portfolio.lookback: must be ≥ 2"),
+    ('risk_measure = "MV"', 'min_weight = -0.1', "portfolio.min_weight"),
+    ('risk_measure = "MV"', 'side = "shorts"', "portfolio.side"),
+    ('risk_measure = "MV"', 'missing = "fill"', "portfolio.missing"),
+    ('risk_measure = "MV"', 'leverage = 2.0', "portfolio.leverage: 2 is not possible in regime 'classic-2024'"),
+    ('risk_measure = "MV"', 'max_correlation = 1.5', "portfolio.max_correlation"),
+    ('regime = "classic-2024"', 'regime = "classic-2025"', "payout.regime: unknown regime 'classic-2025'"),
+    ('regime = "classic-2024"', 'regime = "custom"\nscores = ["corr", "xyz"]\ncombinations = [[1, 1]]', "payout.scores: unknown score 'xyz'"),
+    ('regime = "classic-2024"', 'regime = "custom"\nscores = ["corr"]\ncombinations = []', "payout.combinations"),
+    ('regime = "classic-2024"', 'regime = "custom"\nscores = ["corr"]\ncombinations = [[-1]]', "is negative"),
+    ('regime = "classic-2024"', 'regime = "custom"\nscores = ["corr", "tc"]\ncombinations = [[1]]', "payout.combinations[0]"),
+    ('name = "HiGHS"', 'name = "gurobi"', "solver.name"),
+    ('time_limit = 20', 'time_limit = 0', "solver.time_limit"),
+    ('stake = 600.0', 'stake = -5', "slots[1] (slot_b).stake: must be > 0"),
+    ('stake = 600.0', 'stake = true', "slots[1] (slot_b).stake: must be a number"),
+    ('stake = 600.0\n', '', "slots[1] (slot_b).stake: required with data.source = \"snapshot\""),
+    ('current = "fearindex"', 'current = "fearindx"', "slots[0] (slot_a).current: unknown model 'fearindx'"),
+    ('current = "fearindex"', 'curent = "fearindex"', "did you mean 'current'"),
+    ('current = "fearindex"', 'current = "fearindex"\ncurrent_multipliers = { corr = 1.0, mmc = 2.0 }', "not an allowed combination"),
+    ('current = "fearindex"', 'pin = "short_nosuch"', "slots[0] (slot_a).pin: unknown model"),
+    ('current = "fearindex"', 'exclude = ["fearindex", "reputation", "jos_stack", "integration_test", "nb_example_model"]', "excludes every source model"),
+    ('name = "slot_b"', 'name = "slot_a"', "listed twice"),
+    ('models = ["fearindex"', 'models = ["short_fearindex"', "models[0]: 'short_fearindex': a source model may not be named short_"),
+    ('models = ["fearindex"', 'models = ["reputation"', "models[1]: 'reputation' is listed twice"),
+    ('[payout]', '[payouts]', "payouts: unknown key; did you mean 'payout'?"),
+])
+def test_bad_input_names_the_key(write_fleet, old, new, needle):
+    assert old in BASE_FLEET
+    path = write_fleet(BASE_FLEET.replace(old, new, 1))
+    with pytest.raises(ConfigError) as e:
+        load_fleet(path)
+    assert needle in str(e.value)
+
+
+def test_empty_slot_list(write_fleet):
+    text = "slots = []\n" + BASE_FLEET.split("[[slots]]")[0]
+    with pytest.raises(ConfigError, match="slots: the slot list is empty"):
+        load_fleet(write_fleet(text))
+
+
+def test_not_toml_and_missing_file(write_fleet, tmp_path):
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_fleet(write_fleet("models = [\n"))
+    with pytest.raises(ConfigError, match="no such fleet file"):
+        load_fleet(tmp_path / "nope.toml")
+
+
+def test_snapshot_path_relative_to_fleet_file(write_fleet, tmp_path):
+    (tmp_path / "s.csv").write_text("round,model,score,value\n1,a,corr,0.1\n")
+    f = load_fleet(write_fleet(BASE_FLEET.replace("[solver]", '[data]\nsnapshot = "s.csv"\n\n[solver]')))
+    assert f.data.snapshot == str(tmp_path / "s.csv")
+    with pytest.raises(ConfigError, match="data.snapshot: no such file"):
+        load_fleet(write_fleet(BASE_FLEET.replace("[solver]", '[data]\nsnapshot = "t.csv"\n\n[solver]')))
+
+
+def test_cli_exit_code_2_and_message_without_traceback(write_fleet, tmp_path):
+    bad = write_fleet(BASE_FLEET.replace('"jos_stack"', '"no_such_model"'))
+    r = run_cli("run", str(bad), "--json", str(tmp_path / "plan.json"))
+    assert r.returncode == 2
+    assert "models: unknown model 'no_such_model'" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert not (tmp_path / "plan.json").exists()
+    r = run_cli("validate", str(write_fleet(BASE_FLEET.replace("lookback", "x").replace('risk_measure = "MV"', "lokback = 5"))))
+    assert r.returncode == 2 and "did you mean 'lookback'" in r.stderr
+
+
+def test_validate_ok(write_fleet):
+    r = run_cli("validate", str(write_fleet()))
+    assert r.returncode == 0, r.stderr
+    assert "ok: 5 models, 3 slots" in r.stdout

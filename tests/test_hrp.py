@@ -1,0 +1,145 @@
+"""HRP: hand-computed cases, equality with riskfolio's HCPortfolio, and the degenerate inputs."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from stakealloc.errors import OptimizationError
+from stakealloc.hrp import RiskMeasure, hrp, prune, riskfolio_hrp
+
+
+def frame(**cols):
+    return pd.DataFrame(cols)
+
+
+def test_two_instruments_mv_by_hand():
+    # var(a) = 4/3, var(b) = 16/3: HRP = inverse variance, w_a = 16 / (4 + 16) = 0.8
+    r = hrp(frame(a=[1.0, -1, 1, -1], b=[2.0, 2, -2, -2]), RiskMeasure.MV)
+    assert r.weights["a"] == pytest.approx(0.8, abs=1e-12)
+    assert r.weights["b"] == pytest.approx(0.2, abs=1e-12)
+    assert list(r.weights.index) == ["a", "b"] and r.notes == ()
+
+
+def test_two_instruments_cvar_by_hand():
+    # 20 rounds at alpha 5 %: CVaR is minus the single worst round: 0.1 and 0.3 -> w_a = 0.3 / 0.4
+    a = [0.01] * 19 + [-0.1]
+    b = [0.02] * 18 + [-0.3, 0.05]
+    r = hrp(frame(a=a, b=b), RiskMeasure.CVaR)
+    assert r.weights["a"] == pytest.approx(0.75, abs=1e-12)
+
+
+def test_two_instruments_mdd_by_hand():
+    # cumulative: a 1.1, 0.9, 0.95, 1.0 -> MDD 0.2; b 0.6, 0.8, 0.9, 1.1 -> MDD 0.4; w_a = 0.4 / 0.6
+    r = hrp(frame(a=[0.1, -0.2, 0.05, 0.05], b=[-0.4, 0.2, 0.1, 0.2]), RiskMeasure.MDD)
+    assert r.weights["a"] == pytest.approx(2 / 3, abs=1e-12)
+
+
+def test_three_instruments_mv_by_hand():
+    rng = np.random.default_rng(7)
+    base = rng.normal(size=200)
+    a = base + 0.1 * rng.normal(size=200)
+    b = 2 * base + 0.1 * rng.normal(size=200)  # a and b cluster together
+    c = 0.5 * rng.normal(size=200)
+    X = frame(a=a, b=b, c=c)
+    r = hrp(X, RiskMeasure.MV)
+    order = list(r.order)
+    assert abs(order.index("a") - order.index("b")) == 1
+    # Bisection of 3 leaves: [first] vs [second, third]; the pair then splits 1 vs 1.
+    S = X.cov()
+    first, pair = order[0], order[1:]
+    if first == "c":
+        iv = 1 / np.diag(S.loc[pair, pair])
+        wp = iv / iv.sum()
+        v_pair = wp @ S.loc[pair, pair].to_numpy() @ wp
+        a1 = 1 - S.loc["c", "c"] / (S.loc["c", "c"] + v_pair)
+        va, vb = S.loc[pair[0], pair[0]], S.loc[pair[1], pair[1]]
+        expect = {"c": a1, pair[0]: (1 - a1) * vb / (va + vb), pair[1]: (1 - a1) * va / (va + vb)}
+    else:  # [a|b, the other, c]: first alone vs (other, c)
+        iv = 1 / np.diag(S.loc[pair, pair])
+        wp = iv / iv.sum()
+        v_pair = wp @ S.loc[pair, pair].to_numpy() @ wp
+        a1 = 1 - S.loc[first, first] / (S.loc[first, first] + v_pair)
+        v0, v1 = S.loc[pair[0], pair[0]], S.loc[pair[1], pair[1]]
+        expect = {first: a1, pair[0]: (1 - a1) * v1 / (v0 + v1), pair[1]: (1 - a1) * v0 / (v0 + v1)}
+    for k, v in expect.items():
+        assert r.weights[k] == pytest.approx(v, abs=1e-12)
+
+
+@pytest.fixture(scope="module")
+def real_window(bundled):
+    from conftest import ROOT
+    from stakealloc.config import load_fleet
+    from stakealloc.instruments import build
+
+    f = load_fleet(ROOT / "fleet.toml")
+    return build(bundled, f.models, f.payout.regime, f.portfolio).returns
+
+
+@pytest.mark.parametrize("rm", ["MV", "CVaR", "MDD", "MAD", "CDaR", "UCI", "vol", "WR", "FLPM", "SLPM", "ADD"])
+def test_equals_riskfolio_hcportfolio_on_real_data(real_window, rm):
+    ours = hrp(real_window, RiskMeasure(rm))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = riskfolio_hrp(real_window, RiskMeasure(rm))
+    assert ref.notna().all() and (ref >= 0).all()  # riskfolio's weights valid here
+    assert list(ours.weights.index) == list(ref.index)
+    assert float((ours.weights - ref).abs().max()) <= 1e-9
+
+
+@pytest.mark.parametrize("linkage,codep", [("ward", "pearson"), ("average", "spearman"), ("complete", "abs_pearson")])
+def test_equals_riskfolio_for_other_clusterings(real_window, linkage, codep):
+    ours = hrp(real_window, RiskMeasure.MV, linkage=linkage, codependence=codep)
+    ref = riskfolio_hrp(real_window, RiskMeasure.MV, linkage=linkage, codependence=codep)
+    assert float((ours.weights - ref).abs().max()) <= 1e-9
+
+
+def test_never_losing_series_under_mdd_is_floored_not_nan():
+    X = frame(up=[0.1, 0.2, 0.05, 0.1], b=[-0.4, 0.2, 0.1, 0.2], c=[0.1, -0.2, 0.05, 0.05])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:  # riskfolio's own HRP: 1/MDD = inf, then NaN weights or a ValueError
+            ref = riskfolio_hrp(X, RiskMeasure.MDD)
+            broken = not np.isfinite(ref.to_numpy()).all() or bool((ref < 0).any())
+        except ValueError:
+            broken = True
+    assert broken
+    r = hrp(X, RiskMeasure.MDD)
+    w = r.weights
+    assert np.isfinite(w).all() and (w >= 0).all() and w.sum() == pytest.approx(1, abs=1e-12)
+    assert any("MDD = 0 for up (never lost in the window); floored at 0.2" in n for n in r.notes)
+    # floored to c's MDD (0.2): up and c weigh the same against b's 0.4 inside their cluster
+    assert w["up"] > w["b"]
+
+
+def test_negative_cvar_is_floored():
+    n = 40
+    X = frame(pos=[0.01 + 0.001 * i for i in range(n)], a=[0.02 * ((-1) ** i) for i in range(n)],
+              b=[0.05 * ((-1) ** i) + 0.001 for i in range(n)])
+    r = hrp(X, RiskMeasure.CVaR)
+    assert (r.weights >= 0).all() and np.isfinite(r.weights).all()
+    assert any(n.startswith("CVaR = -0.0") and "floored" in n for n in r.notes)
+
+
+def test_no_positive_risk_gives_equal_weights():
+    r = hrp(frame(a=[0.1, 0.2, 0.3], b=[0.2, 0.1, 0.3]), RiskMeasure.MDD)
+    assert list(r.weights) == [0.5, 0.5]
+    assert "equal weights" in r.notes[0]
+
+
+def test_single_instrument_and_errors():
+    assert hrp(frame(a=[0.1, 0.2]), RiskMeasure.MV).weights["a"] == 1.0
+    with pytest.raises(OptimizationError, match="NaN"):
+        hrp(frame(a=[0.1, np.nan, 0.3], b=[0.1, 0.2, 0.3]), RiskMeasure.MV)
+    with pytest.raises(OptimizationError, match="no eligible"):
+        hrp(pd.DataFrame(index=[1, 2]), RiskMeasure.MV)
+
+
+def test_prune_min_weight():
+    w = pd.Series({"a": 0.7, "b": 0.28, "c": 0.02})
+    p, gone = prune(w, 0.05)
+    assert gone == ("c",) and p["c"] == 0 and p.sum() == pytest.approx(1)
+    assert p["a"] == pytest.approx(0.7 / 0.98)
+    with pytest.raises(OptimizationError, match="prunes every instrument"):
+        prune(pd.Series({"a": 0.5, "b": 0.5}), 0.6)

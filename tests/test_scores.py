@@ -1,0 +1,70 @@
+"""The bundled snapshot is the shared real data in long form; CSV snapshots are validated."""
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from stakealloc.errors import DataError
+from stakealloc.scores import read_snapshot
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "numerai-classic-r843-r1197"
+
+
+def test_bundled_shape(bundled):
+    assert bundled["round"].min() == 843 and bundled["round"].max() == 1197
+    assert bundled["model"].nunique() == 32
+    assert (bundled["model"] == bundled["model"].str.lower()).all()
+    assert set(bundled["score"]) == {"corr", "mmc"}
+    unresolved = sorted(bundled.loc[~bundled["resolved"], "round"].unique())
+    assert unresolved == list(range(1178, 1198))
+    assert bundled.loc[bundled["round"] < 1178, "resolved"].all()
+    assert not bundled["value"].isna().any()
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="shared data not beside the checkout")
+def test_bundled_values_equal_the_source_files(bundled):
+    idx = bundled.set_index(["round", "model", "score"])["value"]
+    n = 0
+    for score, name in (("corr", "daily_data_corr_abs.csv"), ("mmc", "daily_data_mmc_abs.csv")):
+        with open(SHARED / name, newline="") as f:
+            rows = list(csv.reader(f))
+        models = [m.lower() for m in rows[0][1:]]
+        for rec in rows[1:]:
+            for m, v in zip(models, rec[1:]):
+                key = (int(rec[0]), m, score)
+                if v == "NA":
+                    assert key not in idx.index
+                else:
+                    assert idx[key] == float(v)
+                    n += 1
+    assert n == len(bundled)
+
+
+def test_near_constant_series_is_real(bundled):
+    swmm = bundled[(bundled["model"] == "numerai_swmm") & (bundled["score"] == "mmc")]["value"]
+    assert swmm.abs().max() < 1e-15
+
+
+def test_read_snapshot_csv(tmp_path):
+    p = tmp_path / "s.csv"
+    p.write_text("round,model,score,value,resolved\n2,A,corr,0.1,true\n1,a,mmc,NA,false\n1,a,corr,-0.2,FALSE\n")
+    t = read_snapshot(p)
+    assert list(t["round"]) == [1, 2] and list(t["model"]) == ["a", "a"]
+    assert list(t["resolved"]) == [False, True]
+
+
+@pytest.mark.parametrize("text,needle", [
+    ("round,model,value\n1,a,0.1\n", "missing column(s) score"),
+    ("round,model,score,value\nx,a,corr,0.1\n", "row 1: round 'x' is not a whole number"),
+    ("round,model,score,value\n1,a,corr,abc\n", "row 1: value 'abc' is not a number"),
+    ("round,model,score,value\n1,a,sharpe,0.1\n", "unknown score key(s) sharpe"),
+    ("round,model,score,value,resolved\n1,a,corr,0.1,maybe\n", "resolved 'maybe' is not true/false"),
+    ("round,model,score,value\n1,a,corr,0.1\n1,A,corr,0.2\n", "appears more than once"),
+])
+def test_bad_snapshot(tmp_path, text, needle):
+    p = tmp_path / "s.csv"
+    p.write_text(text)
+    with pytest.raises(DataError) as e:
+        read_snapshot(p)
+    assert needle in str(e.value)
