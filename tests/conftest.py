@@ -61,7 +61,10 @@ def write_fleet(tmp_path):
 
 def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """The installed console entry point, as a user runs it."""
-    e = dict(os.environ)
+    e = {k: v for k, v in os.environ.items()
+         if k not in ("NUMERAI_PUBLIC_ID", "NUMERAI_SECRET_KEY", "STAKEALLOC_API_URL")}
+    # Never the live API: without an explicit local server, requests go to a closed port on 127.0.0.1.
+    e["STAKEALLOC_API_URL"] = "http://127.0.0.1:9"
     e.update(env or {})
     return subprocess.run([sys.executable, "-m", "stakealloc.cli", *args], capture_output=True, text=True,
                           env=e, cwd=cwd or ROOT, timeout=600)
