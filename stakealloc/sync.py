@@ -11,30 +11,11 @@ from .cache import Cache, Corrupt, default_dir
 from .config import Fleet, with_regime
 from .errors import ConfigError, DataError
 from .numerai import Client, ScoreRow
+from .progress import Progress
 from .regimes import Regime
 from .scores import validate_table
 
 FULL_HISTORY = 400  # rounds fetched for a model not yet cached
-
-
-class Progress:
-    """A one-line progress bar on stderr when it is a terminal; silent otherwise."""
-
-    def __init__(self, total: int, label: str, enabled: bool):
-        self.total, self.label, self.enabled, self.n = total, label, enabled and total > 0, 0
-
-    def step(self, what: str) -> None:
-        self.n += 1
-        if self.enabled:
-            width = 24
-            done = int(width * self.n / self.total)
-            sys.stderr.write(f"\r{self.label} [{'#' * done}{'.' * (width - done)}] {self.n}/{self.total} {what[:30]:<30}")
-            sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
 
 
 def _warn(msg: str) -> None:
