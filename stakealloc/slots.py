@@ -3,13 +3,16 @@ multiplier combination so the achieved exposures come as close to the targets as
 
     minimise  Σ_(model,side,score) |achieved − target|  +  change_penalty · #changed slots   (NMR)
 
-Formulation (`_build`): per slot j a model choice x[j,c] ∈ {0,1} over candidates c = (model, side)
-and, when the regime has several combinations, a combination choice y[j,p] ∈ {0,1}, linked through
-exposures z[j,c,k] ≥ 0 with Σ_c z[j,c,k] = s_j·Σ_p p_k·y[j,p] and z[j,c,k] ≤ s_j·max_p p_k·x[j,c].
-That is S·(C+P) binaries instead of the naive S·C·P. Only candidates with a positive target (plus
-pins, and currents when a change penalty is set) enter. Slots that are interchangeable (equal stake,
-same constraints) are ordered by (candidate, combination) index to break symmetry. A greedy plan
-improved by local search is the warm start and the fallback, so a time-limited solve is never worse.
+Formulation (`_solve_pulp`): one binary w[j,c,p] per slot j, candidate c = (model, side) and allowed
+combination p, exactly one per slot; achieved exposure A[c,k] = Σ_j,p s_j·p_k·w[j,c,p]; |A − t| through
+bounded over/under variables. A formulation with separate model and combination binaries linked by
+exposure variables (S·(C+P) binaries) was measured too: its relaxation is much weaker and it proved
+optimality far less often (benchmarks/README.md), so the extended one is used. Only candidates with a
+positive target (plus pins, and currents when a change penalty is set) enter, and the all-zero
+combination (an idle slot) exists once per slot, with the slot's idle candidate. Slots that are
+interchangeable (equal stake, same constraints) are ordered by (candidate, combination) index to break
+symmetry. A greedy plan improved by local search is the warm start and the fallback, so a
+time-limited solve is never worse than it.
 
 Ties between equally good plans are broken by the solver on a model built in a fixed order (slots as
 in the fleet file, candidates in target order) plus the symmetry ordering; both solvers used here are
@@ -271,37 +274,19 @@ def _solve_pulp(slots, refs, allowed, idle, regime, targets, change_penalty, sol
     pmax = [max(c[k] for c in regime.combinations) for k in K]
     zero = regime.zero_combination()
     prob = pulp.LpProblem("slots", pulp.LpMinimize)
-    x = {(j, c): pulp.LpVariable(f"x_{j}_{c}", cat="Binary") for j in range(S) for c in allowed[j]}
-    multi = P > 1
-    y = {(j, p): pulp.LpVariable(f"y_{j}_{p}", cat="Binary") for j in range(S) for p in range(P)} if multi else {}
+    # One binary per (slot, candidate, combination); the all-zero combination only with the slot's idle
+    # candidate, since an idle slot's model does not matter.
+    w = {(j, c, p): pulp.LpVariable(f"w_{j}_{c}_{p}", cat="Binary")
+         for j in range(S) for c in allowed[j] for p in range(P) if p != zero or c == idle[j]}
     tg = {(t.model, t.side, t.score): t.target for t in targets}
     expo: dict[tuple[int, int], list] = {(c, k): [] for c in range(C) for k in K}
+    for (j, c, p), v in w.items():
+        for k in K:
+            m = regime.combinations[p][k]
+            if m:
+                expo[c, k].append(slots[j].stake * m * v)
     for j in range(S):
-        s = slots[j].stake
-        prob += pulp.lpSum(x[j, c] for c in allowed[j]) == 1, f"one_model_{j}"
-        if multi:
-            prob += pulp.lpSum(y[j, p] for p in range(P)) == 1, f"one_combo_{j}"
-            if zero is not None:
-                prob += x[j, idle[j]] >= y[j, zero], f"idle_{j}"
-            for k in K:
-                if pmax[k] == 0:
-                    continue
-                if len(allowed[j]) == 1:
-                    expo[allowed[j][0], k].append(pulp.lpSum(s * regime.combinations[p][k] * y[j, p] for p in range(P)))
-                    continue
-                zs = {}
-                for c in allowed[j]:
-                    z = pulp.LpVariable(f"z_{j}_{c}_{k}", lowBound=0, upBound=s * pmax[k])
-                    prob += z <= s * pmax[k] * x[j, c], f"link_{j}_{c}_{k}"
-                    zs[c] = z
-                    expo[c, k].append(z)
-                prob += (pulp.lpSum(zs.values())
-                         == pulp.lpSum(s * regime.combinations[p][k] * y[j, p] for p in range(P))), f"expo_{j}_{k}"
-        else:
-            for k in K:
-                if regime.combinations[0][k]:
-                    for c in allowed[j]:
-                        expo[c, k].append(s * regime.combinations[0][k] * x[j, c])
+        prob += pulp.lpSum(v for (jj, _, _), v in w.items() if jj == j) == 1, f"one_choice_{j}"
     dev_terms = []
     total_cap = [sum(sl.stake for sl in slots) * pmax[k] for k in K]
     for c in range(C):
@@ -317,30 +302,25 @@ def _solve_pulp(slots, refs, allowed, idle, regime, targets, change_penalty, sol
     pen_terms = []
     if change_penalty > 0:
         for j, sl in enumerate(slots):
-            if sl.current is None:
-                pen_terms.append(change_penalty)
-                continue
             c0 = refs.index(sl.current) if sl.current in refs else None
-            if c0 is None or c0 not in allowed[j]:
+            keep = [v for (jj, c, p), v in w.items()
+                    if jj == j and c == c0 and (sl.current_combo is None or p == sl.current_combo)]
+            if sl.current is None or not keep:
                 pen_terms.append(change_penalty)
                 continue
             ch = pulp.LpVariable(f"changed_{j}", lowBound=0, upBound=1)
-            prob += ch >= 1 - x[j, c0], f"chg_model_{j}"
-            if multi and sl.current_combo is not None:
-                prob += ch >= 1 - y[j, sl.current_combo], f"chg_combo_{j}"
+            prob += ch >= 1 - pulp.lpSum(keep), f"chg_{j}"
             pen_terms.append(change_penalty * ch)
     prob += pulp.lpSum(dev_terms) + pulp.lpSum(pen_terms)
     for g in groups:
         for a, b in zip(g, g[1:]):
-            ka = pulp.lpSum(c * P * x[a, c] for c in allowed[a]) + (pulp.lpSum(p * y[a, p] for p in range(P)) if multi else 0)
-            kb = pulp.lpSum(c * P * x[b, c] for c in allowed[b]) + (pulp.lpSum(p * y[b, p] for p in range(P)) if multi else 0)
+            ka = pulp.lpSum((c * P + p) * v for (jj, c, p), v in w.items() if jj == a)
+            kb = pulp.lpSum((c * P + p) * v for (jj, c, p), v in w.items() if jj == b)
             prob += ka <= kb, f"sym_{a}_{b}"
 
     # Warm start values.
-    for (j, c), v in x.items():
-        v.setInitialValue(1 if warm[j][0] == c else 0)
-    for (j, p), v in y.items():
-        v.setInitialValue(1 if warm[j][1] == p else 0)
+    for (j, c, p), v in w.items():
+        v.setInitialValue(1 if warm[j] == (c, p) else 0)
 
     if solver is SolverName.CBC:
         log = tempfile.NamedTemporaryFile("w", suffix=".log", delete=False)
@@ -374,8 +354,7 @@ def _solve_pulp(slots, refs, allowed, idle, regime, targets, change_penalty, sol
         return None, bound if math.isfinite(bound) else 0.0, status_text, False
     plan = []
     for j in range(S):
-        c = max(allowed[j], key=lambda c: x[j, c].value() or 0.0)
-        p = max(range(P), key=lambda p: y[j, p].value() or 0.0) if multi else 0
+        (_, c, p), _v = max(((key, v) for key, v in w.items() if key[0] == j), key=lambda kv: kv[1].value() or 0.0)
         plan.append((c, p))
     return plan, bound if math.isfinite(bound) else 0.0, status_text, said_optimal
 
