@@ -41,11 +41,10 @@ def instance(S: int, K: int, regime: Regime, seed: int):
 
 
 def naive(slots, targets, regime, time_limit: float):
-    """One binary per slot × (model, side) × combination; same solver (HiGHS), tolerances and time limit."""
+    """One binary per slot × (model, side) × combination, nothing else; same solver (HiGHS), tolerances, limit."""
     import highspy
     import pulp
 
-    from stakealloc.slots import _HighsWarm  # noqa: F401  (same solver class, no warm start values set)
 
     refs = list(dict.fromkeys(Ref(t.model, t.side) for t in targets))
     P = regime.combinations

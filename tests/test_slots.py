@@ -175,3 +175,18 @@ def test_time_limited_solve_reports_feasible_with_gap():
         assert plan.solver.gap > max(0.01, 1e-4 * plan.solver.objective)
     else:
         assert plan.solver.gap <= max(0.01, 1e-4 * plan.solver.objective)
+
+
+def test_unreachable_targets_are_reported():
+    from stakealloc.slots import capacity_notes
+
+    regime = PRESETS["classic-2023"]
+    slots = [SlotInput("x", 100.0), SlotInput("y", 50.0)]
+    # corr pays at most 1x: 150 NMR of stake carries at most 150 NMR of corr
+    notes = capacity_notes(slots, (Target("a", "long", "corr", 120.0), Target("b", "long", "corr", 80.0),
+                                   Target("a", "long", "tc", 100.0)), regime)
+    assert len(notes) == 1 and notes[0]["score"] == "corr"
+    assert notes[0]["unreachable"] == pytest.approx(50.0)
+    assert "at most 150.0 NMR of corr" in notes[0]["why"]
+    plan = solve(slots, (Target("a", "long", "corr", 120.0), Target("b", "long", "corr", 80.0)), regime, ("a", "b"))
+    assert plan.deviation >= 50.0 - 1e-9  # at least the unreachable part
