@@ -11,7 +11,6 @@ when the data was fetched; the lag rule decides everything else.
 from __future__ import annotations
 
 import json
-import math
 import sys
 from dataclasses import dataclass, replace
 
@@ -20,7 +19,7 @@ import pandas as pd
 
 from . import hrp, instruments, slots, targets
 from .config import Fleet, Ref
-from .errors import ConfigError, DataError, StakeallocError
+from .errors import ConfigError, DataError
 from .payout import slot_payouts, summary, wide_scores
 from .pipeline import check_models, slot_inputs
 from .progress import Progress

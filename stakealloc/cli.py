@@ -33,8 +33,6 @@ def _scores(fleet, args):
     if fleet.data.source is Source.SNAPSHOT:
         from .scores import load_snapshot
 
-        if getattr(args, "offline", False):
-            pass  # a snapshot is offline by nature
         return fleet, load_snapshot(fleet.data.snapshot), f"snapshot {fleet.data.snapshot}", None
     from .sync import sync
 

@@ -434,8 +434,6 @@ def parse_fleet(doc: dict[str, Any], *, base: Path, path: Path | None = None, sh
     models = _models(doc)
     payout = _payout(doc)
     portfolio = _portfolio(doc, payout.regime)
-    if payout.live and portfolio.leverage_given:
-        pass  # checked against the live combination once the API has told it
     data = _data(doc, base)
     if payout.live and data.source is not Source.NUMERAI:
         raise ConfigError('payout.regime: "live" reads the slots\' multipliers from the API; it needs data.source = "numerai"')

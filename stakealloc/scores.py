@@ -6,7 +6,7 @@ disk cache (`numerai`, `cache`). Every source ends in `validate_table`.
 
 from __future__ import annotations
 
-import math
+import numpy as np
 from importlib import resources
 from pathlib import Path
 
@@ -43,7 +43,7 @@ def validate_table(df: pd.DataFrame, origin: str) -> pd.DataFrame:
     if text_bad.any():
         i = int(text_bad.to_numpy().nonzero()[0][0])
         raise DataError(f"{origin}: row {i + 1}: value {df['value'].iloc[i]!r} is not a number")
-    if (values.notna() & ~values.apply(lambda v: math.isfinite(v) if pd.notna(v) else True)).any():
+    if np.isinf(values.to_numpy(dtype=float)).any():
         raise DataError(f"{origin}: infinite score values")
     out["value"] = values.astype(float)
     if "resolved" in df.columns:

@@ -1,7 +1,6 @@
 """Walk-forward backtest: no look-ahead, payout formula and metrics by hand, baselines, CLI and notebook."""
 
 import json
-import math
 
 import numpy as np
 import pandas as pd

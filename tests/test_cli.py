@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import BASE_FLEET, ROOT, run_cli
+from conftest import BASE_FLEET, run_cli
 
 
 @pytest.fixture(scope="module")

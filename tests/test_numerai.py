@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from conftest import BASE_FLEET, ROOT, run_cli
+from conftest import BASE_FLEET, run_cli
 from fake_numerai import CURRENT_ROUND, FakeNumerai
 from stakealloc.cache import Cache
 from stakealloc.errors import ApiError, ConfigError, UnknownModelError

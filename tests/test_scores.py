@@ -61,6 +61,7 @@ def test_read_snapshot_csv(tmp_path):
     ("round,model,score,value\n1,a,sharpe,0.1\n", "unknown score key(s) sharpe"),
     ("round,model,score,value,resolved\n1,a,corr,0.1,maybe\n", "resolved 'maybe' is not true/false"),
     ("round,model,score,value\n1,a,corr,0.1\n1,A,corr,0.2\n", "appears more than once"),
+    ("round,model,score,value\n1,a,corr,inf\n", "infinite score values"),
 ])
 def test_bad_snapshot(tmp_path, text, needle):
     p = tmp_path / "s.csv"

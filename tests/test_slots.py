@@ -7,7 +7,7 @@ import pytest
 
 from stakealloc.config import Ref, SolverName
 from stakealloc.regimes import PRESETS, custom_regime
-from stakealloc.slots import Choice, SlotInput, evaluate, solve
+from stakealloc.slots import SlotInput, evaluate, solve
 from stakealloc.targets import Target
 
 SOLVERS = [SolverName.HIGHS, SolverName.CBC]
