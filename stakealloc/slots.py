@@ -11,12 +11,19 @@ optimality far less often (benchmarks/README.md), so the extended one is used. O
 positive target (plus pins, and currents when a change penalty is set) enter, and the all-zero
 combination (an idle slot) exists once per slot, with the slot's idle candidate. Slots that are
 interchangeable (equal stake, same constraints) are ordered by (candidate, combination) index to break
-symmetry. A greedy plan improved by local search is CBC's warm start and, for both solvers, the fallback, so
-a time-limited solve is never worse than it.
+symmetry. Each (candidate, score) whose target lies between two reachable exposures gets a cut through
+them (`bracket`), which removes the relaxation's exact hit.
+
+Time limit T: greedy + local search (at most 0.2 T), then, from LNS_MIN_SLOTS slots on, a large-neighbourhood
+search that re-solves small sub-problems exactly (until 0.4 T or no neighbourhood improves), then the full
+program with what is left. The heuristic plan is the solver's starting plan (CBC always; HiGHS only after
+the neighbourhood search: with the plain greedy plan it slowed small proofs) and the fallback, so the
+result is never worse than it.
 
 Ties between equally good plans are broken by the solver on a model built in a fixed order (slots as
 in the fleet file, candidates in target order) plus the symmetry ordering; both solvers used here are
-deterministic for a fixed model, so the same inputs give the same plan.
+deterministic for a fixed model, so the same inputs give the same plan when it is proven optimal. A plan
+that stops at the time limit (status `feasible`) depends on how far the search got, so on machine speed.
 """
 
 from __future__ import annotations
@@ -62,7 +69,7 @@ class SolverInfo:
     gap: float  # objective − bound, NMR
     seconds: float
     solver_status: str  # what the solver itself said
-    source: str  # "solver" | "warm start" (the greedy + local-search plan was better)
+    source: str  # "solver" | "heuristic" (greedy + local + neighbourhood search found the better plan)
 
 
 @dataclass(frozen=True)
@@ -175,8 +182,10 @@ class _State:
         return self.lam * is_changed(self.slots[j], Choice(self.refs[c], p)) if self.lam else 0.0
 
 
-def greedy(slots, refs, allowed, idle, regime, targets, change_penalty) -> list[tuple[int, int]]:
-    """Largest stake first, each slot to the move that lowers the objective most; then local search."""
+def greedy(slots, refs, allowed, idle, regime, targets, change_penalty,
+           deadline: float = math.inf) -> list[tuple[int, int]]:
+    """Largest stake first, each slot to the move that lowers the objective most; then local search
+    (single-slot moves and swaps) until no move improves or `deadline` (time.perf_counter()) passes."""
     st = _State(slots, refs, regime, targets, change_penalty)
     zero = regime.zero_combination()
     plan: list[tuple[int, int] | None] = [None] * len(slots)
@@ -192,13 +201,16 @@ def greedy(slots, refs, allowed, idle, regime, targets, change_penalty) -> list[
         assert best is not None
         plan[j] = (best[1], best[2])
         st.apply(j, best[1], best[2], +1)
-    return _local_search(st, plan, allowed, idle, zero)  # type: ignore[arg-type]
+    return _local_search(st, plan, allowed, idle, zero, deadline)  # type: ignore[arg-type]
 
 
-def _local_search(st: _State, plan: list[tuple[int, int]], allowed, idle, zero) -> list[tuple[int, int]]:
+def _local_search(st: _State, plan: list[tuple[int, int]], allowed, idle, zero,
+                  deadline: float = math.inf) -> list[tuple[int, int]]:
     n = len(plan)
     ncombo = len(st.regime.combinations)
     for _ in range(200):
+        if time.perf_counter() > deadline:
+            break
         improved = False
         for j in range(n):  # single-slot moves
             c0, p0 = plan[j]
@@ -222,10 +234,15 @@ def _local_search(st: _State, plan: list[tuple[int, int]], allowed, idle, zero) 
                     continue
                 if (pj == zero and cj != idle[i]) or (pi == zero and ci != idle[j]):
                     continue
-                before = _objective(st)
+                if st.slots[i].stake == st.slots[j].stake and not st.lam:
+                    continue  # swapping equal stakes changes nothing
+                # Only the exposures of the two candidates change, so only their deviations are compared.
+                keys = [(r.model, r.side, k) for r in (st.refs[ci], st.refs[cj]) for k in st.regime.scores]
+                before = _objective(st, keys)
                 st.apply(i, ci, pi, -1); st.apply(j, cj, pj, -1)  # noqa: E702
                 st.apply(i, cj, pj, +1); st.apply(j, ci, pi, +1)  # noqa: E702
-                after = _objective(st) + st.pen(i, cj, pj) + st.pen(j, ci, pi) - st.pen(i, ci, pi) - st.pen(j, cj, pj)
+                after = (_objective(st, keys) + st.pen(i, cj, pj) + st.pen(j, ci, pi) - st.pen(i, ci, pi)
+                         - st.pen(j, cj, pj))
                 if after < before - 1e-9:
                     plan[i], plan[j] = (cj, pj), (ci, pi)
                     improved = True
@@ -237,9 +254,82 @@ def _local_search(st: _State, plan: list[tuple[int, int]], allowed, idle, zero) 
     return plan
 
 
-def _objective(st: _State) -> float:
-    keys = set(st.a) | set(st.t)
-    return sum(abs(st.a.get(k, 0.0) - st.t.get(k, 0.0)) for k in keys)
+def _objective(st: _State, keys) -> float:
+    """Σ |achieved − target| over `keys` (distinct (model, side, score) triples), NMR."""
+    return sum(abs(st.a.get(k, 0.0) - st.t.get(k, 0.0)) for k in set(keys))
+
+
+# --- reachable-exposure cuts ------------------------------------------------------------
+
+_BRACKET_CAP = 20_000  # partial sums kept per (candidate, score) before giving up on its cut
+_MIN_BRACKET = 1e-3  # NMR; a narrower bracket would lift the bound by less than half of this
+
+
+def bracket(options: list[tuple[bool, tuple[float, ...]]], t: float,
+            cap: int = _BRACKET_CAP) -> tuple[float, float] | None:
+    """Nearest reachable exposures around a target: (largest ≤ t, smallest ≥ t), or None.
+
+    `options` holds one entry per slot: (may contribute 0, positive contributions in NMR). A reachable
+    exposure is one choice per slot, summed. None when either side does not exist, when more than `cap`
+    distinct partial sums ≤ t would be needed (exact enumeration only), or when the bracket is narrower
+    than `_MIN_BRACKET` anyway.
+    """
+    import numpy as np
+
+    # Slots that must contribute go first: after them every slot may add 0, so any partial sum above t
+    # is itself reachable and only the smallest one matters.
+    order = sorted(range(len(options)), key=lambda i: options[i][0])
+    sums = np.zeros(1)
+    hi = math.inf
+    forced = True
+    for i in order:
+        zero_ok, vals = options[i]
+        if zero_ok and forced:
+            forced = False
+            over = sums[sums > t]
+            if over.size:
+                hi = min(hi, float(over.min()))
+            sums = sums[sums <= t]
+        parts = ([sums] if zero_ok else []) + [sums + v for v in vals]
+        if not parts:
+            return None
+        new = np.unique(np.concatenate(parts))
+        if not forced:
+            over = new[new > t]
+            if over.size:
+                hi = min(hi, float(over[0]))
+            new = new[new <= t]
+        sums = new
+        if sums.size == 0 and not forced:
+            return None
+        if sums.size > cap:
+            return None
+        if not forced and sums.size and hi - float(sums[-1]) < _MIN_BRACKET:
+            return None
+    if forced:
+        over = sums[sums > t]
+        if over.size:
+            hi = min(hi, float(over.min()))
+        sums = sums[sums <= t]
+    if sums.size == 0 or not math.isfinite(hi):
+        return None
+    lo = float(sums[-1])
+    if hi - lo < _MIN_BRACKET:
+        return None
+    return lo, hi
+
+
+def bracket_cut(lo: float, hi: float, t: float) -> tuple[float, float]:
+    """(intercept, slope) of the line through (lo, |lo − t|) and (hi, |hi − t|), as a function of exposure A.
+
+    No reachable exposure lies strictly between lo and hi, and the line is below |A − t| everywhere outside
+    that interval (it is a chord of a convex function), so `|A − t| ≥ intercept + slope·A` holds for every
+    plan while it cuts off the relaxation's A = t, dev = 0. Float error is absorbed by narrowing the chord.
+    """
+    eps = 1e-9 * max(1.0, abs(t))
+    lo, hi = lo + eps, hi - eps
+    slope = ((hi - t) - (t - lo)) / (hi - lo)
+    return (t - lo) - slope * lo, slope
 
 
 # --- the integer program ----------------------------------------------------------------
@@ -264,29 +354,52 @@ def _order_groups(plan, groups, ncombo):
     return plan
 
 
+def _options(slots, allowed, idle, regime: Regime, c: int, k: int) -> list[tuple[bool, tuple[float, ...]]]:
+    """Per slot that may take candidate c: (may put 0 on (c, k), the positive exposures it can put there)."""
+    zero = regime.zero_combination()
+    out = []
+    for j, s in enumerate(slots):
+        if c not in allowed[j]:
+            continue
+        combos = [p for p in range(len(regime.combinations)) if p != zero or c == idle[j]]
+        vals = tuple(sorted({s.stake * regime.combinations[p][k] for p in combos if regime.combinations[p][k] > 0}))
+        zero_ok = len(allowed[j]) > 1 or zero is not None or any(regime.combinations[p][k] == 0 for p in combos)
+        out.append((zero_ok, vals))
+    return out
+
+
 def _solve_pulp(slots, refs, allowed, idle, regime, targets, change_penalty, solver: SolverName,
-                time_limit: float, warm: list[tuple[int, int]], groups) -> tuple[list[tuple[int, int]] | None, float, str, bool]:
-    """Build and solve the MIP. Returns (plan or None, bound, solver's own status text, solver says optimal)."""
+                time_limit: float, warm: list[tuple[int, int]] | None, groups, *, cuts: bool = True,
+                highs_warm: bool = False) -> tuple[list[tuple[int, int]] | None, float, str, bool]:
+    """Build and solve the MIP. Returns (plan or None, bound, solver's own status text, solver says optimal).
+
+    `warm` is handed to the solver as a starting plan (CBC only, see below); `cuts` adds the
+    reachable-exposure cuts.
+    """
     import pulp
 
+    deadline = time.perf_counter() + time_limit
     S, C, P = len(slots), len(refs), len(regime.combinations)
-    K = list(range(len(regime.scores)))
+    K = range(len(regime.scores))
     pmax = [max(c[k] for c in regime.combinations) for k in K]
     zero = regime.zero_combination()
     prob = pulp.LpProblem("slots", pulp.LpMinimize)
     # One binary per (slot, candidate, combination); the all-zero combination only with the slot's idle
     # candidate, since an idle slot's model does not matter.
-    w = {(j, c, p): pulp.LpVariable(f"w_{j}_{c}_{p}", cat="Binary")
-         for j in range(S) for c in allowed[j] for p in range(P) if p != zero or c == idle[j]}
+    per_slot: list[list[tuple[int, int, object]]] = []
+    for j in range(S):
+        per_slot.append([(c, p, pulp.LpVariable(f"w_{j}_{c}_{p}", cat="Binary"))
+                         for c in allowed[j] for p in range(P) if p != zero or c == idle[j]])
     tg = {(t.model, t.side, t.score): t.target for t in targets}
     expo: dict[tuple[int, int], list] = {(c, k): [] for c in range(C) for k in K}
-    for (j, c, p), v in w.items():
-        for k in K:
-            m = regime.combinations[p][k]
-            if m:
-                expo[c, k].append(slots[j].stake * m * v)
     for j in range(S):
-        prob += pulp.lpSum(v for (jj, _, _), v in w.items() if jj == j) == 1, f"one_choice_{j}"
+        for c, p, v in per_slot[j]:
+            for k in K:
+                m = regime.combinations[p][k]
+                if m:
+                    expo[c, k].append((v, slots[j].stake * m))
+    for j in range(S):
+        prob += pulp.lpSum(v for _, _, v in per_slot[j]) == 1, f"one_choice_{j}"
     dev_terms = []
     total_cap = [sum(sl.stake for sl in slots) * pmax[k] for k in K]
     for c in range(C):
@@ -297,14 +410,18 @@ def _solve_pulp(slots, refs, allowed, idle, regime, targets, change_penalty, sol
                 continue
             up = pulp.LpVariable(f"over_{c}_{k}", lowBound=0, upBound=max(total_cap[k] - t, 0.0))
             dn = pulp.LpVariable(f"under_{c}_{k}", lowBound=0, upBound=t)
-            prob += pulp.lpSum(expo[c, k]) - t == up - dn, f"dev_{c}_{k}"
+            a_ck = pulp.LpAffineExpression(expo[c, k])
+            prob += a_ck - t == up - dn, f"dev_{c}_{k}"
             dev_terms += [up, dn]
+            br = bracket(_options(slots, allowed, idle, regime, c, k), t) if cuts and t > 0 and expo[c, k] else None
+            if br is not None:
+                icpt, slope = bracket_cut(*br, t)
+                prob += up + dn - slope * a_ck >= icpt, f"reach_{c}_{k}"
     pen_terms = []
     if change_penalty > 0:
         for j, sl in enumerate(slots):
             c0 = refs.index(sl.current) if sl.current in refs else None
-            keep = [v for (jj, c, p), v in w.items()
-                    if jj == j and c == c0 and (sl.current_combo is None or p == sl.current_combo)]
+            keep = [v for c, p, v in per_slot[j] if c == c0 and (sl.current_combo is None or p == sl.current_combo)]
             if sl.current is None or not keep:
                 pen_terms.append(change_penalty)
                 continue
@@ -314,21 +431,21 @@ def _solve_pulp(slots, refs, allowed, idle, regime, targets, change_penalty, sol
     prob += pulp.lpSum(dev_terms) + pulp.lpSum(pen_terms)
     for g in groups:
         for a, b in zip(g, g[1:]):
-            ka = pulp.lpSum((c * P + p) * v for (jj, c, p), v in w.items() if jj == a)
-            kb = pulp.lpSum((c * P + p) * v for (jj, c, p), v in w.items() if jj == b)
+            ka = pulp.LpAffineExpression([(v, c * P + p) for c, p, v in per_slot[a]])
+            kb = pulp.LpAffineExpression([(v, c * P + p) for c, p, v in per_slot[b]])
             prob += ka <= kb, f"sym_{a}_{b}"
 
-    # Warm start values.
-    for (j, c, p), v in w.items():
-        v.setInitialValue(1 if warm[j] == (c, p) else 0)
-
     if solver is SolverName.CBC:
+        if warm is not None:
+            for j in range(S):
+                for c, p, v in per_slot[j]:
+                    v.setInitialValue(1 if warm[j] == (c, p) else 0)
         log = tempfile.NamedTemporaryFile("w", suffix=".log", delete=False)
         log.close()
         try:
             # Probing off: the bundled CBC 2.10.3 was measured claiming false optimality with probing on.
-            cmd = pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit, gapAbs=ABS_GAP, gapRel=REL_GAP, warmStart=True,
-                                    threads=1, logPath=log.name, options=["probing off"])
+            cmd = pulp.PULP_CBC_CMD(msg=False, timeLimit=max(deadline - time.perf_counter(), 0.01), gapAbs=ABS_GAP, gapRel=REL_GAP,
+                                    warmStart=warm is not None, threads=1, logPath=log.name, options=["probing off"])
             prob.solve(cmd)
             with open(log.name) as f:
                 text = f.read()
@@ -338,9 +455,14 @@ def _solve_pulp(slots, refs, allowed, idle, regime, targets, change_penalty, sol
         sol_ok = prob.sol_status in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible)
         status_text = f"{pulp.LpStatus[prob.status]} (sol_status {prob.sol_status}); {_cbc_result_line(text)}"
     else:
-        # No warm start for HiGHS: injecting the greedy plan was measured to slow its proofs (50 slots x 6
-        # models: 9.1 s with it, 3.1 s without); the greedy plan remains the fallback below.
-        cmd = pulp.HiGHS(msg=False, timeLimit=time_limit, gapAbs=ABS_GAP, gapRel=REL_GAP, threads=1, random_seed=0)
+        # HiGHS gets the starting plan only when `solve` asks (after the neighbourhood search): the plain
+        # greedy plan was measured to slow its proofs (benchmarks/README.md).
+        use_warm = warm is not None and highs_warm
+        if use_warm:
+            for j in range(S):
+                for c, p, v in per_slot[j]:
+                    v.setInitialValue(1 if warm[j] == (c, p) else 0)
+        cmd = _highs_cmd(deadline, use_warm)
         prob.solve(cmd)
         import highspy
 
@@ -355,9 +477,126 @@ def _solve_pulp(slots, refs, allowed, idle, regime, targets, change_penalty, sol
         return None, bound if math.isfinite(bound) else 0.0, status_text, False
     plan = []
     for j in range(S):
-        (_, c, p), _v = max(((key, v) for key, v in w.items() if key[0] == j), key=lambda kv: kv[1].value() or 0.0)
+        c, p, _v = max(per_slot[j], key=lambda cpv: cpv[2].value() or 0.0)
         plan.append((c, p))
     return plan, bound if math.isfinite(bound) else 0.0, status_text, said_optimal
+
+
+# --- large-neighbourhood search -------------------------------------------------------------
+
+LNS_MIN_SLOTS = 12  # below this the full program proves quickly; no neighbourhood search
+# Slots re-optimised together in one sub-problem: sized so that a sub-problem usually proves in well
+# under LNS_SUB_LIMIT (measured: benchmarks/README.md).
+LNS_FREE_SLOTS = {True: 12, False: 6}  # by regime.single
+LNS_SUB_LIMIT = 0.5  # seconds per sub-problem
+LNS_SHARE = 0.4  # of the time limit: greedy, local and neighbourhood search end by then
+CUTS = True
+GREEDY_SHARE = 0.2  # of the time limit, at most, for greedy + local search
+
+
+def _highs_cmd(deadline: float, warm: bool):
+    """PuLP's HiGHS API solver whose time limit runs to `deadline` (time.perf_counter()) from the moment
+    HiGHS starts, so PuLP's model transfer (seconds at 100k binaries) is not added to the limit; with
+    `warm`, it also hands HiGHS the variables' initial values, which PuLP does not pass."""
+    import highspy
+    import pulp
+
+    class Highs(pulp.HiGHS):
+        def callSolver(self, lp):
+            h = lp.solverModel
+            h.setOptionValue("time_limit", max(deadline - time.perf_counter(), 0.01))
+            if warm:
+                sol = highspy.HighsSolution()
+                sol.col_value = [v.varValue if v.varValue is not None else 0.0 for v in lp.variables()]
+                sol.value_valid = True
+                h.setSolution(sol)
+            h.run()
+
+    return Highs(msg=False, gapAbs=ABS_GAP, gapRel=REL_GAP, threads=1, random_seed=0)
+
+
+def _candidate_balance(slots, refs, regime, targets, plan) -> list[tuple[float, float]]:
+    """Per candidate: (Σ_k |achieved − target|, Σ_k (achieved − target)), NMR."""
+    tg = {(t.model, t.side, t.score): t.target for t in targets}
+    ach = achieved(slots, [Choice(refs[c], p) for c, p in plan], regime)
+    out = []
+    for r in refs:
+        d = [ach.get((r.model, r.side, k), 0.0) - tg.get((r.model, r.side, k), 0.0) for k in regime.scores]
+        out.append((sum(abs(x) for x in d), sum(d)))
+    return out
+
+
+def _neighbourhoods(bal, on, allowed_any, cap: int, rnd: int):
+    """Candidate sets to re-optimise, most promising first: each candidate with a deviation, joined by
+    partners of the opposite sign (largest deviation first; `rnd` > 0 rotates the partner list) until
+    their slots fill `cap`."""
+    seeds = sorted((c for c in range(len(bal)) if bal[c][0] > 1e-9 and allowed_any[c]),
+                   key=lambda c: (-bal[c][0], c))
+    for c0 in seeds:
+        sign = bal[c0][1]
+        partners = sorted((c for c in range(len(bal)) if c != c0 and allowed_any[c]),
+                          key=lambda c: (not (bal[c][1] * sign < 0), -bal[c][0], c))
+        if rnd and partners:
+            r = rnd % len(partners)
+            partners = partners[r:] + partners[:r]
+        group, free = [c0], list(on[c0])
+        for c in partners:
+            if len(free) + len(on[c]) > cap:
+                continue
+            group.append(c)
+            free += on[c]
+            if len(free) >= cap:
+                break
+        if len(group) > 1 and free:
+            yield group, sorted(free)
+
+
+def _improve(slots, refs, allowed, idle, regime, targets, change_penalty, solver, plan, deadline):
+    """Large-neighbourhood search: re-solve small sub-problems (the slots on a few candidates, re-assigned
+    among those candidates) exactly and keep every improvement. Stops when no neighbourhood improves
+    the plan or at `deadline` (time.perf_counter()). Returns the improved plan."""
+    plan = list(plan)
+    zero = regime.zero_combination()
+    allowed_any = [any(c in a for a in allowed) for c in range(len(refs))]
+    obj = sum(evaluate(slots, [Choice(refs[c], p) for c, p in plan], targets, regime, change_penalty))
+    rnd = 0
+    while time.perf_counter() < deadline:
+        bal = _candidate_balance(slots, refs, regime, targets, plan)
+        on: list[list[int]] = [[] for _ in refs]
+        for j, (c, _p) in enumerate(plan):
+            on[c].append(j)
+        improved = False
+        for group, free in _neighbourhoods(bal, on, allowed_any, LNS_FREE_SLOTS[regime.single], rnd):
+            left = deadline - time.perf_counter()
+            if left <= 0.05:
+                break
+            gs = set(group)
+            sub_slots = [slots[j] for j in free]
+            sub_allowed = [[c for c in allowed[j] if c in gs] for j in free]
+            sub_idle = [idle[j] if idle[j] in gs else a[0] for j, a in zip(free, sub_allowed)]
+            keys = {(refs[c].model, refs[c].side) for c in group}
+            sub_targets = tuple(t for t in targets if (t.model, t.side) in keys)
+            groups = _symmetry_groups(sub_slots, sub_allowed, change_penalty)
+            sub_warm = _order_groups([plan[j] for j in free], groups, len(regime.combinations))
+            res, _b, _st, _opt = _solve_pulp(sub_slots, refs, sub_allowed, sub_idle, regime, sub_targets,
+                                             change_penalty, solver, min(LNS_SUB_LIMIT, left), sub_warm, groups,
+                                             cuts=False)
+            if res is None:
+                continue
+            trial = list(plan)
+            for j, (c, p) in zip(free, res):
+                trial[j] = (idle[j], p) if p == zero else (c, p)
+            new = sum(evaluate(slots, [Choice(refs[c], p) for c, p in trial], targets, regime, change_penalty))
+            if new < obj - 1e-9:
+                plan, obj, improved = trial, new, True
+                break
+        if improved:
+            rnd = 0
+        elif rnd >= 2:
+            break
+        else:
+            rnd += 1
+    return plan
 
 
 def _cbc_result_line(text: str) -> str:
@@ -394,20 +633,26 @@ def solve(slots: list[SlotInput], targets: tuple[Target, ...], regime: Regime, m
     refs, allowed, idle = candidates(slots, targets, models, change_penalty)
     groups = _symmetry_groups(slots, allowed, change_penalty)
     ncombo = len(regime.combinations)
-    warm = _order_groups(greedy(slots, refs, allowed, idle, regime, targets, change_penalty), groups, ncombo)
+    heur = greedy(slots, refs, allowed, idle, regime, targets, change_penalty, t0 + GREEDY_SHARE * time_limit)
+    if len(slots) >= LNS_MIN_SLOTS:
+        heur = _improve(slots, refs, allowed, idle, regime, targets, change_penalty, solver, heur,
+                        t0 + LNS_SHARE * time_limit)
+    warm = _order_groups(heur, groups, ncombo)
     warm_choices = [Choice(refs[c], p) for c, p in warm]
     warm_obj = sum(evaluate(slots, warm_choices, targets, regime, change_penalty))
+    left = time_limit - (time.perf_counter() - t0)
     plan, bound, status_text, said_optimal = _solve_pulp(
-        slots, refs, allowed, idle, regime, targets, change_penalty, solver, time_limit, warm, groups)
+        slots, refs, allowed, idle, regime, targets, change_penalty, solver, max(left, 1.0), warm, groups,
+        cuts=CUTS, highs_warm=len(slots) >= LNS_MIN_SLOTS)
     source = "solver"
     if plan is None:
         choices = warm_choices
-        source = "warm start"
+        source = "heuristic"
     else:
         choices = [Choice(refs[c], p) for c, p in plan]
         obj = sum(evaluate(slots, choices, targets, regime, change_penalty))
         if warm_obj < obj - 1e-9:
-            choices, source = warm_choices, "warm start"
+            choices, source = warm_choices, "heuristic"
     dev, pen = evaluate(slots, choices, targets, regime, change_penalty)
     objective = dev + pen
     bound = min(bound, objective)

@@ -190,3 +190,121 @@ def test_unreachable_targets_are_reported():
     assert "at most 150.0 NMR of corr" in notes[0]["why"]
     plan = solve(slots, (Target("a", "long", "corr", 120.0), Target("b", "long", "corr", 80.0)), regime, ("a", "b"))
     assert plan.deviation >= 50.0 - 1e-9  # at least the unreachable part
+
+
+# --- reachable-exposure cuts ----------------------------------------------------------------
+
+
+def reachable(options):
+    sums = {0.0}
+    for zero_ok, vals in options:
+        sums = {s + v for s in sums for v in ((0.0,) if zero_ok else ()) + tuple(vals)}
+    return sorted(sums)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_bracket_is_the_nearest_reachable_pair_and_its_cut_is_valid(seed):
+    from stakealloc.slots import bracket, bracket_cut
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 6))
+    options = [(bool(rng.random() < 0.8), tuple(sorted({float(round(rng.uniform(10, 500), 2) * m)
+                                                        for m in rng.choice([0.5, 1, 2, 3], size=2)})))
+               for _ in range(n)]
+    sums = reachable(options)
+    for t in rng.uniform(0, max(sums) * 1.1, size=20):
+        br = bracket(options, float(t))
+        lo = max((s for s in sums if s <= t), default=None)
+        hi = min((s for s in sums if s >= t), default=None)
+        if br is None:
+            assert lo is None or hi is None or hi - lo < 1e-3
+            continue
+        assert br[0] == pytest.approx(lo, abs=1e-9) and br[1] == pytest.approx(hi, abs=1e-9)
+        icpt, slope = bracket_cut(*br, float(t))
+        for a in sums:  # valid for every plan
+            assert abs(a - t) >= icpt + slope * a - 1e-9
+        assert icpt + slope * t > 0  # and it cuts off the relaxation's exact hit
+
+
+def test_bracket_with_a_pinned_slot():
+    from stakealloc.slots import bracket
+
+    # The pinned slot must put 300 or 600 on the target; the other may add 0 or 100.
+    options = [(False, (300.0, 600.0)), (True, (100.0,))]
+    assert bracket(options, 250.0) is None  # nothing reachable below 300
+    assert bracket(options, 350.0) == (300.0, 400.0)
+    assert bracket(options, 500.0) == (400.0, 600.0)
+
+
+# --- fleets large enough for the neighbourhood search --------------------------------------------
+
+
+def fleet(S, K, regime, seed, rules=None):
+    rng = np.random.default_rng(seed)
+    stakes = np.round(rng.lognormal(np.log(1000), 0.6, size=S), 2)
+    slots = [SlotInput(f"s{j:02d}", float(s), **(rules or {}).get(j, {})) for j, s in enumerate(stakes)]
+    models = tuple(f"m{i}" for i in range(K))
+    total = float(stakes.sum())
+    if regime.single:
+        w = rng.dirichlet(np.full(K, 0.7))
+        targets = tuple(Target(m, "long", k, total * wi * p) for m, wi in zip(models, w)
+                        for k, p in zip(regime.scores, regime.combinations[0]))
+    else:
+        w = rng.dirichlet(np.full(2 * K, 0.7))
+        targets = tuple(Target(m, "long", k, 2 * total * w[2 * i + j]) for i, m in enumerate(models)
+                        for j, k in enumerate(regime.scores))
+    return slots, targets, models
+
+
+def plan_objective(slots, plan, refs, targets, regime, penalty=0.0):
+    from stakealloc.slots import Choice
+
+    return sum(evaluate(slots, [Choice(refs[c], p) for c, p in plan], targets, regime, penalty))
+
+
+@pytest.mark.parametrize("regime_name", ["classic-2024", "classic-2023"])
+def test_neighbourhood_search_improves_greedy_deterministically(regime_name):
+    import time
+
+    from stakealloc.slots import _improve, candidates, greedy
+
+    regime = PRESETS[regime_name]
+    slots, targets, models = fleet(16, 8, regime, 3)
+    refs, allowed, idle = candidates(slots, targets, models, 0.0)
+    g = greedy(slots, refs, allowed, idle, regime, targets, 0.0)
+    runs = [_improve(slots, refs, allowed, idle, regime, targets, 0.0, SolverName.HIGHS, g, time.perf_counter() + 120)
+            for _ in range(2)]
+    assert runs[0] == runs[1]  # it stops when no neighbourhood improves, not at a clock
+    assert all(c in allowed[j] for j, (c, _p) in enumerate(runs[0]))
+    assert plan_objective(slots, runs[0], refs, targets, regime) < plan_objective(slots, g, refs, targets, regime)
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_large_fleet_never_worse_than_greedy_and_honest(solver):
+    from stakealloc.slots import candidates, greedy
+
+    regime = PRESETS["classic-2024"]
+    slots, targets, models = fleet(40, 15, regime, 7)
+    refs, allowed, idle = candidates(slots, targets, models, 0.0)
+    g = plan_objective(slots, greedy(slots, refs, allowed, idle, regime, targets, 0.0), refs, targets, regime)
+    plan = solve(slots, targets, regime, models, solver=solver, time_limit=4)
+    check_invariants(plan, slots, targets, regime)
+    assert plan.solver.objective <= g + 1e-9
+    if plan.solver.status == "optimal":
+        assert plan.solver.gap <= max(0.01, 1e-4 * plan.solver.objective)
+
+
+def test_pins_excludes_and_penalty_hold_in_the_neighbourhood_search():
+    regime = PRESETS["classic-2024"]
+    rules = {0: {"pin": Ref("m1", "long")}, 1: {"pin": Ref("m1", "long")}, 2: {"exclude": ("m0", "m2")},
+             3: {"exclude": ("m0",)}}
+    slots, targets, models = fleet(16, 6, regime, 11, rules)
+    plan = solve(slots, targets, regime, models, time_limit=5)
+    assert plan.choices[0].ref == Ref("m1", "long") and plan.choices[1].ref == Ref("m1", "long")
+    assert plan.choices[2].ref.model not in ("m0", "m2") and plan.choices[3].ref.model != "m0"
+    # Every slot's current is the free plan: a large change penalty keeps all of them, and charges nothing.
+    current = {j: {"current": c.ref, "current_combo": c.combo} for j, c in enumerate(plan.choices)}
+    slots2 = [SlotInput(s.name, s.stake, **current[j]) for j, s in enumerate(slots)]
+    sticky = solve(slots2, targets, regime, models, time_limit=5, change_penalty=1e4)
+    assert sticky.changed == (False,) * len(slots) and sticky.penalty == 0.0
+    assert sticky.deviation == pytest.approx(plan.deviation)
