@@ -3,7 +3,11 @@
 Instances: S slots (stakes lognormal around 1000 NMR), K candidate models (random HRP-like Dirichlet weights
 over (model, side) × score at leverage 2, one side per model), for each regime. For each instance and
 formulation: seconds, status (optimal = proven within max(0.01 NMR, 1e-4 × objective)), objective, bound and
-gap at the time limit. The ratio column is naive seconds / ours (> 1: ours faster).
+gap at the time limit. The ratio column is naive seconds / ours (> 1: ours faster); `greedy` is the greedy +
+local-search plan's objective, which ours must never exceed.
+
+The forum post's case comes first: its 9 slots, its 6 targets (corr, tc) and stakes chosen to be consistent
+with the allocations it reports (FORUM_STAKES; the post does not give the stakes themselves).
 
     python benchmarks/slots.py --slots 9,25 --models 6,20 --regimes classic-2024,classic-2023 --time-limit 10
 """
@@ -18,8 +22,42 @@ import numpy as np
 
 from stakealloc.config import Ref, SolverName
 from stakealloc.regimes import PRESETS, Regime
-from stakealloc.slots import ABS_GAP, REL_GAP, SlotInput, evaluate, solve
+from stakealloc.slots import ABS_GAP, REL_GAP, Choice, SlotInput, candidates, evaluate, greedy, solve
 from stakealloc.targets import Target
+
+# The post's plan: s_01 1x/3x + s_05 0.5x/1.5x on r1_03 = (1412.0, 4236.1); 2.5 s_03 + 3 p_01 = 1917.9;
+# 2.5 s_02 = 2010.6; 2 s_07 = 849.8; 3 s_08 = 1379.7; 0.5 s_04 + s_06 = 1330.5; total ≈ 6400 NMR
+# (leverage 2 × total = Σ targets = 12800.4). Where the plan leaves a choice, round stakes were picked.
+FORUM_STAKES = {"degerhan_s_01": 1000.0, "degerhan_s_05": 824.0, "degerhan_s_03": 500.0, "degerhan_p_01": 222.63,
+                "degerhan_s_02": 804.24, "degerhan_s_07": 424.9, "degerhan_s_08": 459.9,
+                "degerhan_s_04": 1667.74, "degerhan_s_06": 496.63}
+FORUM_TARGETS = {("degerhan_r1_03", "short"): (1333.5, 4163.1), ("degerhan_r1_04", "short"): (0.0, 1896.1),
+                 ("degerhan_r1_04b", "short"): (0.0, 1923.7), ("degerhan_r1_06", "short"): (0.0, 817.9),
+                 ("degerhan_r4_04", "short"): (0.0, 1371.3), ("paul_the_0ct0pus", "long"): (1294.8, 0.0)}
+
+
+def forum_stakes(draw: int) -> dict[str, float]:
+    """Draw 0: FORUM_STAKES. Others: random stakes that reproduce the post's allocations at total 6400 NMR."""
+    if draw == 0:
+        return dict(FORUM_STAKES)
+    rng = np.random.default_rng(draw)
+    s03, s04 = rng.uniform(50, 700), rng.uniform(100, 2400)
+    s01 = 82.84 + s03 / 6 + s04 / 2  # makes the total 6400
+    st = dict(FORUM_STAKES, degerhan_s_03=s03, degerhan_p_01=(1917.9 - 2.5 * s03) / 3, degerhan_s_01=s01,
+              degerhan_s_05=2 * (1412.0 - s01), degerhan_s_04=s04, degerhan_s_06=1330.5 - s04 / 2)
+    return {k: round(v, 2) for k, v in st.items()}
+
+
+def forum(draw: int = 0):
+    slots = [SlotInput(n, s) for n, s in forum_stakes(draw).items()]
+    tg = tuple(Target(m, side, k, v) for (m, side), vals in FORUM_TARGETS.items() for k, v in zip(("corr", "tc"), vals))
+    return slots, tg, tuple(dict.fromkeys(m for m, _ in FORUM_TARGETS))
+
+
+def greedy_objective(slots, tg, regime, models) -> float:
+    refs, allowed, idle = candidates(slots, tg, models, 0.0)
+    plan = greedy(slots, refs, allowed, idle, regime, tg, 0.0)
+    return sum(evaluate(slots, [Choice(refs[c], p) for c, p in plan], tg, regime, 0.0))
 
 
 def instance(S: int, K: int, regime: Regime, seed: int):
@@ -80,26 +118,36 @@ def main() -> None:
     ap.add_argument("--time-limit", type=float, default=10.0)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--no-naive", action="store_true", help="skip the reference formulation")
+    ap.add_argument("--solvers", default="HiGHS", help="solvers for ours, comma-separated (HiGHS, CBC)")
+    ap.add_argument("--forum-draws", type=int, default=5, help="stake draws of the forum post's case (0: skip)")
     a = ap.parse_args()
-    print("| regime | S | K | ours s | ours status | ours obj | ours gap | naive s | naive status | naive obj | ratio |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| regime | S | K | solver | ours s | ours status | ours obj | ours gap | greedy obj | naive s | naive status "
+          "| naive obj | ratio |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    cases = [(f"forum #{d} (classic-2023)", PRESETS["classic-2023"], forum(d)) for d in range(a.forum_draws)]
     for rname in a.regimes.split(","):
-        regime = PRESETS[rname]
         for S in map(int, a.slots.split(",")):
             for K in map(int, a.models.split(",")):
-                slots, tg, models = instance(S, K, regime, a.seed)
-                t0 = time.perf_counter()
-                plan = solve(slots, tg, regime, models, solver=SolverName.HIGHS, time_limit=a.time_limit)
-                ours = time.perf_counter() - t0
-                sv = plan.solver
-                assert math.isclose(sum(evaluate(slots, list(plan.choices), tg, regime, 0.0)), sv.objective, abs_tol=1e-6)
-                if a.no_naive:
-                    row = ["-", "-", "-", "-"]
-                else:
-                    ns, nst, nobj, _ = naive(slots, tg, regime, a.time_limit)
-                    row = [f"{ns:.2f}", nst, f"{nobj:.1f}", f"{ns / ours:.2f}"]
-                print(f"| {rname} | {S} | {K} | {ours:.2f} | {sv.status} | {sv.objective:.1f} | {sv.gap:.1f} | "
-                      + " | ".join(row) + " |", flush=True)
+                cases.append((rname, PRESETS[rname], instance(S, K, PRESETS[rname], a.seed)))
+    for rname, regime, (slots, tg, models) in cases:
+        g = greedy_objective(slots, tg, regime, models)
+        naive_row = None
+        for sname in a.solvers.split(","):
+            t0 = time.perf_counter()
+            plan = solve(slots, tg, regime, models, solver=SolverName(sname), time_limit=a.time_limit)
+            ours = time.perf_counter() - t0
+            sv = plan.solver
+            assert math.isclose(sum(evaluate(slots, list(plan.choices), tg, regime, 0.0)), sv.objective, abs_tol=1e-6)
+            assert sv.objective <= g + 1e-9
+            if a.no_naive:
+                row = ["-", "-", "-", "-"]
+            else:
+                if naive_row is None:
+                    naive_row = naive(slots, tg, regime, a.time_limit)
+                ns, nst, nobj, _ = naive_row
+                row = [f"{ns:.2f}", nst, f"{nobj:.1f}", f"{ns / ours:.2f}"]
+            print(f"| {rname} | {len(slots)} | {len(models)} | {sname} | {ours:.2f} | {sv.status} | {sv.objective:.1f} | "
+                  f"{sv.gap:.1f} | {g:.1f} | " + " | ".join(row) + " |", flush=True)
 
 
 if __name__ == "__main__":
