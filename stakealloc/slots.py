@@ -487,9 +487,10 @@ LNS_MIN_SLOTS = 12  # below this the full program proves quickly; no neighbourho
 # under LNS_SUB_LIMIT (measured: benchmarks/README.md).
 LNS_FREE_SLOTS = {True: 12, False: 6}  # by regime.single
 LNS_SUB_LIMIT = 0.5  # seconds per sub-problem
-LNS_SHARE = 0.4  # of the time limit: greedy, local and neighbourhood search end by then
+LNS_SHARE = 0.55  # of the time limit: greedy, first attempt and neighbourhood search end by then
 CUTS = True
 GREEDY_SHARE = 0.2  # of the time limit, at most, for greedy + local search
+PROBE_SHARE = 0.15  # of the time limit for a first attempt at the full program (LNS_MIN_SLOTS slots and up)
 
 
 def _highs_cmd(deadline: float, warm: bool):
@@ -616,6 +617,19 @@ def _parse_cbc_log(text: str, prob) -> tuple[bool, float]:
     return False, 0.0
 
 
+def _obj(slots, refs, plan, targets, regime, change_penalty) -> float:
+    return sum(evaluate(slots, [Choice(refs[c], p) for c, p in plan], targets, regime, change_penalty))
+
+
+def _proves(res, slots, refs, targets, regime, change_penalty) -> bool:
+    """Whether a `_solve_pulp` result is a proven optimum by the plan's own objective."""
+    plan, bound, _text, said_optimal = res
+    if plan is None or not said_optimal:
+        return False
+    obj = _obj(slots, refs, plan, targets, regime, change_penalty)
+    return obj - bound <= max(ABS_GAP, REL_GAP * obj)
+
+
 def solve(slots: list[SlotInput], targets: tuple[Target, ...], regime: Regime, models: tuple[str, ...], *,
           solver: SolverName = SolverName.HIGHS, time_limit: float = 60.0, change_penalty: float = 0.0) -> SlotPlan:
     """Best plan for `slots` against `targets`; status carries whether it is proven optimal."""
@@ -632,16 +646,31 @@ def solve(slots: list[SlotInput], targets: tuple[Target, ...], regime: Regime, m
     groups = _symmetry_groups(slots, allowed, change_penalty)
     ncombo = len(regime.combinations)
     heur = greedy(slots, refs, allowed, idle, regime, targets, change_penalty, t0 + GREEDY_SHARE * time_limit)
+    args = (slots, refs, allowed, idle, regime, targets, change_penalty, solver)
+    first = None
     if len(slots) >= LNS_MIN_SLOTS:
-        heur = _improve(slots, refs, allowed, idle, regime, targets, change_penalty, solver, heur,
-                        t0 + LNS_SHARE * time_limit)
+        # A short first attempt at the full program: many mid-size fleets prove within it, and then the
+        # neighbourhood search would only delay the answer.
+        first = _solve_pulp(*args, PROBE_SHARE * time_limit, None, groups, cuts=CUTS)
+        start = heur
+        if first[0] is not None and _obj(slots, refs, first[0], targets, regime, change_penalty) < \
+                _obj(slots, refs, heur, targets, regime, change_penalty):
+            start = first[0]
+        if not _proves(first, slots, refs, targets, regime, change_penalty):
+            heur = _improve(*args, start, t0 + LNS_SHARE * time_limit)
+        else:
+            heur = start
     warm = _order_groups(heur, groups, ncombo)
     warm_choices = [Choice(refs[c], p) for c, p in warm]
     warm_obj = sum(evaluate(slots, warm_choices, targets, regime, change_penalty))
-    left = time_limit - (time.perf_counter() - t0)
-    plan, bound, status_text, said_optimal = _solve_pulp(
-        slots, refs, allowed, idle, regime, targets, change_penalty, solver, max(left, 1.0), warm, groups,
-        cuts=CUTS, highs_warm=len(slots) >= LNS_MIN_SLOTS)
+    if first is not None and _proves(first, slots, refs, targets, regime, change_penalty):
+        plan, bound, status_text, said_optimal = first
+    else:
+        left = time_limit - (time.perf_counter() - t0)
+        plan, bound, status_text, said_optimal = _solve_pulp(*args, max(left, 1.0), warm, groups, cuts=CUTS,
+                                                             highs_warm=first is not None)
+        if first is not None:
+            bound = max(bound, first[1])  # both bounds are valid for the same program
     source = "solver"
     if plan is None:
         choices = warm_choices
