@@ -14,11 +14,12 @@ interchangeable (equal stake, same constraints) are ordered by (candidate, combi
 symmetry. Each (candidate, score) whose target lies between two reachable exposures gets a cut through
 them (`bracket`), which removes the relaxation's exact hit.
 
-Time limit T: greedy + local search (at most 0.2 T), then, from LNS_MIN_SLOTS slots on, a large-neighbourhood
-search that re-solves small sub-problems exactly (until 0.4 T or no neighbourhood improves), then the full
-program with what is left. The heuristic plan is the solver's starting plan (CBC always; HiGHS only after
-the neighbourhood search: with the plain greedy plan it slowed small proofs) and the fallback, so the
-result is never worse than it.
+Time limit T: greedy + local search (at most 0.2 T); below LNS_MIN_SLOTS slots, the full program with
+the rest. From LNS_MIN_SLOTS slots on: a first attempt at the full program (0.15 T); unless that proves
+the optimum, a large-neighbourhood search that re-solves small sub-problems exactly (until 0.55 T or no
+neighbourhood improves), then the full program again with the rest, HiGHS started from the searched plan
+(CBC gets no starting plan: with one it claimed false optima). The heuristic plan is also the fallback,
+so the result is never worse than it.
 
 Ties between equally good plans are broken by the solver on a model built in a fixed order (slots as
 in the fleet file, candidates in target order) plus the symmetry ordering; both solvers used here are
@@ -370,10 +371,10 @@ def _options(slots, allowed, idle, regime: Regime, c: int, k: int) -> list[tuple
 
 def _solve_pulp(slots, refs, allowed, idle, regime, targets, change_penalty, solver: SolverName,
                 time_limit: float, warm: list[tuple[int, int]] | None, groups, *, cuts: bool = True,
-                highs_warm: bool = False) -> tuple[list[tuple[int, int]] | None, float, str, bool]:
+                ) -> tuple[list[tuple[int, int]] | None, float, str, bool]:
     """Build and solve the MIP. Returns (plan or None, bound, solver's own status text, solver says optimal).
 
-    `warm` is handed to the solver as a starting plan (CBC only, see below); `cuts` adds the
+    `warm` is handed to HiGHS as a starting plan (CBC ignores it, see below); `cuts` adds the
     reachable-exposure cuts.
     """
     import pulp
@@ -453,14 +454,13 @@ def _solve_pulp(slots, refs, allowed, idle, regime, targets, change_penalty, sol
         sol_ok = prob.sol_status in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible)
         status_text = f"{pulp.LpStatus[prob.status]} (sol_status {prob.sol_status}); {_cbc_result_line(text)}"
     else:
-        # HiGHS gets the starting plan only when `solve` asks (after the neighbourhood search): the plain
-        # greedy plan was measured to slow its proofs (benchmarks/README.md).
-        use_warm = warm is not None and highs_warm
-        if use_warm:
+        # `solve` passes a starting plan only after the neighbourhood search: the plain greedy plan was
+        # measured to slow HiGHS's proofs (benchmarks/README.md).
+        if warm is not None:
             for j in range(S):
                 for c, p, v in per_slot[j]:
                     v.setInitialValue(1 if warm[j] == (c, p) else 0)
-        cmd = _highs_cmd(deadline, use_warm)
+        cmd = _highs_cmd(deadline, warm is not None)
         prob.solve(cmd)
         import highspy
 
@@ -488,7 +488,6 @@ LNS_MIN_SLOTS = 12  # below this the full program proves quickly; no neighbourho
 LNS_FREE_SLOTS = {True: 12, False: 6}  # by regime.single
 LNS_SUB_LIMIT = 0.5  # seconds per sub-problem
 LNS_SHARE = 0.55  # of the time limit: greedy, first attempt and neighbourhood search end by then
-CUTS = True
 GREEDY_SHARE = 0.2  # of the time limit, at most, for greedy + local search
 PROBE_SHARE = 0.15  # of the time limit for a first attempt at the full program (LNS_MIN_SLOTS slots and up)
 
@@ -557,7 +556,7 @@ def _improve(slots, refs, allowed, idle, regime, targets, change_penalty, solver
     plan = list(plan)
     zero = regime.zero_combination()
     allowed_any = [any(c in a for a in allowed) for c in range(len(refs))]
-    obj = sum(evaluate(slots, [Choice(refs[c], p) for c, p in plan], targets, regime, change_penalty))
+    obj = _obj(slots, refs, plan, targets, regime, change_penalty)
     rnd = 0
     while time.perf_counter() < deadline:
         bal = _candidate_balance(slots, refs, regime, targets, plan)
@@ -576,16 +575,15 @@ def _improve(slots, refs, allowed, idle, regime, targets, change_penalty, solver
             keys = {(refs[c].model, refs[c].side) for c in group}
             sub_targets = tuple(t for t in targets if (t.model, t.side) in keys)
             groups = _symmetry_groups(sub_slots, sub_allowed, change_penalty)
-            sub_warm = _order_groups([plan[j] for j in free], groups, len(regime.combinations))
             res, _b, _st, _opt = _solve_pulp(sub_slots, refs, sub_allowed, sub_idle, regime, sub_targets,
-                                             change_penalty, solver, min(LNS_SUB_LIMIT, left), sub_warm, groups,
+                                             change_penalty, solver, min(LNS_SUB_LIMIT, left), None, groups,
                                              cuts=False)
             if res is None:
                 continue
             trial = list(plan)
             for j, (c, p) in zip(free, res):
                 trial[j] = (idle[j], p) if p == zero else (c, p)
-            new = sum(evaluate(slots, [Choice(refs[c], p) for c, p in trial], targets, regime, change_penalty))
+            new = _obj(slots, refs, trial, targets, regime, change_penalty)
             if new < obj - 1e-9:
                 plan, obj, improved = trial, new, True
                 break
@@ -618,6 +616,7 @@ def _parse_cbc_log(text: str, prob) -> tuple[bool, float]:
 
 
 def _obj(slots, refs, plan, targets, regime, change_penalty) -> float:
+    """Objective (deviation + penalty, NMR) of a plan given as (candidate index, combination) per slot."""
     return sum(evaluate(slots, [Choice(refs[c], p) for c, p in plan], targets, regime, change_penalty))
 
 
@@ -647,28 +646,26 @@ def solve(slots: list[SlotInput], targets: tuple[Target, ...], regime: Regime, m
     ncombo = len(regime.combinations)
     heur = greedy(slots, refs, allowed, idle, regime, targets, change_penalty, t0 + GREEDY_SHARE * time_limit)
     args = (slots, refs, allowed, idle, regime, targets, change_penalty, solver)
-    first = None
+    first, first_proves = None, False
     if len(slots) >= LNS_MIN_SLOTS:
         # A short first attempt at the full program: many mid-size fleets prove within it, and then the
         # neighbourhood search would only delay the answer.
-        first = _solve_pulp(*args, PROBE_SHARE * time_limit, None, groups, cuts=CUTS)
-        start = heur
+        first = _solve_pulp(*args, PROBE_SHARE * time_limit, None, groups)
+        first_proves = _proves(first, slots, refs, targets, regime, change_penalty)
         if first[0] is not None and _obj(slots, refs, first[0], targets, regime, change_penalty) < \
                 _obj(slots, refs, heur, targets, regime, change_penalty):
-            start = first[0]
-        if not _proves(first, slots, refs, targets, regime, change_penalty):
-            heur = _improve(*args, start, t0 + LNS_SHARE * time_limit)
-        else:
-            heur = start
+            heur = first[0]
+        if not first_proves:
+            heur = _improve(*args, heur, t0 + LNS_SHARE * time_limit)
     warm = _order_groups(heur, groups, ncombo)
     warm_choices = [Choice(refs[c], p) for c, p in warm]
     warm_obj = sum(evaluate(slots, warm_choices, targets, regime, change_penalty))
-    if first is not None and _proves(first, slots, refs, targets, regime, change_penalty):
+    if first_proves:
         plan, bound, status_text, said_optimal = first
     else:
         left = time_limit - (time.perf_counter() - t0)
-        plan, bound, status_text, said_optimal = _solve_pulp(*args, max(left, 1.0), warm, groups, cuts=CUTS,
-                                                             highs_warm=first is not None)
+        plan, bound, status_text, said_optimal = _solve_pulp(*args, max(left, 1.0),
+                                                             warm if first is not None else None, groups)
         if first is not None:
             bound = max(bound, first[1])  # both bounds are valid for the same program
     source = "solver"

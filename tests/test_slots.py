@@ -256,17 +256,11 @@ def fleet(S, K, regime, seed, rules=None):
     return slots, targets, models
 
 
-def plan_objective(slots, plan, refs, targets, regime, penalty=0.0):
-    from stakealloc.slots import Choice
-
-    return sum(evaluate(slots, [Choice(refs[c], p) for c, p in plan], targets, regime, penalty))
-
-
 @pytest.mark.parametrize("regime_name", ["classic-2024", "classic-2023"])
 def test_neighbourhood_search_improves_greedy_deterministically(regime_name):
     import time
 
-    from stakealloc.slots import _improve, candidates, greedy
+    from stakealloc.slots import _improve, _obj, candidates, greedy
 
     regime = PRESETS[regime_name]
     slots, targets, models = fleet(16, 8, regime, 3)
@@ -276,17 +270,17 @@ def test_neighbourhood_search_improves_greedy_deterministically(regime_name):
             for _ in range(2)]
     assert runs[0] == runs[1]  # it stops when no neighbourhood improves, not at a clock
     assert all(c in allowed[j] for j, (c, _p) in enumerate(runs[0]))
-    assert plan_objective(slots, runs[0], refs, targets, regime) < plan_objective(slots, g, refs, targets, regime)
+    assert _obj(slots, refs, runs[0], targets, regime, 0.0) < _obj(slots, refs, g, targets, regime, 0.0)
 
 
 @pytest.mark.parametrize("solver", SOLVERS)
 def test_large_fleet_never_worse_than_greedy_and_honest(solver):
-    from stakealloc.slots import candidates, greedy
+    from stakealloc.slots import _obj, candidates, greedy
 
     regime = PRESETS["classic-2024"]
     slots, targets, models = fleet(40, 15, regime, 7)
     refs, allowed, idle = candidates(slots, targets, models, 0.0)
-    g = plan_objective(slots, greedy(slots, refs, allowed, idle, regime, targets, 0.0), refs, targets, regime)
+    g = _obj(slots, refs, greedy(slots, refs, allowed, idle, regime, targets, 0.0), targets, regime, 0.0)
     plan = solve(slots, targets, regime, models, solver=solver, time_limit=4)
     check_invariants(plan, slots, targets, regime)
     assert plan.solver.objective <= g + 1e-9
