@@ -93,6 +93,7 @@ def assemble(fleet: Fleet, tg: tuple[Target, ...], *, table: pd.DataFrame | None
     sv = sp.solver
     solver = {"name": sv.name, "status": sv.status, "objective": sv.objective, "bound": sv.bound, "gap": sv.gap,
               "seconds": sv.seconds, "solver_status": sv.solver_status, "source": sv.source,
+              "formulation": sv.formulation,
               "time_limit": fleet.solver.time_limit}
     notes = []
     if "tc" in regime.scores and any(r["side"] == "short" and r["score"] == "tc" for r in target_rows):

@@ -71,6 +71,7 @@ class SolverInfo:
     seconds: float
     solver_status: str  # what the solver itself said
     source: str  # "solver" | "heuristic" (greedy + local + neighbourhood search found the better plan)
+    formulation: str = "compact"  # "partition" (exact set partitioning, small fleets) | "compact"
 
 
 @dataclass(frozen=True)
@@ -419,12 +420,16 @@ def _solve_pulp(slots, refs, allowed, idle, regime, targets, change_penalty, sol
                 icpt, slope = bracket_cut(*br, t)
                 prob += up + dn - slope * a_ck >= icpt, f"reach_{c}_{k}"
     pen_terms = []
+    # Penalties every plan pays (slots with no current, or whose current cannot be kept) stay out of the
+    # program: PuLP does not hand the objective's constant to the solvers, so the bound they report would
+    # lack it (measured: a 3-slot case reported as unproven by exactly one penalty). It is added back below.
+    constant = 0.0
     if change_penalty > 0:
         for j, sl in enumerate(slots):
             c0 = refs.index(sl.current) if sl.current in refs else None
             keep = [v for c, p, v in per_slot[j] if c == c0 and (sl.current_combo is None or p == sl.current_combo)]
             if sl.current is None or not keep:
-                pen_terms.append(change_penalty)
+                constant += change_penalty
                 continue
             ch = pulp.LpVariable(f"changed_{j}", lowBound=0, upBound=1)
             prob += ch >= 1 - pulp.lpSum(keep), f"chg_{j}"
@@ -435,6 +440,28 @@ def _solve_pulp(slots, refs, allowed, idle, regime, targets, change_penalty, sol
             ka = pulp.LpAffineExpression([(v, c * P + p) for c, p, v in per_slot[a]])
             kb = pulp.LpAffineExpression([(v, c * P + p) for c, p, v in per_slot[b]])
             prob += ka <= kb, f"sym_{a}_{b}"
+
+    if warm is not None and solver is SolverName.HIGHS:
+        for j in range(S):
+            for c, p, v in per_slot[j]:
+                v.setInitialValue(1 if warm[j] == (c, p) else 0)
+    bound, status_text, said_optimal, sol_ok = _run(prob, solver, deadline, warm is not None)
+    bound = (bound if math.isfinite(bound) else 0.0) + constant
+    if not sol_ok:
+        return None, bound, status_text, False
+    plan = []
+    for j in range(S):
+        c, p, _v = max(per_slot[j], key=lambda cpv: cpv[2].value() or 0.0)
+        plan.append((c, p))
+    return plan, bound, status_text, said_optimal
+
+
+def _run(prob, solver: SolverName, deadline: float, warm: bool, presolve: bool = True,
+         ) -> tuple[float, str, bool, bool]:
+    """Solve `prob` with the named solver until `deadline` (time.perf_counter()). Returns (best bound,
+    the solver's own status text, solver says optimal, a solution exists). With `warm` (HiGHS only) the
+    variables' initial values are the starting plan; `presolve` False turns HiGHS's presolve off."""
+    import pulp
 
     if solver is SolverName.CBC:
         # No starting plan for CBC: with one, the bundled CBC 2.10.3 claimed optimality for plans up to 1.3 %
@@ -456,12 +483,7 @@ def _solve_pulp(slots, refs, allowed, idle, regime, targets, change_penalty, sol
     else:
         # `solve` passes a starting plan only after the neighbourhood search: the plain greedy plan was
         # measured to slow HiGHS's proofs (benchmarks/README.md).
-        if warm is not None:
-            for j in range(S):
-                for c, p, v in per_slot[j]:
-                    v.setInitialValue(1 if warm[j] == (c, p) else 0)
-        cmd = _highs_cmd(deadline, warm is not None)
-        prob.solve(cmd)
+        prob.solve(_highs_cmd(deadline, warm, presolve))
         import highspy
 
         h = prob.solverModel
@@ -471,13 +493,85 @@ def _solve_pulp(slots, refs, allowed, idle, regime, targets, change_penalty, sol
         bound = float(info.mip_dual_bound)
         sol_ok = info.primal_solution_status == 2  # kSolutionStatusFeasible
         status_text = f"{h.modelStatusToString(ms)}"
+    return bound, status_text, said_optimal, sol_ok
+
+
+def _solve_partition(slots, refs, allowed, idle, regime, targets, change_penalty, solver: SolverName,
+                     time_limit: float, heur: list[tuple[int, int]],
+                     ) -> tuple[list[tuple[int, int]] | None, float, str, bool]:
+    """The set-partitioning program (partition.py); returns as `_solve_pulp` does.
+
+    Columns that cannot be in a plan better than the starting plan are left out: a column (c, M) with
+    cost(c, M) + Σ_(c' ≠ c) min_M' cost(c', M') above the starting plan's objective. Every optimal plan
+    keeps its columns, so the optimum and any bound the solver proves are those of the full program;
+    the starting plan's own columns are always kept, so the program stays feasible. The starting plan is
+    the better of `heur` and the subset DP's (`partition.best_partition`).
+    """
+    import numpy as np
+    import pulp
+
+    from . import partition
+
+    deadline = time.perf_counter() + time_limit
+    cols = partition.column_costs(slots, refs, allowed, regime, targets, change_penalty)
+    upper = _obj(slots, refs, heur, targets, regime, change_penalty)
+    zero = regime.zero_combination()
+    heur_mask = []
+    for c, members in enumerate(cols.members):
+        pos = {j: i for i, j in enumerate(members)}
+        heur_mask.append(sum(1 << pos[j] for j, (hc, p) in enumerate(heur)
+                             if (hc if p != zero else idle[j]) == c and j in pos))
+    # The subset DP over the same columns is exact and takes milliseconds; its plan is the starting plan
+    # and its objective the cut-off for columns, so the program below only has to prove it.
+    dp_obj, dp_masks = partition.best_partition(cols, len(slots))
+    if dp_obj < upper:
+        upper = dp_obj
+        heur_mask = [sum(1 << i for i, j in enumerate(members) if m >> j & 1)
+                     for members, m in zip(cols.members, dp_masks)]
+    lbs = [float(cost.min()) for cost in cols.cost]
+    slack = 1e-6 * max(1.0, upper)
+    prob = pulp.LpProblem("partition", pulp.LpMinimize)
+    per_slot: list[list] = [[] for _ in slots]
+    chosen: list[list[tuple[int, object]]] = []
+    terms = []
+    for c, (members, cost) in enumerate(zip(cols.members, cols.cost)):
+        keep = np.nonzero(cost + (sum(lbs) - lbs[c]) <= upper + slack)[0].tolist()
+        if heur_mask[c] not in keep:
+            keep.append(heur_mask[c])
+        col = []
+        for m in sorted(keep):
+            v = pulp.LpVariable(f"y_{c}_{m}", cat="Binary")
+            v.setInitialValue(1 if m == heur_mask[c] else 0)
+            col.append((m, v))
+            terms.append((v, float(cost[m])))
+            for i, j in enumerate(members):
+                if m >> i & 1:
+                    per_slot[j].append(v)
+        prob += pulp.lpSum(v for _, v in col) == 1, f"cand_{c}"
+        chosen.append(col)
+    for j, vs in enumerate(per_slot):
+        prob += pulp.lpSum(vs) == 1, f"slot_{j}"
+    prob += pulp.LpAffineExpression(terms)
+    # HiGHS's presolve (probing thousands of columns) took half its time on the 9-slot forum case and
+    # removed ~10 % of the columns; off, the forum draws prove in about half the time (benchmarks/README.md).
+    bound, status_text, said_optimal, sol_ok = _run(prob, solver, deadline, solver is SolverName.HIGHS,
+                                                    presolve=False)
+    bound = bound if math.isfinite(bound) else 0.0
     if not sol_ok:
-        return None, bound if math.isfinite(bound) else 0.0, status_text, False
-    plan = []
-    for j in range(S):
-        c, p, _v = max(per_slot[j], key=lambda cpv: cpv[2].value() or 0.0)
-        plan.append((c, p))
-    return plan, bound if math.isfinite(bound) else 0.0, status_text, said_optimal
+        return None, bound, status_text, False
+    plan: list[tuple[int, int] | None] = [None] * len(slots)
+    for c, col in enumerate(chosen):
+        m = max(col, key=lambda mv: mv[1].value() or 0.0)[0]
+        group = [j for i, j in enumerate(cols.members[c]) if m >> i & 1]
+        if not group:
+            continue
+        _cost, combos = partition.group_choice(slots, refs, regime, targets, change_penalty, c, group)
+        for j, p in zip(group, combos):
+            # An idle slot goes to its idle candidate: same exposure, never a larger change penalty.
+            plan[j] = (idle[j], p) if p == zero else (c, p)
+    if any(x is None for x in plan):
+        return None, bound, status_text + "; a slot was left without a column", False
+    return plan, bound, status_text, said_optimal  # type: ignore[return-value]
 
 
 # --- large-neighbourhood search -------------------------------------------------------------
@@ -492,7 +586,7 @@ GREEDY_SHARE = 0.2  # of the time limit, at most, for greedy + local search
 PROBE_SHARE = 0.15  # of the time limit for a first attempt at the full program (LNS_MIN_SLOTS slots and up)
 
 
-def _highs_cmd(deadline: float, warm: bool):
+def _highs_cmd(deadline: float, warm: bool, presolve: bool = True):
     """PuLP's HiGHS API solver whose time limit runs to `deadline` (time.perf_counter()) from the moment
     HiGHS starts, so PuLP's model transfer (seconds at 100k binaries) is not added to the limit; with
     `warm`, it also hands HiGHS the variables' initial values, which PuLP does not pass."""
@@ -503,6 +597,8 @@ def _highs_cmd(deadline: float, warm: bool):
         def callSolver(self, lp):
             h = lp.solverModel
             h.setOptionValue("time_limit", max(deadline - time.perf_counter(), 0.01))
+            if not presolve:
+                h.setOptionValue("presolve", "off")
             if warm:
                 sol = highspy.HighsSolution()
                 sol.col_value = [v.varValue if v.varValue is not None else 0.0 for v in lp.variables()]
@@ -646,22 +742,30 @@ def solve(slots: list[SlotInput], targets: tuple[Target, ...], regime: Regime, m
     ncombo = len(regime.combinations)
     heur = greedy(slots, refs, allowed, idle, regime, targets, change_penalty, t0 + GREEDY_SHARE * time_limit)
     args = (slots, refs, allowed, idle, regime, targets, change_penalty, solver)
-    first, first_proves = None, False
-    if len(slots) >= LNS_MIN_SLOTS:
+    first = None
+    result = None  # the program's answer, once no further program is to be run
+    from . import partition
+
+    formulation = "partition" if partition.applies(slots, refs, allowed, regime, change_penalty) else "compact"
+    if formulation == "partition":
+        left = time_limit - (time.perf_counter() - t0)
+        result = _solve_partition(*args, max(left, 1.0), heur)
+    elif len(slots) >= LNS_MIN_SLOTS:
         # A short first attempt at the full program: many mid-size fleets prove within it, and then the
         # neighbourhood search would only delay the answer.
         first = _solve_pulp(*args, PROBE_SHARE * time_limit, None, groups)
-        first_proves = _proves(first, slots, refs, targets, regime, change_penalty)
+        if _proves(first, slots, refs, targets, regime, change_penalty):
+            result = first
         if first[0] is not None and _obj(slots, refs, first[0], targets, regime, change_penalty) < \
                 _obj(slots, refs, heur, targets, regime, change_penalty):
             heur = first[0]
-        if not first_proves:
+        if result is None:
             heur = _improve(*args, heur, t0 + LNS_SHARE * time_limit)
     warm = _order_groups(heur, groups, ncombo)
     warm_choices = [Choice(refs[c], p) for c, p in warm]
     warm_obj = sum(evaluate(slots, warm_choices, targets, regime, change_penalty))
-    if first_proves:
-        plan, bound, status_text, said_optimal = first
+    if result is not None:
+        plan, bound, status_text, said_optimal = result
     else:
         left = time_limit - (time.perf_counter() - t0)
         plan, bound, status_text, said_optimal = _solve_pulp(*args, max(left, 1.0),
@@ -683,7 +787,8 @@ def solve(slots: list[SlotInput], targets: tuple[Target, ...], regime: Regime, m
     gap = max(objective - bound, 0.0)
     proven = said_optimal and gap <= max(ABS_GAP, REL_GAP * objective)
     info = SolverInfo(name=solver.value, status="optimal" if proven else "feasible", objective=objective,
-                      bound=bound, gap=gap, seconds=time.perf_counter() - t0, solver_status=status_text, source=source)
+                      bound=bound, gap=gap, seconds=time.perf_counter() - t0, solver_status=status_text, source=source,
+                      formulation=formulation)
     return SlotPlan(choices=tuple(choices), changed=tuple(is_changed(s, c) for s, c in zip(slots, choices)),
                     deviation=dev, penalty=pen, solver=info)
 

@@ -13,6 +13,15 @@ from stakealloc.targets import Target
 SOLVERS = [SolverName.HIGHS, SolverName.CBC]
 
 
+@pytest.fixture(params=["partition", "compact"])
+def formulation(request, monkeypatch):
+    """Run a small-fleet test with each formulation: small fleets in separable regimes take the set-
+    partitioning program, so the compact one is forced by lowering the partition's slot limit."""
+    if request.param == "compact":
+        monkeypatch.setattr("stakealloc.partition.MAX_SLOTS", 0)
+    return request.param
+
+
 def brute_force(slots, targets, regime, refs, change_penalty=0.0):
     """Minimum objective over every assignment (model/side × combination per slot), vectorised."""
     tg = {(t.model, t.side, t.score): t.target for t in targets}
@@ -50,7 +59,7 @@ def check_invariants(plan, slots, targets, regime):
 
 @pytest.mark.parametrize("solver", SOLVERS)
 @pytest.mark.parametrize("seed", range(4))
-def test_one_combination_six_slots_equals_brute_force(solver, seed):
+def test_one_combination_six_slots_equals_brute_force(solver, seed, formulation):
     rng = np.random.default_rng(seed)
     regime = PRESETS["classic-2024"]
     stakes = np.round(rng.lognormal(np.log(1000), 0.6, size=6), 2)
@@ -61,6 +70,7 @@ def test_one_combination_six_slots_equals_brute_force(solver, seed):
     targets = tuple(Target(r.model, r.side, k, total * wi * p) for r, wi in zip(refs, w)
                     for k, p in zip(regime.scores, regime.combinations[0]))
     plan = solve(slots, targets, regime, ("a", "b", "c"), solver=solver, time_limit=30)
+    assert plan.solver.formulation == formulation
     check_invariants(plan, slots, targets, regime)
     best = brute_force(slots, targets, regime, refs)
     assert plan.solver.status == "optimal"
@@ -69,7 +79,7 @@ def test_one_combination_six_slots_equals_brute_force(solver, seed):
 
 @pytest.mark.parametrize("solver", SOLVERS)
 @pytest.mark.parametrize("seed", range(3))
-def test_2023_regime_four_slots_21_combinations_equals_brute_force(solver, seed):
+def test_2023_regime_four_slots_21_combinations_equals_brute_force(solver, seed, formulation):
     rng = np.random.default_rng(100 + seed)
     regime = PRESETS["classic-2023"]
     assert len(regime.combinations) == 21
@@ -81,6 +91,7 @@ def test_2023_regime_four_slots_21_combinations_equals_brute_force(solver, seed)
     targets = (Target("a", "long", "corr", 2 * total * w[0]), Target("a", "long", "tc", 2 * total * w[1]),
                Target("b", "short", "corr", 2 * total * w[2]), Target("b", "short", "tc", 2 * total * w[3]))
     plan = solve(slots, targets, regime, ("a", "b"), solver=solver, time_limit=60)
+    assert plan.solver.formulation == formulation
     check_invariants(plan, slots, targets, regime)
     best = brute_force(slots, targets, regime, refs)
     assert plan.solver.objective == pytest.approx(best, abs=0.01)
@@ -139,12 +150,13 @@ def test_change_penalty_keeps_current_when_gain_is_small():
 
 
 @pytest.mark.parametrize("solver", SOLVERS)
-def test_change_penalty_equals_brute_force(solver):
+def test_change_penalty_equals_brute_force(solver, formulation):
     regime = PRESETS["classic-2023"]
     slots = [SlotInput("x", 500.0, current=Ref("a", "long"), current_combo=3),
              SlotInput("y", 300.0, current=Ref("b", "short"), current_combo=20), SlotInput("z", 200.0)]
     targets = (Target("a", "long", "corr", 400.0), Target("a", "long", "tc", 1000.0), Target("b", "short", "tc", 700.0))
     plan = solve(slots, targets, regime, ("a", "b"), solver=solver, change_penalty=30.0)
+    assert plan.solver.formulation == formulation and plan.solver.status == "optimal"
     best = brute_force(slots, targets, regime, [Ref("a", "long"), Ref("b", "short")], change_penalty=30.0)
     assert plan.solver.objective == pytest.approx(best, abs=0.01)
 
@@ -318,7 +330,7 @@ FORUM_DRAWS = [
 
 
 @pytest.mark.parametrize("stakes,optimum", FORUM_DRAWS)
-def test_forum_case_both_solvers_prove_the_same_optimum(stakes, optimum):
+def test_forum_case_both_solvers_prove_the_same_optimum(stakes, optimum, formulation):
     names = ("s_01", "s_05", "s_03", "p_01", "s_02", "s_07", "s_08", "s_04", "s_06")
     slots = [SlotInput(n, s) for n, s in zip(names, stakes)]
     targets = tuple(Target(m, side, k, v) for (m, side), vals in FORUM_TARGETS.items()
@@ -326,6 +338,7 @@ def test_forum_case_both_solvers_prove_the_same_optimum(stakes, optimum):
     models = tuple(m for m, _ in FORUM_TARGETS)
     plans = {sv: solve(slots, targets, PRESETS["classic-2023"], models, solver=sv, time_limit=60) for sv in SOLVERS}
     for plan in plans.values():
+        assert plan.solver.formulation == formulation
         check_invariants(plan, slots, targets, PRESETS["classic-2023"])
         assert plan.solver.status == "optimal"
         assert plan.solver.objective == pytest.approx(optimum, abs=0.006)
