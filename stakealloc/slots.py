@@ -581,6 +581,9 @@ LNS_MIN_SLOTS = 12  # below this the full program proves quickly; no neighbourho
 # under LNS_SUB_LIMIT (measured: benchmarks/README.md).
 LNS_FREE_SLOTS = {True: 12, False: 6}  # by regime.single
 LNS_SUB_LIMIT = 0.5  # seconds per sub-problem
+# The same for sub-problems solved by the column DP (separable regimes), in growing sizes: the smaller
+# converges fast, the larger then finds what it cannot (measured, benchmarks/README.md).
+PART_FREE_SLOTS: dict[bool, tuple[int, ...]] | None = {True: (12,), False: (6, 8)}
 LNS_SHARE = 0.55  # of the time limit: greedy, first attempt and neighbourhood search end by then
 GREEDY_SHARE = 0.2  # of the time limit, at most, for greedy + local search
 PROBE_SHARE = 0.15  # of the time limit for a first attempt at the full program (LNS_MIN_SLOTS slots and up)
@@ -653,6 +656,14 @@ def _improve(slots, refs, allowed, idle, regime, targets, change_penalty, solver
     zero = regime.zero_combination()
     allowed_any = [any(c in a for a in allowed) for c in range(len(refs))]
     obj = _obj(slots, refs, plan, targets, regime, change_penalty)
+    from . import partition
+
+    # Separable regimes: sub-problems are solved exactly by the column DP, in milliseconds, so they can be
+    # larger than the compact program's (PART_FREE_SLOTS; measured, benchmarks/README.md).
+    exact = PART_FREE_SLOTS is not None and partition.separable_values(regime) is not None
+    caps = PART_FREE_SLOTS[regime.single] if exact else (LNS_FREE_SLOTS[regime.single],)
+    size = 0  # index into caps: the neighbourhood grows when the smaller one no longer improves
+    cap = caps[0]
     rnd = 0
     while time.perf_counter() < deadline:
         bal = _candidate_balance(slots, refs, regime, targets, plan)
@@ -660,20 +671,23 @@ def _improve(slots, refs, allowed, idle, regime, targets, change_penalty, solver
         for j, (c, _p) in enumerate(plan):
             on[c].append(j)
         improved = False
-        for group, free in _neighbourhoods(bal, on, allowed_any, LNS_FREE_SLOTS[regime.single], rnd):
+        for group, free in _neighbourhoods(bal, on, allowed_any, cap, rnd):
             left = deadline - time.perf_counter()
             if left <= 0.05:
                 break
             gs = set(group)
             sub_slots = [slots[j] for j in free]
-            sub_allowed = [[c for c in allowed[j] if c in gs] for j in free]
-            sub_idle = [idle[j] if idle[j] in gs else a[0] for j, a in zip(free, sub_allowed)]
             keys = {(refs[c].model, refs[c].side) for c in group}
             sub_targets = tuple(t for t in targets if (t.model, t.side) in keys)
-            groups = _symmetry_groups(sub_slots, sub_allowed, change_penalty)
-            res, _b, _st, _opt = _solve_pulp(sub_slots, refs, sub_allowed, sub_idle, regime, sub_targets,
-                                             change_penalty, solver, min(LNS_SUB_LIMIT, left), None, groups,
-                                             cuts=False)
+            res = _sub_partition(sub_slots, refs, [allowed[j] for j in free], regime, sub_targets, change_penalty,
+                                 group) if exact else None
+            if res is None:
+                sub_allowed = [[c for c in allowed[j] if c in gs] for j in free]
+                sub_idle = [idle[j] if idle[j] in gs else a[0] for j, a in zip(free, sub_allowed)]
+                groups = _symmetry_groups(sub_slots, sub_allowed, change_penalty)
+                res, _b, _st, _opt = _solve_pulp(sub_slots, refs, sub_allowed, sub_idle, regime, sub_targets,
+                                                 change_penalty, solver, min(LNS_SUB_LIMIT, left), None, groups,
+                                                 cuts=False)
             if res is None:
                 continue
             trial = list(plan)
@@ -685,11 +699,39 @@ def _improve(slots, refs, allowed, idle, regime, targets, change_penalty, solver
                 break
         if improved:
             rnd = 0
-        elif rnd >= 2:
-            break
-        else:
+        elif rnd < 2:
             rnd += 1
+        elif size + 1 < len(caps):
+            size, rnd = size + 1, 0
+            cap = caps[size]
+        else:
+            break
     return plan
+
+
+def _sub_partition(sub_slots, refs, sub_allowed, regime, sub_targets, change_penalty, group,
+                   ) -> list[tuple[int, int]] | None:
+    """Exact best re-assignment of `sub_slots` among the candidates `group` (indices into refs) by the
+    column DP (partition.py), as (candidate index into refs, combination) per slot; None when the
+    formulation does not apply (too many keeper variants)."""
+    from . import partition
+
+    sub_refs = [refs[c] for c in group]
+    local = [[i for i, c in enumerate(group) if c in a] for a in sub_allowed]
+    if partition.column_work(sub_slots, sub_refs, local, regime, change_penalty) is None:
+        return None
+    cols = partition.column_costs(sub_slots, sub_refs, local, regime, sub_targets, change_penalty)
+    opt, masks = partition.best_partition(cols, len(sub_slots))
+    if not math.isfinite(opt):
+        return None
+    out: list[tuple[int, int] | None] = [None] * len(sub_slots)
+    for i, m in enumerate(masks):
+        members = [j for j in range(len(sub_slots)) if m >> j & 1]
+        if members:
+            _cost, combos = partition.group_choice(sub_slots, sub_refs, regime, sub_targets, change_penalty, i, members)
+            for j, p in zip(members, combos):
+                out[j] = (group[i], p)
+    return out  # type: ignore[return-value]
 
 
 def _cbc_result_line(text: str) -> str:
