@@ -268,14 +268,16 @@ def fleet(S, K, regime, seed, rules=None):
     return slots, targets, models
 
 
-@pytest.mark.parametrize("regime_name", ["classic-2024", "classic-2023"])
-def test_neighbourhood_search_improves_greedy_deterministically(regime_name):
+@pytest.mark.parametrize("regime_name,seed", [("classic-2024", 3), ("classic-2023", 3), ("classic-2023-r589", 2)])
+def test_neighbourhood_search_improves_greedy_deterministically(regime_name, seed):
+    """Separable regimes re-solve sub-problems by the column DP, r589 by the compact program (with seed 3
+    its greedy plan is already a local optimum for the search)."""
     import time
 
     from stakealloc.slots import _improve, _obj, candidates, greedy
 
     regime = PRESETS[regime_name]
-    slots, targets, models = fleet(16, 8, regime, 3)
+    slots, targets, models = fleet(16, 8, regime, seed)
     refs, allowed, idle = candidates(slots, targets, models, 0.0)
     g = greedy(slots, refs, allowed, idle, regime, targets, 0.0)
     runs = [_improve(slots, refs, allowed, idle, regime, targets, 0.0, SolverName.HIGHS, g, time.perf_counter() + 120)
@@ -342,3 +344,26 @@ def test_forum_case_both_solvers_prove_the_same_optimum(stakes, optimum, formula
         check_invariants(plan, slots, targets, PRESETS["classic-2023"])
         assert plan.solver.status == "optimal"
         assert plan.solver.objective == pytest.approx(optimum, abs=0.006)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_exact_sub_problem_equals_brute_force(seed):
+    """A neighbourhood's re-assignment (slots among a few candidates) by the column DP is the brute-force
+    optimum of that sub-problem, with a change penalty (a keeper, a current without multipliers, new slots)."""
+    from stakealloc.slots import _obj, _sub_partition
+
+    rng = np.random.default_rng(200 + seed)
+    regime = PRESETS["classic-2023"]
+    refs = [Ref("a", "long"), Ref("b", "short"), Ref("c", "long")]
+    stakes = np.round(rng.lognormal(np.log(1000), 0.5, size=4), 2)
+    slots = [SlotInput("s0", float(stakes[0]), current=refs[2], current_combo=9), SlotInput("s1", float(stakes[1])),
+             SlotInput("s2", float(stakes[2]), current=refs[2]), SlotInput("s3", float(stakes[3]), current=refs[1])]
+    total = stakes.sum()
+    w = rng.dirichlet(np.ones(4))
+    targets = (Target("a", "long", "corr", 2 * total * w[0]), Target("a", "long", "tc", 2 * total * w[1]),
+               Target("c", "long", "corr", 2 * total * w[2]), Target("c", "long", "tc", 2 * total * w[3]))
+    group = [0, 2]  # re-assign among a and c; b is not in this neighbourhood
+    res = _sub_partition(slots, refs, [[0, 1, 2]] * 4, regime, targets, 20.0, group)
+    assert all(c in group for c, _p in res)
+    best = brute_force(slots, targets, regime, [refs[c] for c in group], change_penalty=20.0)
+    assert _obj(slots, refs, res, targets, regime, 20.0) == pytest.approx(best, abs=1e-9)
