@@ -3,7 +3,8 @@
 Instances: S slots (stakes lognormal around 1000 NMR), K candidate models (random HRP-like Dirichlet weights
 over (model, side) × score at leverage 2, one side per model), for each regime. For each instance and
 formulation: seconds, status (optimal = proven within max(0.01 NMR, 1e-4 × objective)), objective, bound and
-gap at the time limit. The ratio column is naive seconds / ours (> 1: ours faster); `greedy` is the greedy +
+gap at the time limit, and which formulation `solve` used (partition or compact). The ratio column is naive
+seconds / ours (> 1: ours faster); `greedy` is the greedy +
 local-search plan's objective, which ours must never exceed.
 
 The forum post's case comes first: its 9 slots, its 6 targets (corr, tc) and stakes chosen to be consistent
@@ -146,7 +147,7 @@ def main() -> None:
                     naive_row = naive(slots, tg, regime, a.time_limit)
                 ns, nst, nobj, _ = naive_row
                 row = [f"{ns:.2f}", nst, f"{nobj:.1f}", f"{ns / ours:.2f}"]
-            print(f"| {rname} | {len(slots)} | {len(models)} | {sname} | {ours:.2f} | {sv.status} | {sv.objective:.1f} | "
+            print(f"| {rname} | {len(slots)} | {len(models)} | {sname} | {ours:.2f} | {sv.status} ({sv.formulation}) | {sv.objective:.1f} | "
                   f"{sv.gap:.1f} | {g:.1f} | " + " | ".join(row) + " |", flush=True)
 
 

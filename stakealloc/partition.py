@@ -312,3 +312,65 @@ def best_partition(cols: Columns, n_slots: int) -> tuple[float, list[int]]:
         m ^= pick
     masks.reverse()
     return float(stages[-1][full]), masks
+
+
+def subset_min(costs: np.ndarray, n_slots: int) -> np.ndarray:
+    """best[X] = min over M ⊆ X of costs[M], for every mask X over n_slots bits (sum-over-subsets DP)."""
+    best = costs.copy()
+    idx = np.arange(1 << n_slots)
+    for b in range(n_slots):
+        has = (idx >> b) & 1 == 1
+        best[has] = np.minimum(best[has], best[idx[has] ^ (1 << b)])
+    return best
+
+
+def column_floor(cols: Columns, n_slots: int) -> list[np.ndarray]:
+    """floor[c][M] (M over members of c): cost(c, M) plus, for every other candidate, its cheapest group
+    among the slots outside M. Every plan that uses column (c, M) costs at least this much."""
+    g = global_costs(cols, n_slots)
+    sub = [subset_min(gc, n_slots) for gc in g]
+    total = np.sum(sub, axis=0)
+    full = (1 << n_slots) - 1
+    out = []
+    for c, members in enumerate(cols.members):
+        glob = np.zeros(1 << len(members), dtype=np.int64)
+        for i, j in enumerate(members):
+            glob[1 << i:1 << (i + 1)] = glob[:1 << i] | (1 << j)
+        rest = full ^ glob
+        with np.errstate(invalid="ignore"):
+            out.append(cols.cost[c] + total[rest] - sub[c][rest])
+    return out
+
+
+def strict_columns(cols: Columns) -> list[np.ndarray]:
+    """Per candidate, which groups need every member: cost(c, M) < cost(c, M \\ {j}) for all j ∈ M.
+
+    With an all-zero combination and no change penalty a slot may idle at no cost, and a member that does
+    not lower its group's cost can idle instead without raising the objective. Repeating that turns any
+    plan into one of strict groups that is as good, so an optimum exists among strict groups, with idle
+    slots left out of every group (the program is then set packing). Costs are monotone exactly in floats
+    (a zero contribution adds exactly 0 to every sum), so the strict comparison needs no tolerance.
+    """
+    out = []
+    for cost in cols.cost:
+        n = len(cost).bit_length() - 1
+        idx = np.arange(len(cost))
+        ok = np.ones(len(cost), dtype=bool)
+        for b in range(n):
+            has = (idx >> b) & 1 == 1
+            ok[has] &= cost[has] < cost[idx[has] ^ (1 << b)]
+        out.append(ok)
+    return out
+
+
+def strip(cost: np.ndarray, mask: int) -> int:
+    """Drop members that do not lower the group's cost (lowest bit first, repeated) until it is strict."""
+    changed = True
+    while changed:
+        changed = False
+        for b in range(len(cost).bit_length() - 1):
+            if mask >> b & 1 and cost[mask ^ (1 << b)] <= cost[mask]:
+                mask ^= 1 << b
+                changed = True
+                break
+    return mask

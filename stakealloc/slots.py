@@ -501,8 +501,9 @@ def _solve_partition(slots, refs, allowed, idle, regime, targets, change_penalty
                      ) -> tuple[list[tuple[int, int]] | None, float, str, bool]:
     """The set-partitioning program (partition.py); returns as `_solve_pulp` does.
 
-    Columns that cannot be in a plan better than the starting plan are left out: a column (c, M) with
-    cost(c, M) + Σ_(c' ≠ c) min_M' cost(c', M') above the starting plan's objective. Every optimal plan
+    Columns that cannot be in a plan better than the starting plan are left out: a column (c, M) whose
+    floor, cost(c, M) + Σ_(c' ≠ c) min over M' outside M of cost(c', M'), is above the starting plan's
+    objective (`partition.column_floor`). Every optimal plan
     keeps its columns, so the optimum and any bound the solver proves are those of the full program;
     the starting plan's own columns are always kept, so the program stays feasible. The starting plan is
     the better of `heur` and the subset DP's (`partition.best_partition`).
@@ -528,14 +529,19 @@ def _solve_partition(slots, refs, allowed, idle, regime, targets, change_penalty
         upper = dp_obj
         heur_mask = [sum(1 << i for i, j in enumerate(members) if m >> j & 1)
                      for members, m in zip(cols.members, dp_masks)]
-    lbs = [float(cost.min()) for cost in cols.cost]
+    floor = partition.column_floor(cols, len(slots))
+    # Set packing over strict groups where a slot can idle at no cost (partition.strict_columns).
+    packing = zero is not None and change_penalty == 0
+    if packing:
+        strict = partition.strict_columns(cols)
+        heur_mask = [partition.strip(cost, m) for cost, m in zip(cols.cost, heur_mask)]
     slack = 1e-6 * max(1.0, upper)
     prob = pulp.LpProblem("partition", pulp.LpMinimize)
     per_slot: list[list] = [[] for _ in slots]
     chosen: list[list[tuple[int, object]]] = []
     terms = []
     for c, (members, cost) in enumerate(zip(cols.members, cols.cost)):
-        keep = np.nonzero(cost + (sum(lbs) - lbs[c]) <= upper + slack)[0].tolist()
+        keep = np.nonzero((floor[c] <= upper + slack) & (strict[c] if packing else True))[0].tolist()
         if heur_mask[c] not in keep:
             keep.append(heur_mask[c])
         col = []
@@ -550,7 +556,11 @@ def _solve_partition(slots, refs, allowed, idle, regime, targets, change_penalty
         prob += pulp.lpSum(v for _, v in col) == 1, f"cand_{c}"
         chosen.append(col)
     for j, vs in enumerate(per_slot):
-        prob += pulp.lpSum(vs) == 1, f"slot_{j}"
+        if packing:
+            if vs:
+                prob += pulp.lpSum(vs) <= 1, f"slot_{j}"
+        else:
+            prob += pulp.lpSum(vs) == 1, f"slot_{j}"
     prob += pulp.LpAffineExpression(terms)
     # HiGHS's presolve (probing thousands of columns) took half its time on the 9-slot forum case and
     # removed ~10 % of the columns; off, the forum draws prove in about half the time (benchmarks/README.md).
@@ -569,8 +579,11 @@ def _solve_partition(slots, refs, allowed, idle, regime, targets, change_penalty
         for j, p in zip(group, combos):
             # An idle slot goes to its idle candidate: same exposure, never a larger change penalty.
             plan[j] = (idle[j], p) if p == zero else (c, p)
-    if any(x is None for x in plan):
-        return None, bound, status_text + "; a slot was left without a column", False
+    for j, x in enumerate(plan):
+        if x is None:
+            if not packing:
+                return None, bound, status_text + "; a slot was left without a column", False
+            plan[j] = (idle[j], zero)  # in no group: idle
     return plan, bound, status_text, said_optimal  # type: ignore[return-value]
 
 

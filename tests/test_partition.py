@@ -158,3 +158,31 @@ def test_applies_only_within_its_limits():
     refs, allowed, _ = candidates(big, tg, ("a",), 0.0)
     assert not partition.applies(big, refs, allowed, regime, 0.0)
     assert not partition.applies(small, *candidates(small, tg, ("a",), 0.0)[:2], PRESETS["classic-2023-r589"], 0.0)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_strict_groups_keep_the_optimum(seed):
+    """Where slots may idle for free, the best plan over strict groups only (set packing, idle slots in
+    no group) equals the optimum over all groups, and strip() never raises a group's cost."""
+    rng = np.random.default_rng(300 + seed)
+    regime = PRESETS["classic-2023"]
+    stakes = [float(x) for x in np.round(rng.lognormal(np.log(1000), 0.5, size=5), 2)]
+    slots = [SlotInput(f"s{j}", s) for j, s in enumerate(stakes)]
+    total = sum(stakes)
+    w = rng.dirichlet(np.ones(4))
+    targets = (Target("a", "long", "corr", total * w[0]), Target("a", "long", "tc", 2 * total * w[1]),
+               Target("b", "long", "corr", 0.3 * total * w[2]), Target("b", "long", "tc", total * w[3]))
+    refs, allowed, _ = candidates(slots, targets, ("a", "b"), 0.0)
+    cols = partition.column_costs(slots, refs, allowed, regime, targets, 0.0)
+    strict = partition.strict_columns(cols)
+    opt, _ = partition.best_partition(cols, 5)
+    best_strict = np.inf
+    for owner in itertools.product(range(3), repeat=5):  # 2 = idle, in no group
+        m = [sum(1 << j for j in range(5) if owner[j] == c) for c in range(2)]
+        if all(strict[c][m[c]] for c in range(2)):
+            best_strict = min(best_strict, cols.cost[0][m[0]] + cols.cost[1][m[1]])
+    assert best_strict == pytest.approx(opt, abs=1e-9)
+    for c in range(2):
+        for m in range(32):
+            s = partition.strip(cols.cost[c], m)
+            assert s & ~m == 0 and strict[c][s] and cols.cost[c][s] <= cols.cost[c][m]
