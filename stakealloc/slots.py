@@ -600,6 +600,7 @@ PART_FREE_SLOTS: dict[bool, tuple[int, ...]] | None = {True: (12,), False: (6, 8
 LNS_SHARE = 0.55  # of the time limit: greedy, first attempt and neighbourhood search end by then
 GREEDY_SHARE = 0.2  # of the time limit, at most, for greedy + local search
 PROBE_SHARE = 0.15  # of the time limit for a first attempt at the full program (LNS_MIN_SLOTS slots and up)
+PROBE_MAX_BINARIES = 30_000  # no first attempt beyond this many (slot, candidate, combination) binaries
 
 
 def _highs_cmd(deadline: float, warm: bool, presolve: bool = True):
@@ -636,27 +637,47 @@ def _candidate_balance(slots, refs, regime, targets, plan) -> list[tuple[float, 
     return out
 
 
-def _neighbourhoods(bal, on, allowed_any, cap: int, rnd: int):
+def _neighbourhoods(bal, on, allowed_any, cap: int, rnd: int, sample: int | None = None):
     """Candidate sets to re-optimise, most promising first: each candidate with a deviation, joined by
     partners of the opposite sign (largest deviation first; `rnd` > 0 rotates the partner list) until
-    their slots fill `cap`."""
+    their slots fill `cap`. Yields (candidates, free slots).
+
+    Without `sample`, a candidate joins only with all its slots. With `sample` (a seed; sub-problems that
+    accept the targets left over by fixed slots), these come first and then neighbourhoods where a
+    candidate holding more slots than fit joins with a random subset of them, drawn from a generator
+    seeded by (sample, candidates) so runs repeat."""
+    import numpy as np
+
     seeds = sorted((c for c in range(len(bal)) if bal[c][0] > 1e-9 and allowed_any[c]),
                    key=lambda c: (-bal[c][0], c))
-    for c0 in seeds:
+    # Whole candidates first, then (with `sample`) the sampled neighbourhoods: measured, each finds what
+    # the other misses (benchmarks/README.md).
+    for c0, whole in [(c, True) for c in seeds] + ([(c, False) for c in seeds] if sample is not None else []):
         sign = bal[c0][1]
         partners = sorted((c for c in range(len(bal)) if c != c0 and allowed_any[c]),
                           key=lambda c: (not (bal[c][1] * sign < 0), -bal[c][0], c))
         if rnd and partners:
             r = rnd % len(partners)
             partners = partners[r:] + partners[:r]
-        group, free = [c0], list(on[c0])
-        for c in partners:
-            if len(free) + len(on[c]) > cap:
-                continue
-            group.append(c)
-            free += on[c]
-            if len(free) >= cap:
-                break
+        if whole:
+            group, free = [c0], list(on[c0])
+            for c in partners:
+                if len(free) + len(on[c]) > cap:
+                    continue
+                group.append(c)
+                free += on[c]
+                if len(free) >= cap:
+                    break
+        else:
+            rng = np.random.default_rng([sample, c0, *partners[:1]])
+            group, free = [], []
+            for c in [c0, *partners]:
+                room = cap - len(free) if c != c0 else (cap + 1) // 2
+                if room <= 0:
+                    break
+                take = on[c] if len(on[c]) <= room else sorted(rng.choice(on[c], size=room, replace=False).tolist())
+                group.append(c)
+                free += take
         if len(group) > 1 and free:
             yield group, sorted(free)
 
@@ -678,13 +699,16 @@ def _improve(slots, refs, allowed, idle, regime, targets, change_penalty, solver
     size = 0  # index into caps: the neighbourhood grows when the smaller one no longer improves
     cap = caps[0]
     rnd = 0
+    tg = {(t.model, t.side, t.score): t.target for t in targets}
+    it = 0  # seeds the slot samples, so every pass draws new ones and a run repeats exactly
     while time.perf_counter() < deadline:
         bal = _candidate_balance(slots, refs, regime, targets, plan)
         on: list[list[int]] = [[] for _ in refs]
         for j, (c, _p) in enumerate(plan):
             on[c].append(j)
         improved = False
-        for group, free in _neighbourhoods(bal, on, allowed_any, cap, rnd):
+        it += 1
+        for group, free in _neighbourhoods(bal, on, allowed_any, cap, rnd, it if exact else None):
             left = deadline - time.perf_counter()
             if left <= 0.05:
                 break
@@ -692,8 +716,18 @@ def _improve(slots, refs, allowed, idle, regime, targets, change_penalty, solver
             sub_slots = [slots[j] for j in free]
             keys = {(refs[c].model, refs[c].side) for c in group}
             sub_targets = tuple(t for t in targets if (t.model, t.side) in keys)
-            res = _sub_partition(sub_slots, refs, [allowed[j] for j in free], regime, sub_targets, change_penalty,
-                                 group) if exact else None
+            res = None
+            if exact:
+                # What the group's slots outside the neighbourhood carry stays; the rest is the target.
+                fs = set(free)
+                fixed = achieved([slots[j] for j in range(len(plan)) if plan[j][0] in gs and j not in fs],
+                                 [Choice(refs[c], p) for j, (c, p) in enumerate(plan) if c in gs and j not in fs],
+                                 regime)
+                left_t = tuple(Target(r.model, r.side, k, tg.get((r.model, r.side, k), 0.0)
+                                      - fixed.get((r.model, r.side, k), 0.0))
+                               for r in (refs[c] for c in group) for k in regime.scores)
+                res = _sub_partition(sub_slots, refs, [allowed[j] for j in free], regime, left_t, change_penalty,
+                                     group)
             if res is None:
                 sub_allowed = [[c for c in allowed[j] if c in gs] for j in free]
                 sub_idle = [idle[j] if idle[j] in gs else a[0] for j, a in zip(free, sub_allowed)]
@@ -807,13 +841,15 @@ def solve(slots: list[SlotInput], targets: tuple[Target, ...], regime: Regime, m
         result = _solve_partition(*args, max(left, 1.0), heur)
     elif len(slots) >= LNS_MIN_SLOTS:
         # A short first attempt at the full program: many mid-size fleets prove within it, and then the
-        # neighbourhood search would only delay the answer.
-        first = _solve_pulp(*args, PROBE_SHARE * time_limit, None, groups)
-        if _proves(first, slots, refs, targets, regime, change_penalty):
-            result = first
-        if first[0] is not None and _obj(slots, refs, first[0], targets, regime, change_penalty) < \
-                _obj(slots, refs, heur, targets, regime, change_penalty):
-            heur = first[0]
+        # neighbourhood search would only delay the answer. Not for very large programs: they never proved
+        # in it, and handing PuLP's model to the solver alone took seconds of the search's time.
+        if sum(len(a) for a in allowed) * ncombo <= PROBE_MAX_BINARIES:
+            first = _solve_pulp(*args, PROBE_SHARE * time_limit, None, groups)
+            if _proves(first, slots, refs, targets, regime, change_penalty):
+                result = first
+            if first[0] is not None and _obj(slots, refs, first[0], targets, regime, change_penalty) < \
+                    _obj(slots, refs, heur, targets, regime, change_penalty):
+                heur = first[0]
         if result is None:
             heur = _improve(*args, heur, t0 + LNS_SHARE * time_limit)
     warm = _order_groups(heur, groups, ncombo)
@@ -823,8 +859,9 @@ def solve(slots: list[SlotInput], targets: tuple[Target, ...], regime: Regime, m
         plan, bound, status_text, said_optimal = result
     else:
         left = time_limit - (time.perf_counter() - t0)
-        plan, bound, status_text, said_optimal = _solve_pulp(*args, max(left, 1.0),
-                                                             warm if first is not None else None, groups)
+        searched = len(slots) >= LNS_MIN_SLOTS
+        plan, bound, status_text, said_optimal = _solve_pulp(*args, max(left, 1.0), warm if searched else None,
+                                                             groups)
         if first is not None:
             bound = max(bound, first[1])  # both bounds are valid for the same program
     source = "solver"
