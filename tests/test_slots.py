@@ -388,3 +388,28 @@ def test_sampled_neighbourhoods_improve_when_candidates_hold_many_slots(monkeypa
     assert after == pytest.approx(sum(evaluate(slots, [S.Choice(refs[c], p) for c, p in runs[0]], targets, regime, 0.0)))
     monkeypatch.setattr(S, "PART_FREE_SLOTS", None)  # whole-candidate neighbourhoods only
     assert S._improve(slots, refs, allowed, idle, regime, targets, 0.0, SolverName.HIGHS, g, 1e12) == g
+
+
+def test_tied_plans_do_not_depend_on_the_hash_seed():
+    """Equal targets on 10 models and two equal stakes (the backtest's "equal" strategy on the example
+    fleet) make many plans tie; the same one must come back under every PYTHONHASHSEED."""
+    import os
+    import subprocess
+    import sys
+
+    code = """
+from stakealloc.regimes import PRESETS
+from stakealloc.slots import SlotInput, solve
+from stakealloc.targets import Target
+stakes = [1520.0, 1210.5, 980.0, 845.25, 730.0, 612.8, 500.0, 500.0, 415.4, 260.0]
+slots = [SlotInput(f"s{j}", s) for j, s in enumerate(stakes)]
+models = tuple(f"m{i}" for i in range(12))
+total = sum(stakes)
+tg = tuple(Target(m, "long", k, total / 12 * p) for m in models for k, p in (("corr", 0.5), ("mmc", 2.0)))
+for limit in (30, 31):
+    p = solve(slots, tg, PRESETS["classic-2024"], models, time_limit=limit)
+    print([(c.ref.label, c.combo) for c in p.choices], p.solver.status)
+"""
+    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("0", "1", "2", "3", "4")}
+    assert len(outs) == 1 and "optimal" in outs.pop()
