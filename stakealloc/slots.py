@@ -3,28 +3,35 @@ multiplier combination so the achieved exposures come as close to the targets as
 
     minimise  Σ_(model,side,score) |achieved − target|  +  change_penalty · #changed slots   (NMR)
 
-Formulation (`_solve_pulp`): one binary w[j,c,p] per slot j, candidate c = (model, side) and allowed
-combination p, exactly one per slot; achieved exposure A[c,k] = Σ_j,p s_j·p_k·w[j,c,p]; |A − t| through
-bounded over/under variables. A formulation with separate model and combination binaries linked by
-exposure variables (S·(C+P) binaries) was measured too: its relaxation is much weaker and it proved
-optimality far less often (benchmarks/README.md), so the extended one is used. Only candidates with a
-positive target (plus pins, and currents when a change penalty is set) enter, and the all-zero
-combination (an idle slot) exists once per slot, with the slot's idle candidate. Slots that are
-interchangeable (equal stake, same constraints) are ordered by (candidate, combination) index to break
-symmetry. Each (candidate, score) whose target lies between two reachable exposures gets a cut through
-them (`bracket`), which removes the relaxation's exact hit.
+Two formulations, both solved by the named PuLP solver with explicit gap tolerances:
 
-Time limit T: greedy + local search (at most 0.2 T); below LNS_MIN_SLOTS slots, the full program with
-the rest. From LNS_MIN_SLOTS slots on: a first attempt at the full program (0.15 T); unless that proves
-the optimum, a large-neighbourhood search that re-solves small sub-problems exactly (until 0.55 T or no
-neighbourhood improves), then the full program again with the rest, HiGHS started from the searched plan
-(CBC gets no starting plan: with one it claimed false optima). The heuristic plan is also the fallback,
-so the result is never worse than it.
+- Set partitioning (`_solve_partition`, partition.py) for small fleets (up to 10 slots) in separable
+  regimes (classic-2023, classic-2024, custom products): one column per (candidate, group of slots) with
+  the group's exact best multipliers. A subset DP over the columns finds the optimum in milliseconds and
+  is the starting plan; the solver proves it on the columns that survive a per-column floor.
+- Compact (`_solve_pulp`) otherwise: one binary w[j,c,p] per slot j, candidate c = (model, side) and
+  allowed combination p, exactly one per slot; achieved exposure A[c,k] = Σ_j,p s_j·p_k·w[j,c,p]; |A − t|
+  through bounded over/under variables. Only candidates with a positive target (plus pins, and currents
+  when a change penalty is set) enter, and the all-zero combination (an idle slot) exists once per slot,
+  with the slot's idle candidate. Interchangeable slots (equal stake, same constraints) are ordered by
+  (candidate, combination) index to break symmetry. Measured and dropped (benchmarks/README.md): separate
+  model and combination binaries (a much weaker relaxation) and chord cuts through the nearest reachable
+  exposures around each target (slower proofs on 9 of 10 instances).
+
+Time limit T with the compact program: greedy + local search (at most 0.2 T); below LNS_MIN_SLOTS slots,
+the full program with the rest. From LNS_MIN_SLOTS slots on: a first attempt at the full program
+(0.15 T, up to PROBE_MAX_BINARIES); unless that proves the optimum, a large-neighbourhood search that
+re-solves small sub-problems exactly (the column DP in separable regimes, the compact program otherwise;
+until 0.55 T or no neighbourhood improves), then the full program again with the rest, HiGHS started
+from the searched plan (CBC gets no starting plan: with one it claimed false optima). The heuristic plan
+is also the fallback, so the result is never worse than it.
 
 Ties between equally good plans are broken by the solver on a model built in a fixed order (slots as
-in the fleet file, candidates in target order) plus the symmetry ordering; both solvers used here are
-deterministic for a fixed model, so the same inputs give the same plan when it is proven optimal. A plan
-that stops at the time limit (status `feasible`) depends on how far the search got, so on machine speed.
+in the fleet file, candidates in target order) plus the symmetry ordering, from a starting plan chosen
+by a fixed rule; objectives are summed in a fixed order, so rounding does not depend on PYTHONHASHSEED.
+Both solvers are deterministic for a fixed model, so the same inputs give the same plan when it is proven
+optimal. A plan that stops at the time limit (status `feasible`) depends on how far the search got, so
+on machine speed.
 """
 
 from __future__ import annotations
@@ -263,79 +270,6 @@ def _objective(st: _State, keys) -> float:
     return sum(abs(st.a.get(k, 0.0) - st.t.get(k, 0.0)) for k in dict.fromkeys(keys))  # fixed order
 
 
-# --- reachable-exposure cuts ------------------------------------------------------------
-
-_BRACKET_CAP = 20_000  # partial sums kept per (candidate, score) before giving up on its cut
-_MIN_BRACKET = 1e-3  # NMR; a narrower bracket would lift the bound by less than half of this
-
-
-def bracket(options: list[tuple[bool, tuple[float, ...]]], t: float,
-            cap: int = _BRACKET_CAP) -> tuple[float, float] | None:
-    """Nearest reachable exposures around a target: (largest ≤ t, smallest ≥ t), or None.
-
-    `options` holds one entry per slot: (may contribute 0, positive contributions in NMR). A reachable
-    exposure is one choice per slot, summed. None when either side does not exist, when more than `cap`
-    distinct partial sums ≤ t would be needed (exact enumeration only), or when the bracket is narrower
-    than `_MIN_BRACKET` anyway.
-    """
-    import numpy as np
-
-    # Slots that must contribute go first: after them every slot may add 0, so any partial sum above t
-    # is itself reachable and only the smallest one matters.
-    order = sorted(range(len(options)), key=lambda i: options[i][0])
-    sums = np.zeros(1)
-    hi = math.inf
-    forced = True
-    for i in order:
-        zero_ok, vals = options[i]
-        if zero_ok and forced:
-            forced = False
-            over = sums[sums > t]
-            if over.size:
-                hi = min(hi, float(over.min()))
-            sums = sums[sums <= t]
-        parts = ([sums] if zero_ok else []) + [sums + v for v in vals]
-        if not parts:
-            return None
-        new = np.unique(np.concatenate(parts))
-        if not forced:
-            over = new[new > t]
-            if over.size:
-                hi = min(hi, float(over[0]))
-            new = new[new <= t]
-        sums = new
-        if sums.size == 0 and not forced:
-            return None
-        if sums.size > cap:
-            return None
-        if not forced and sums.size and hi - float(sums[-1]) < _MIN_BRACKET:
-            return None
-    if forced:
-        over = sums[sums > t]
-        if over.size:
-            hi = min(hi, float(over.min()))
-        sums = sums[sums <= t]
-    if sums.size == 0 or not math.isfinite(hi):
-        return None
-    lo = float(sums[-1])
-    if hi - lo < _MIN_BRACKET:
-        return None
-    return lo, hi
-
-
-def bracket_cut(lo: float, hi: float, t: float) -> tuple[float, float]:
-    """(intercept, slope) of the line through (lo, |lo − t|) and (hi, |hi − t|), as a function of exposure A.
-
-    No reachable exposure lies strictly between lo and hi, and the line is below |A − t| everywhere outside
-    that interval (it is a chord of a convex function), so `|A − t| ≥ intercept + slope·A` holds for every
-    plan while it cuts off the relaxation's A = t, dev = 0. Float error is absorbed by narrowing the chord.
-    """
-    eps = 1e-9 * max(1.0, abs(t))
-    lo, hi = lo + eps, hi - eps
-    slope = ((hi - t) - (t - lo)) / (hi - lo)
-    return (t - lo) - slope * lo, slope
-
-
 # --- the integer program ----------------------------------------------------------------
 
 
@@ -358,27 +292,12 @@ def _order_groups(plan, groups, ncombo):
     return plan
 
 
-def _options(slots, allowed, idle, regime: Regime, c: int, k: int) -> list[tuple[bool, tuple[float, ...]]]:
-    """Per slot that may take candidate c: (may put 0 on (c, k), the positive exposures it can put there)."""
-    zero = regime.zero_combination()
-    out = []
-    for j, s in enumerate(slots):
-        if c not in allowed[j]:
-            continue
-        combos = [p for p in range(len(regime.combinations)) if p != zero or c == idle[j]]
-        vals = tuple(sorted({s.stake * regime.combinations[p][k] for p in combos if regime.combinations[p][k] > 0}))
-        zero_ok = len(allowed[j]) > 1 or zero is not None or any(regime.combinations[p][k] == 0 for p in combos)
-        out.append((zero_ok, vals))
-    return out
-
-
 def _solve_pulp(slots, refs, allowed, idle, regime, targets, change_penalty, solver: SolverName,
-                time_limit: float, warm: list[tuple[int, int]] | None, groups, *, cuts: bool = True,
+                time_limit: float, warm: list[tuple[int, int]] | None, groups,
                 ) -> tuple[list[tuple[int, int]] | None, float, str, bool]:
     """Build and solve the MIP. Returns (plan or None, bound, solver's own status text, solver says optimal).
 
-    `warm` is handed to HiGHS as a starting plan (CBC ignores it, see below); `cuts` adds the
-    reachable-exposure cuts.
+    `warm` is handed to HiGHS as a starting plan (CBC ignores it, see `_run`).
     """
     import pulp
 
@@ -417,10 +336,6 @@ def _solve_pulp(slots, refs, allowed, idle, regime, targets, change_penalty, sol
             a_ck = pulp.LpAffineExpression(expo[c, k])
             prob += a_ck - t == up - dn, f"dev_{c}_{k}"
             dev_terms += [up, dn]
-            br = bracket(_options(slots, allowed, idle, regime, c, k), t) if cuts and t > 0 and expo[c, k] else None
-            if br is not None:
-                icpt, slope = bracket_cut(*br, t)
-                prob += up + dn - slope * a_ck >= icpt, f"reach_{c}_{k}"
     pen_terms = []
     # Penalties every plan pays (slots with no current, or whose current cannot be kept) stay out of the
     # program: PuLP does not hand the objective's constant to the solvers, so the bound they report would
@@ -735,8 +650,7 @@ def _improve(slots, refs, allowed, idle, regime, targets, change_penalty, solver
                 sub_idle = [idle[j] if idle[j] in gs else a[0] for j, a in zip(free, sub_allowed)]
                 groups = _symmetry_groups(sub_slots, sub_allowed, change_penalty)
                 res, _b, _st, _opt = _solve_pulp(sub_slots, refs, sub_allowed, sub_idle, regime, sub_targets,
-                                                 change_penalty, solver, min(LNS_SUB_LIMIT, left), None, groups,
-                                                 cuts=False)
+                                                 change_penalty, solver, min(LNS_SUB_LIMIT, left), None, groups)
             if res is None:
                 continue
             trial = list(plan)

@@ -12,7 +12,6 @@ from stakealloc.regimes import PRESETS, custom_regime
 from stakealloc.slots import SlotInput, candidates, evaluate, is_changed, solve
 from stakealloc.targets import Target
 
-from test_slots import brute_force
 
 
 def test_separable_values():

@@ -204,50 +204,6 @@ def test_unreachable_targets_are_reported():
     assert plan.deviation >= 50.0 - 1e-9  # at least the unreachable part
 
 
-# --- reachable-exposure cuts ----------------------------------------------------------------
-
-
-def reachable(options):
-    sums = {0.0}
-    for zero_ok, vals in options:
-        sums = {s + v for s in sums for v in ((0.0,) if zero_ok else ()) + tuple(vals)}
-    return sorted(sums)
-
-
-@pytest.mark.parametrize("seed", range(30))
-def test_bracket_is_the_nearest_reachable_pair_and_its_cut_is_valid(seed):
-    from stakealloc.slots import bracket, bracket_cut
-
-    rng = np.random.default_rng(seed)
-    n = int(rng.integers(1, 6))
-    options = [(bool(rng.random() < 0.8), tuple(sorted({float(round(rng.uniform(10, 500), 2) * m)
-                                                        for m in rng.choice([0.5, 1, 2, 3], size=2)})))
-               for _ in range(n)]
-    sums = reachable(options)
-    for t in rng.uniform(0, max(sums) * 1.1, size=20):
-        br = bracket(options, float(t))
-        lo = max((s for s in sums if s <= t), default=None)
-        hi = min((s for s in sums if s >= t), default=None)
-        if br is None:
-            assert lo is None or hi is None or hi - lo < 1e-3
-            continue
-        assert br[0] == pytest.approx(lo, abs=1e-9) and br[1] == pytest.approx(hi, abs=1e-9)
-        icpt, slope = bracket_cut(*br, float(t))
-        for a in sums:  # valid for every plan
-            assert abs(a - t) >= icpt + slope * a - 1e-9
-        assert icpt + slope * t > 0  # and it cuts off the relaxation's exact hit
-
-
-def test_bracket_with_a_pinned_slot():
-    from stakealloc.slots import bracket
-
-    # The pinned slot must put 300 or 600 on the target; the other may add 0 or 100.
-    options = [(False, (300.0, 600.0)), (True, (100.0,))]
-    assert bracket(options, 250.0) is None  # nothing reachable below 300
-    assert bracket(options, 350.0) == (300.0, 400.0)
-    assert bracket(options, 500.0) == (400.0, 600.0)
-
-
 # --- fleets large enough for the neighbourhood search --------------------------------------------
 
 
