@@ -511,6 +511,8 @@ LNS_MIN_SLOTS = 12  # below this the full program proves quickly; no neighbourho
 # under LNS_SUB_LIMIT (measured: benchmarks/README.md).
 LNS_FREE_SLOTS = {True: 12, False: 6}  # by regime.single
 LNS_SUB_LIMIT = 0.5  # seconds per sub-problem
+LNS_KICKS = 8  # kicks in a row without a better plan before the search ends
+LNS_KICK_SLOTS = 4  # slots a kick moves
 # The same for sub-problems solved by the column DP (separable regimes), in growing sizes: the smaller
 # converges fast, the larger then finds what it cannot (measured, benchmarks/README.md).
 PART_FREE_SLOTS: dict[bool, tuple[int, ...]] | None = {True: (12,), False: (6, 8)}
@@ -587,22 +589,53 @@ def _neighbourhoods(bal, on, allowed_any, cap: int, rnd: int, sample: int | None
                     break
         else:
             rng = np.random.default_rng([sample, c0, *partners[:1]])
-            group, free = [], []
+            group, free, partial = [], [], False
             for c in [c0, *partners]:
                 room = cap - len(free) if c != c0 else (cap + 1) // 2
                 if room <= 0:
                     break
                 take = on[c] if len(on[c]) <= room else sorted(rng.choice(on[c], size=room, replace=False).tolist())
+                partial |= len(take) < len(on[c])
                 group.append(c)
                 free += take
+            if not partial:
+                continue  # only whole candidates: such neighbourhoods were tried above
         if len(group) > 1 and free:
             yield group, sorted(free)
 
 
 def _improve(slots, refs, allowed, idle, regime, targets, change_penalty, solver, plan, deadline):
     """Large-neighbourhood search: re-solve small sub-problems (the slots on a few candidates, re-assigned
-    among those candidates) exactly and keep every improvement. Stops when no neighbourhood improves
-    the plan or at `deadline` (time.perf_counter()). Returns the improved plan."""
+    among those candidates) exactly and keep every improvement until no neighbourhood improves; then kick
+    the best plan (LNS_KICK_SLOTS slots moved at random, seeded) and search again, keeping the best, until
+    LNS_KICKS kicks in a row found nothing better or `deadline` (time.perf_counter()) passes. Returns the
+    best plan; without the deadline a run repeats exactly."""
+    import numpy as np
+
+    args = (slots, refs, allowed, idle, regime, targets, change_penalty, solver)
+    best, it = _descend(*args, plan, deadline, 0)
+    best_obj = _obj(slots, refs, best, targets, regime, change_penalty)
+    zero = regime.zero_combination()
+    fails = 0
+    while fails < LNS_KICKS and time.perf_counter() < deadline:
+        rng = np.random.default_rng([it, fails])
+        kicked = list(best)
+        for j in rng.choice(len(slots), size=min(LNS_KICK_SLOTS, len(slots)), replace=False).tolist():
+            c = int(rng.choice(allowed[j]))
+            p = int(rng.integers(len(regime.combinations)))
+            kicked[j] = (idle[j], p) if p == zero else (c, p)
+        trial, it = _descend(*args, kicked, deadline, it)
+        new = _obj(slots, refs, trial, targets, regime, change_penalty)
+        if new < best_obj - 1e-9:
+            best, best_obj, fails = trial, new, 0
+        else:
+            fails += 1
+    return best
+
+
+def _descend(slots, refs, allowed, idle, regime, targets, change_penalty, solver, plan, deadline, it):
+    """One descent of the neighbourhood search from `plan` (see `_improve`). Returns (plan, `it`, the
+    sample seed counter, advanced)."""
     plan = list(plan)
     zero = regime.zero_combination()
     allowed_any = [any(c in a for a in allowed) for c in range(len(refs))]
@@ -617,7 +650,7 @@ def _improve(slots, refs, allowed, idle, regime, targets, change_penalty, solver
     cap = caps[0]
     rnd = 0
     tg = {(t.model, t.side, t.score): t.target for t in targets}
-    it = 0  # seeds the slot samples, so every pass draws new ones and a run repeats exactly
+    # `it` seeds the slot samples, so every pass draws new ones and a run repeats exactly
     while time.perf_counter() < deadline:
         bal = _candidate_balance(slots, refs, regime, targets, plan)
         on: list[list[int]] = [[] for _ in refs]
@@ -669,7 +702,7 @@ def _improve(slots, refs, allowed, idle, regime, targets, change_penalty, solver
             cap = caps[size]
         else:
             break
-    return plan
+    return plan, it
 
 
 def _sub_partition(sub_slots, refs, sub_allowed, regime, sub_targets, change_penalty, group,
