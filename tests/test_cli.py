@@ -158,3 +158,29 @@ def test_assign_maps_given_targets(write_fleet, tmp_path):
     assert [s["model"] for s in plan["slots"]] == ["fearindex", "jos_stack", "reputation"]
     assert plan["weights"] == {} and plan["solver"]["status"] == "optimal"
     check_plan_invariants(plan)
+
+
+@pytest.mark.parametrize("solver", ["CBC", "HiGHS"])
+def test_assign_proves_the_forum_case(write_fleet, tmp_path, solver):
+    """The forum post's 9 slots and targets under classic-2023 (stakes from benchmarks/slots.py, draw 0),
+    given as a targets CSV: `assign` proves the optimum both solvers agree on (137.08 NMR, benchmarks)."""
+    stakes = {"degerhan_s_01": 1000.0, "degerhan_s_05": 824.0, "degerhan_s_03": 500.0, "degerhan_p_01": 222.63,
+              "degerhan_s_02": 804.24, "degerhan_s_07": 424.9, "degerhan_s_08": 459.9, "degerhan_s_04": 1667.74,
+              "degerhan_s_06": 496.63}
+    models = ["degerhan_r1_03", "degerhan_r1_04", "degerhan_r1_04b", "degerhan_r1_06", "degerhan_r4_04",
+              "paul_the_0ct0pus"]
+    slots = "".join(f'\n[[slots]]\nname = "{n}"\nstake = {s}\n' for n, s in stakes.items())
+    fleet = write_fleet(f'models = {models!r}\n\n[payout]\nregime = "classic-2023"\n\n[solver]\nname = "{solver}"\n'
+                        f'time_limit = 30\n{slots}'.replace("'", '"'))
+    t = tmp_path / "t.csv"
+    t.write_text("model,side,score,target\ndegerhan_r1_03,short,corr,1333.5\ndegerhan_r1_03,short,tc,4163.1\n"
+                 "degerhan_r1_04,short,tc,1896.1\ndegerhan_r1_04b,short,tc,1923.7\ndegerhan_r1_06,short,tc,817.9\n"
+                 "degerhan_r4_04,short,tc,1371.3\npaul_the_0ct0pus,long,corr,1294.8\n")
+    r = run_cli("assign", str(fleet), "--targets", str(t), "--json", str(tmp_path / "p.json"))
+    assert r.returncode == 0, r.stderr
+    plan = json.loads((tmp_path / "p.json").read_text())
+    sv = plan["solver"]
+    assert (sv["name"], sv["status"], sv["formulation"]) == (solver, "optimal", "partition")
+    assert plan["deviation"] == pytest.approx(137.08, abs=0.005) and sv["gap"] <= 0.01
+    assert "proven optimal" in r.stdout
+    check_plan_invariants(plan)
