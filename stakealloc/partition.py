@@ -250,16 +250,21 @@ def group_choice(slots, refs, regime: Regime, targets, change_penalty: float, c:
     return best
 
 
+def _global_masks(members: list[int]) -> np.ndarray:
+    """For every mask over `members` (bit i = members[i]), the same group as a mask over all slots."""
+    glob = np.zeros(1 << len(members), dtype=np.int64)
+    for i, j in enumerate(members):
+        glob[1 << i:1 << (i + 1)] = glob[:1 << i] | (1 << j)
+    return glob
+
+
 def global_costs(cols: Columns, n_slots: int) -> list[np.ndarray]:
     """Each candidate's costs indexed by masks over all slots (bit j = slot j); inf where a group holds a
     slot that may not take the candidate."""
     out = []
     for members, cost in zip(cols.members, cols.cost):
         g = np.full(1 << n_slots, np.inf)
-        glob = np.zeros(1 << len(members), dtype=np.int64)
-        for i, j in enumerate(members):
-            glob[1 << i:1 << (i + 1)] = glob[:1 << i] | (1 << j)
-        g[glob] = cost
+        g[_global_masks(members)] = cost
         out.append(g)
     return out
 
@@ -333,10 +338,7 @@ def column_floor(cols: Columns, n_slots: int) -> list[np.ndarray]:
     full = (1 << n_slots) - 1
     out = []
     for c, members in enumerate(cols.members):
-        glob = np.zeros(1 << len(members), dtype=np.int64)
-        for i, j in enumerate(members):
-            glob[1 << i:1 << (i + 1)] = glob[:1 << i] | (1 << j)
-        rest = full ^ glob
+        rest = full ^ _global_masks(members)
         with np.errstate(invalid="ignore"):
             out.append(cols.cost[c] + total[rest] - sub[c][rest])
     return out

@@ -434,24 +434,24 @@ def _solve_partition(slots, refs, allowed, idle, regime, targets, change_penalty
     cols = partition.column_costs(slots, refs, allowed, regime, targets, change_penalty)
     upper = _obj(slots, refs, heur, targets, regime, change_penalty)
     zero = regime.zero_combination()
-    heur_mask = []
+    start = []
     for c, members in enumerate(cols.members):
         pos = {j: i for i, j in enumerate(members)}
-        heur_mask.append(sum(1 << pos[j] for j, (hc, p) in enumerate(heur)
+        start.append(sum(1 << pos[j] for j, (hc, p) in enumerate(heur)
                              if (hc if p != zero else idle[j]) == c and j in pos))
     # The subset DP over the same columns is exact and takes milliseconds; its plan is the starting plan
     # and its objective the cut-off for columns, so the program below only has to prove it.
     dp_obj, dp_masks = partition.best_partition(cols, len(slots))
     if dp_obj <= upper + 1e-9 * max(1.0, upper):  # on a tie the DP's plan, whatever the rounding
         upper = dp_obj
-        heur_mask = [sum(1 << i for i, j in enumerate(members) if m >> j & 1)
+        start = [sum(1 << i for i, j in enumerate(members) if m >> j & 1)
                      for members, m in zip(cols.members, dp_masks)]
     floor = partition.column_floor(cols, len(slots))
     # Set packing over strict groups where a slot can idle at no cost (partition.strict_columns).
     packing = zero is not None and change_penalty == 0
     if packing:
         strict = partition.strict_columns(cols)
-        heur_mask = [partition.strip(cost, m) for cost, m in zip(cols.cost, heur_mask)]
+        start = [partition.strip(cost, m) for cost, m in zip(cols.cost, start)]
     slack = 1e-6 * max(1.0, upper)
     prob = pulp.LpProblem("partition", pulp.LpMinimize)
     per_slot: list[list] = [[] for _ in slots]
@@ -459,12 +459,12 @@ def _solve_partition(slots, refs, allowed, idle, regime, targets, change_penalty
     terms = []
     for c, (members, cost) in enumerate(zip(cols.members, cols.cost)):
         keep = np.nonzero((floor[c] <= upper + slack) & (strict[c] if packing else True))[0].tolist()
-        if heur_mask[c] not in keep:
-            keep.append(heur_mask[c])
+        if start[c] not in keep:
+            keep.append(start[c])
         col = []
         for m in sorted(keep):
             v = pulp.LpVariable(f"y_{c}_{m}", cat="Binary")
-            v.setInitialValue(1 if m == heur_mask[c] else 0)
+            v.setInitialValue(1 if m == start[c] else 0)
             col.append((m, v))
             terms.append((v, float(cost[m])))
             for i, j in enumerate(members):
@@ -486,22 +486,35 @@ def _solve_partition(slots, refs, allowed, idle, regime, targets, change_penalty
     bound = bound if math.isfinite(bound) else 0.0
     if not sol_ok:
         return None, bound, status_text, False
-    plan: list[tuple[int, int] | None] = [None] * len(slots)
+    groups = []
     for c, col in enumerate(chosen):
         m = max(col, key=lambda mv: mv[1].value() or 0.0)[0]
-        group = [j for i, j in enumerate(cols.members[c]) if m >> i & 1]
-        if not group:
-            continue
-        _cost, combos = partition.group_choice(slots, refs, regime, targets, change_penalty, c, group)
-        for j, p in zip(group, combos):
-            # An idle slot goes to its idle candidate: same exposure, never a larger change penalty.
-            plan[j] = (idle[j], p) if p == zero else (c, p)
+        groups.append([j for i, j in enumerate(cols.members[c]) if m >> i & 1])
+    plan = _group_plan(slots, refs, regime, targets, change_penalty, groups)
     for j, x in enumerate(plan):
         if x is None:
             if not packing:
                 return None, bound, status_text + "; a slot was left without a column", False
             plan[j] = (idle[j], zero)  # in no group: idle
+        elif x[1] == zero:
+            # An idle slot goes to its idle candidate: same exposure, never a larger change penalty.
+            plan[j] = (idle[j], zero)
     return plan, bound, status_text, said_optimal  # type: ignore[return-value]
+
+
+def _group_plan(slots, refs, regime, targets, change_penalty, groups: list[list[int]],
+                ) -> list[tuple[int, int] | None]:
+    """(candidate index, combination) per slot from one group of slot indices per candidate (index into
+    refs), each group with its best multipliers (`partition.group_choice`); None for slots in no group."""
+    from . import partition
+
+    plan: list[tuple[int, int] | None] = [None] * len(slots)
+    for c, group in enumerate(groups):
+        if group:
+            _cost, combos = partition.group_choice(slots, refs, regime, targets, change_penalty, c, group)
+            for j, p in zip(group, combos):
+                plan[j] = (c, p)
+    return plan
 
 
 # --- large-neighbourhood search -------------------------------------------------------------
@@ -637,8 +650,9 @@ def _improve(slots, refs, allowed, idle, regime, targets, change_penalty, solver
 
 
 def _descend(slots, refs, allowed, idle, regime, targets, change_penalty, solver, plan, deadline, it):
-    """One descent of the neighbourhood search from `plan` (see `_improve`). Returns (plan, `it`, the
-    sample seed counter, advanced)."""
+    """One descent of the neighbourhood search from `plan` (see `_improve`) until no neighbourhood
+    improves it or `deadline`. `it` seeds the slot samples; returns (plan, `it` advanced past the seeds
+    used) so the next descent draws new samples."""
     plan = list(plan)
     zero = regime.zero_combination()
     allowed_any = [any(c in a for a in allowed) for c in range(len(refs))]
@@ -653,7 +667,6 @@ def _descend(slots, refs, allowed, idle, regime, targets, change_penalty, solver
     cap = caps[0]
     rnd = 0
     tg = {(t.model, t.side, t.score): t.target for t in targets}
-    # `it` seeds the slot samples, so every pass draws new ones and a run repeats exactly
     while time.perf_counter() < deadline:
         bal = _candidate_balance(slots, refs, regime, targets, plan)
         on: list[list[int]] = [[] for _ in refs]
@@ -665,16 +678,13 @@ def _descend(slots, refs, allowed, idle, regime, targets, change_penalty, solver
             left = deadline - time.perf_counter()
             if left <= 0.05:
                 break
-            gs = set(group)
+            gs, fs = set(group), set(free)
             sub_slots = [slots[j] for j in free]
-            keys = {(refs[c].model, refs[c].side) for c in group}
-            sub_targets = tuple(t for t in targets if (t.model, t.side) in keys)
+            stay = [j for j, (c, _p) in enumerate(plan) if c in gs and j not in fs]
             res = None
             if exact:
                 # What the group's slots outside the neighbourhood carry stays; the rest is the target.
-                fs = set(free)
-                fixed = achieved([slots[j] for j in range(len(plan)) if plan[j][0] in gs and j not in fs],
-                                 [Choice(refs[c], p) for j, (c, p) in enumerate(plan) if c in gs and j not in fs],
+                fixed = achieved([slots[j] for j in stay], [Choice(refs[plan[j][0]], plan[j][1]) for j in stay],
                                  regime)
                 left_t = tuple(Target(r.model, r.side, k, tg.get((r.model, r.side, k), 0.0)
                                       - fixed.get((r.model, r.side, k), 0.0))
@@ -682,6 +692,10 @@ def _descend(slots, refs, allowed, idle, regime, targets, change_penalty, solver
                 res = _sub_partition(sub_slots, refs, [allowed[j] for j in free], regime, left_t, change_penalty,
                                      group)
             if res is None:
+                if stay:
+                    continue  # a sampled neighbourhood: the compact program takes whole candidates only
+                keys = {(refs[c].model, refs[c].side) for c in group}
+                sub_targets = tuple(t for t in targets if (t.model, t.side) in keys)
                 sub_allowed = [[c for c in allowed[j] if c in gs] for j in free]
                 sub_idle = [idle[j] if idle[j] in gs else a[0] for j, a in zip(free, sub_allowed)]
                 groups = _symmetry_groups(sub_slots, sub_allowed, change_penalty)
@@ -723,14 +737,9 @@ def _sub_partition(sub_slots, refs, sub_allowed, regime, sub_targets, change_pen
     opt, masks = partition.best_partition(cols, len(sub_slots))
     if not math.isfinite(opt):
         return None
-    out: list[tuple[int, int] | None] = [None] * len(sub_slots)
-    for i, m in enumerate(masks):
-        members = [j for j in range(len(sub_slots)) if m >> j & 1]
-        if members:
-            _cost, combos = partition.group_choice(sub_slots, sub_refs, regime, sub_targets, change_penalty, i, members)
-            for j, p in zip(members, combos):
-                out[j] = (group[i], p)
-    return out  # type: ignore[return-value]
+    groups = [[j for j in range(len(sub_slots)) if m >> j & 1] for m in masks]
+    plan = _group_plan(sub_slots, sub_refs, regime, sub_targets, change_penalty, groups)
+    return [(group[c], p) for c, p in plan]  # type: ignore[misc]  # every slot is in a group
 
 
 def _cbc_result_line(text: str) -> str:
