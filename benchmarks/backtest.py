@@ -13,6 +13,7 @@ from pathlib import Path
 from stakealloc import backtest, instruments
 from stakealloc.config import load_fleet
 from stakealloc.hrp import RiskMeasure, hrp, riskfolio_hrp
+from stakealloc.pipeline import regime_table
 from stakealloc.scores import load_bundled
 
 MEASURES = ["MV", "MAD", "MSV", "FLPM", "SLPM", "CVaR", "EVaR", "WR", "MDD", "ADD", "CDaR", "EDaR", "UCI"]
@@ -21,7 +22,7 @@ MEASURES = ["MV", "MAD", "MSV", "FLPM", "SLPM", "CVaR", "EVaR", "WR", "MDD", "AD
 def main() -> None:
     fleet = load_fleet(Path(__file__).resolve().parents[1] / "fleet.toml")
     table = load_bundled()
-    inst = instruments.build(table, fleet.models, fleet.payout.regime, fleet.portfolio)
+    inst = instruments.build(regime_table(fleet, table, "the bundled snapshot"), fleet.models, fleet.payout.regime, fleet.portfolio)
     X = inst.returns
     riskfolio_hrp(X, RiskMeasure.MV)  # import cost out of the timings
     print(f"HRP on one window ({X.shape[0]} rounds × {X.shape[1]} instruments), best of 3, ms")
@@ -34,7 +35,7 @@ def main() -> None:
             ref = min(_time(lambda: riskfolio_hrp(X, RiskMeasure(rm))) for _ in range(3))
         print(f"| {rm} | {ours * 1e3:.1f} | {ref * 1e3:.1f} | {ref / ours:.1f} |")
     t0 = time.perf_counter()
-    res = backtest.run(fleet, table, MEASURES + ["equal", "current"], step=5, lag=25)
+    res = backtest.run(fleet, table, MEASURES + ["equal", "current"], step=5)
     total = time.perf_counter() - t0
     n = res.settings["decisions"]
     print(f"\nfull backtest: {len(MEASURES)} measures + 2 baselines × {n} decisions (+ in-sample fits): {total:.1f} s, "

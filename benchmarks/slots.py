@@ -51,7 +51,7 @@ def forum_stakes(draw: int) -> dict[str, float]:
 
 def forum(draw: int = 0):
     slots = [SlotInput(n, s) for n, s in forum_stakes(draw).items()]
-    tg = tuple(Target(m, side, k, v) for (m, side), vals in FORUM_TARGETS.items() for k, v in zip(("corr", "tc"), vals))
+    tg = tuple(Target(m, side, k, v) for (m, side), vals in FORUM_TARGETS.items() for k, v in zip(("v2_corr20", "tc"), vals))
     return slots, tg, tuple(dict.fromkeys(m for m, _ in FORUM_TARGETS))
 
 

@@ -1,10 +1,13 @@
 """Walk-forward backtest: which risk measure would have paid, out of sample (design §8).
 
-At decision round d only rounds r with r + lag < d are usable (a daily round's
-20-day score resolves about 25 rounds later). The real pipeline (instruments,
-HRP, targets, slots) runs on the window ending at the last usable round; the plan
-is held for rounds d … d + step − 1 and booked with Numerai's payout formula
-(`payout.py`). A `resolved = false` row only removes what was unresolved even
+At decision round d only rounds r with r + lag < d are usable. The default lag is
+the payout scores' horizon: max over them of dataDelayDays + returnsLagDays +
+totalScoreDays, plus 2 rounds (25 for 20-day scores, 65 for 60-day ones). The real
+pipeline (instruments, HRP, targets, slots) runs on the window ending at the last
+usable round; the plan is held for rounds d … d + step − 1 and booked with
+Numerai's payout formula (`payout.py`), under each round's own rules where the
+API's `roundScoreConfigs` of that round are known (`RoundRules.rebook`), else
+under the plan's. A `resolved = false` row only removes what was unresolved even
 when the data was fetched; the lag rule decides everything else.
 """
 
@@ -20,9 +23,11 @@ import pandas as pd
 from . import hrp, instruments, slots, targets
 from .config import Fleet, Ref
 from .errors import ConfigError, DataError
-from .payout import slot_payouts, summary, wide_scores
-from .pipeline import check_models, slot_inputs
+from .payout import Held, RoundRules, slot_payouts, summary, wide_scores
+from .pipeline import regime_table, slot_inputs
 from .progress import Progress
+from .regimes import LAG_MARGIN, Regime, ScoreConfig, ScoreSpec
+from .scores import BUNDLED_COLUMNS, column_of
 
 NON_OVERLAP = 20  # 20-day scores of consecutive daily rounds overlap; every 20th round is independent
 BASELINES = ("equal", "current")
@@ -118,23 +123,64 @@ def decision_rounds(rounds: list[int], lag: int, step: int, min_rounds: int, sta
     return list(range(first, rounds[-1] + 1, step))
 
 
-def run(fleet: Fleet, table: pd.DataFrame, strategies: list[str], *, step: int = 5, lag: int = 25,
-        start: int | None = None, progress: bool = False) -> Result:
-    """Walk forward; `strategies` are risk-measure codes and/or the baselines `equal`, `current`."""
+ASSUMED_LAG = 25  # where no payout score's horizon is known: that of 20-day scores, stated as assumed
+
+
+def column_horizons(fleet: Fleet, rules: dict[int, list[ScoreConfig]]) -> dict[str, ScoreSpec]:
+    """Horizons the data's columns declare: the bundled snapshot's (20-day), else the API's configurations."""
+    if fleet.data.source.value == "snapshot":
+        return dict(BUNDLED_COLUMNS) if fleet.data.snapshot == "bundled" else {}
+    out: dict[str, ScoreSpec] = {}
+    for r in sorted(rules):  # the newest round's statement wins
+        for c in rules[r]:
+            if c.spec.resolve_days is not None:
+                out[c.spec.display_name] = c.spec
+    return out
+
+
+def default_lag(regime: Regime, columns: dict[str, str], horizons: dict[str, ScoreSpec]) -> tuple[int, str]:
+    """(lag, how it was derived): max over paying scores of their resolve days, + LAG_MARGIN rounds."""
+    days, unknown = [], []
+    for spec in regime.specs:
+        if regime.max_multiplier(spec.display_name) == 0:
+            continue
+        d = spec.resolve_days
+        if d is None:
+            col = horizons.get(columns.get(spec.display_name, spec.display_name))
+            d = col.resolve_days if col is not None else None
+        (days.append(d) if d is not None else unknown.append(spec.display_name))
+    if unknown:
+        return ASSUMED_LAG, (f"assumed: the horizon of {', '.join(unknown)} is unknown, so 20-day scores are assumed "
+                             "(pass --lag)")
+    return max(days) + LAG_MARGIN, f"derived: {max(days)} days until the payout scores resolve + {LAG_MARGIN} rounds"
+
+
+def run(fleet: Fleet, table: pd.DataFrame, strategies: list[str], *, step: int = 5, lag: int | None = None,
+        start: int | None = None, progress: bool = False, rules: dict[int, list[ScoreConfig]] | None = None) -> Result:
+    """Walk forward; `strategies` are risk-measure codes and/or the baselines `equal`, `current`.
+
+    `table` is the raw score table; `rules` the rounds' own payout configurations (from the API), if known."""
+    rules = rules or {}
     if step < 1:
         raise ConfigError(f"--step: must be ≥ 1, got {step}")
+    regime = fleet.payout.regime
+    if lag is None:
+        lag, lag_source = default_lag(regime, column_of(regime, fleet.data.column_map), column_horizons(fleet, rules))
+    else:
+        lag_source = "given (--lag)"
     if lag < 0:
         raise ConfigError(f"--lag: must be ≥ 0, got {lag}")
-    check_models(fleet, table, "the scores")
-    regime = fleet.payout.regime
+    raw = table
+    table = regime_table(fleet, table, "the scores")
     resolved = table[table["resolved"]]
     rounds = instruments.resolved_rounds(resolved, fleet.models, regime)
     ds = decision_rounds(rounds, lag, step, fleet.portfolio.min_rounds, start)
     if not ds:
         raise DataError("backtest: no decision round: too little history for min_rounds and lag")
     runner = _Runner(fleet)
-    wide = wide_scores(resolved, fleet.models, regime.scores)
     held_rounds = [r for r in rounds if r >= ds[0]]
+    book = _Booker(fleet, resolved, raw[raw["resolved"]], rules, held_rounds)
+    wide = book.wide
     payouts = pd.DataFrame(0.0, index=pd.Index(held_rounds, name="round"), columns=strategies)
     decisions: list[Decision] = []
     changes: dict[str, list[int]] = {s: [] for s in strategies}
@@ -162,23 +208,63 @@ def run(fleet: Fleet, table: pd.DataFrame, strategies: list[str], *, step: int =
             last[strat] = plan
             decisions.append(Decision(d, strat, plan, window, wts))
             if hold:
-                assign = [(m, side, mult, s.stake) for (_, m, side, mult), s in zip(plan, fleet.slots) if m]
-                if assign:
-                    pay = slot_payouts(wide, hold, assign, regime, fleet.payout.payout_factor, fleet.payout.clip)
-                    payouts.loc[hold, strat] = pay.sum(axis=1)
+                payouts.loc[hold, strat] = book.pay(plan, hold)
         bar.step(f"round {d}")
     bar.close()
     stake = fleet.total_stake
     table_out = {s: metrics(payouts[s], stake, float(np.mean(changes[s])) if changes[s] else 0.0) for s in strategies}
-    in_sample = _in_sample(fleet, resolved, strategies, runner, wide, held_rounds)
-    settings = {"step": step, "lag": lag, "decisions": len(ds), "first_decision": ds[0], "last_decision": ds[-1],
-                "rounds": [held_rounds[0], held_rounds[-1]] if held_rounds else None,
-                "payout_factor": fleet.payout.payout_factor, "clip": fleet.payout.clip, "total_stake": stake,
-                "regime": regime.name, "lookback": fleet.portfolio.lookback, "non_overlapping_every": NON_OVERLAP}
+    in_sample = _in_sample(fleet, resolved, strategies, runner, book, held_rounds)
+    settings = {"step": step, "lag": lag, "lag_source": lag_source, "decisions": len(ds), "first_decision": ds[0],
+                "last_decision": ds[-1], "rounds": [held_rounds[0], held_rounds[-1]] if held_rounds else None,
+                "payout_factors": dict(zip(regime.scores, fleet.payout.factors)), "clip": fleet.payout.clip_value,
+                "own_rules_rounds": book.own_rounds, "plan_rules_rounds": len(held_rounds) - book.own_rounds,
+                "total_stake": stake, "regime": regime.name, "lookback": fleet.portfolio.lookback,
+                "non_overlapping_every": NON_OVERLAP}
     return Result(table_out, decisions, payouts, in_sample, settings)
 
 
-def _in_sample(fleet, resolved, strategies, runner, wide, held_rounds) -> dict[str, dict]:
+class _Booker:
+    """Books held plans: each round under its own rules where they are known and its scores are in the data,
+    else under the plan's regime (fleet's factors and clip where the rules state none)."""
+
+    def __init__(self, fleet: Fleet, resolved: pd.DataFrame, raw_resolved: pd.DataFrame,
+                 rules: dict[int, list[ScoreConfig]], held_rounds: list[int]):
+        self.fleet, self.regime = fleet, fleet.payout.regime
+        own = {r: RoundRules.of(r, rules[r]) for r in held_rounds if r in rules}
+        extra = sorted({k for rr in own.values() if rr is not None for k in rr.scores} - set(self.regime.scores))
+        # The regime's scores under its names (columns substituted), other scores the rounds pay as the data names them.
+        self.wide = wide_scores(resolved, fleet.models, self.regime.scores)
+        if extra:
+            self.wide.update(wide_scores(raw_resolved, fleet.models, tuple(extra)))
+        have = {k for k, w in self.wide.items() if w.notna().to_numpy().any()}
+        self.own = {r: rr for r, rr in own.items() if rr is not None and set(rr.scores) <= have}
+        self.own_rounds = len(self.own)
+        self.factors = dict(zip(self.regime.scores, fleet.payout.factors))
+
+    def held(self, plan) -> list[Held]:
+        return [Held(m, side, dict(zip(self.regime.scores, mult)), s.stake)
+                for (_, m, side, mult), s in zip(plan, self.fleet.slots) if m]
+
+    def pay(self, plan, rounds: list[int]) -> np.ndarray:
+        """Total payout (NMR) per round of `rounds` for the plan."""
+        held = self.held(plan)
+        if not held:
+            return np.zeros(len(rounds))
+        out = np.zeros(len(rounds))
+        plain = [i for i, r in enumerate(rounds) if r not in self.own]
+        if plain:
+            pr = [rounds[i] for i in plain]
+            out[plain] = slot_payouts(self.wide, pr, held, self.factors, self.fleet.payout.clip_value).sum(axis=1)
+        for i, r in enumerate(rounds):
+            rr = self.own.get(r)
+            if rr is not None:
+                out[i] = slot_payouts(self.wide, [r], [rr.rebook(h) for h in held],
+                                      rr.factors(self.fleet.payout.payout_factor),
+                                      rr.clip(self.fleet.payout.clip_value)).sum()
+        return out
+
+
+def _in_sample(fleet, resolved, strategies, runner, book, held_rounds) -> dict[str, dict]:
     """Weights fitted on the whole history and held throughout: look-ahead by construction."""
     f_all = replace(fleet, portfolio=replace(fleet.portfolio, lookback=10 ** 6))
     try:
@@ -188,9 +274,7 @@ def _in_sample(fleet, resolved, strategies, runner, wide, held_rounds) -> dict[s
     out = {}
     for strat in strategies:
         plan = _current_plan(fleet) if strat == "current" else runner.plan(inst, runner.weights(inst, strat))
-        assign = [(m, side, mult, s.stake) for (_, m, side, mult), s in zip(plan, fleet.slots) if m]
-        pay = slot_payouts(wide, held_rounds, assign, fleet.payout.regime, fleet.payout.payout_factor, fleet.payout.clip)
-        out[strat] = metrics(pd.Series(pay.sum(axis=1), index=held_rounds), fleet.total_stake, None)
+        out[strat] = metrics(pd.Series(book.pay(plan, held_rounds), index=held_rounds), fleet.total_stake, None)
     return out
 
 
@@ -198,10 +282,14 @@ def format_table(res: Result, title: str) -> str:
     s = res.settings
     lines = [title,
              f"  decisions every {s['step']} rounds from {s['first_decision']} to {s['last_decision']} "
-             f"({s['decisions']}); payouts booked on rounds {s['rounds'][0]}–{s['rounds'][1]}; lag {s['lag']}; "
-             f"lookback {s['lookback']}",
-             f"  payout = stake × clip({s['payout_factor']:g} × Σ multiplier × score, ±{s['clip']:g}); "
-             f"payout factor {s['payout_factor']:g} is a stated constant (the data has no per-round factor)",
+             f"({s['decisions']}); payouts booked on rounds {s['rounds'][0]}–{s['rounds'][1]}; lag {s['lag']} "
+             f"({s['lag_source']}); lookback {s['lookback']}",
+             f"  payout = stake × clip(Σ factor × multiplier × score, ±{s['clip']:g}); factors "
+             + ", ".join(f"{k} {f:g}" for k, f in s["payout_factors"].items()),
+             (f"  {s['own_rules_rounds']} rounds booked under their own rules (the API's roundScoreConfigs), "
+              f"{s['plan_rules_rounds']} under the plan's" if s["own_rules_rounds"]
+              else "  every round booked under the plan's rules: no round's own payout rules are known "
+                   "(the current ones were used)"),
              f"  total stake {s['total_stake']:,.2f} NMR; non-overlapping = every {s['non_overlapping_every']}th round"]
     hdr = (f"  {'strategy':<9} {'total NMR':>10} {'mean NMR':>9} {'mean %':>7} {'Sharpe':>7} {'max DD':>9} "
            f"{'CVaR5':>8} {'turnover':>8} | {'mean %':>7} {'Sharpe':>7} {'max DD':>9} {'n':>3}")
@@ -233,8 +321,9 @@ def main(args, fleet: Fleet, load_scores, progress: bool) -> int:
     from . import atomic
 
     strategies = parse_strategies(args.risk_measures)
-    fleet, table, source, _ = load_scores(fleet, args)
-    res = run(fleet, table, strategies, step=args.step, lag=args.lag, progress=progress)
+    sd = load_scores(fleet, args)
+    res = run(sd.fleet, sd.table, strategies, step=args.step, lag=args.lag, progress=progress, rules=sd.rules)
+    source = sd.source
     if args.json:
         atomic.write_text(args.json, json.dumps(res.to_json(), indent=1) + "\n")
     sys.stdout.write(format_table(res, f"stakealloc backtest on {source}: {', '.join(strategies)}"))

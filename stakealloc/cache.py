@@ -1,4 +1,5 @@
-"""On-disk cache of API downloads: one JSON file per model plus one for slot facts.
+"""On-disk cache of API downloads, per tournament: one JSON file per model, one for slot facts
+(stakes, the current round) and one for the rounds' payout rules (`roundScoreConfigs`).
 
 Each file carries a sha256 of its payload, so a truncated or edited file is
 detected, reported and fetched again, never used. Writes are atomic. Keys are
@@ -10,13 +11,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from . import atomic
 from .numerai import ScoreRow
+from .regimes import ScoreConfig, ScoreSpec
 
-FORMAT = 1
+# Format 2: scores under the API's displayNames, files keyed by tournament. Format 1 (short score keys such
+# as `corr`, no tournament) is never read: its files are reported once and fetched again.
+FORMAT = 2
 
 
 def default_dir() -> Path:
@@ -37,11 +42,25 @@ def _safe(name: str) -> str:
 
 
 class Cache:
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, tournament: int = 8):
         self.root = Path(root)
+        self.tournament = tournament
 
     def _path(self, kind: str, name: str) -> Path:
-        return self.root / f"{kind}-{_safe(name)}.json"
+        return self.root / f"t{self.tournament}-{kind}-{_safe(name)}.json"
+
+    def legacy_path(self, model: str) -> Path | None:
+        """A format-1 file of `model` (scores under short keys), if one is there: never read, only reported."""
+        p = self.root / f"scores-{_safe(model)}.json"
+        return p if p.exists() else None
+
+    def drop_legacy(self, model: str) -> None:
+        p = self.legacy_path(model)
+        if p is not None:
+            try:
+                p.unlink()
+            except OSError:
+                pass  # unreadable leftovers stay; they are never read
 
     def _read(self, path: Path) -> Any | None:
         if not path.exists():
@@ -70,7 +89,8 @@ class Cache:
         try:
             if p["model"] != model:
                 raise Corrupt(f"{self._path('scores', model)}: holds model {p['model']!r}")
-            rows = [ScoreRow(int(r), str(k), float(v), bool(res)) for r, k, v, res in p["rows"]]
+            rows = [ScoreRow(int(r), str(k), float(v), bool(res), None if ver is None else str(ver))
+                    for r, k, v, res, ver in p["rows"]]
             return str(p["model_id"]), rows
         except (KeyError, TypeError, ValueError) as e:
             raise Corrupt(f"{self._path('scores', model)}: malformed ({type(e).__name__})") from None
@@ -78,16 +98,35 @@ class Cache:
     def save_scores(self, model: str, model_id: str, rows: list[ScoreRow]) -> None:
         rows = sorted(rows, key=lambda r: (r.round, r.score))
         self._write(self._path("scores", model), {"model": model, "model_id": model_id,
-                                                   "rows": [[r.round, r.score, r.value, r.resolved] for r in rows]})
+                                                   "rows": [[r.round, r.score, r.value, r.resolved, r.version]
+                                                            for r in rows]})
 
     # --- slot facts (stakes, multipliers) and the current round -------------------------
 
     def load_facts(self) -> dict[str, Any]:
-        p = self._read(self.root / "facts.json")
+        p = self._read(self._path("facts", "slots"))
         return p if isinstance(p, dict) else {}
 
     def save_facts(self, facts: dict[str, Any]) -> None:
-        self._write(self.root / "facts.json", facts)
+        self._write(self._path("facts", "slots"), facts)
+
+    # --- the rounds' payout rules ----------------------------------------------------------
+
+    def load_rules(self) -> dict[int, list[ScoreConfig]]:
+        """roundScoreConfigs by round; raises Corrupt for a bad file."""
+        path = self._path("rules", "rounds")
+        p = self._read(path)
+        if p is None:
+            return {}
+        try:
+            return {int(r): [ScoreConfig(ScoreSpec(**c["spec"]), **{k: v for k, v in c.items() if k != "spec"})
+                             for c in configs] for r, configs in p["rounds"]}
+        except (KeyError, TypeError, ValueError) as e:
+            raise Corrupt(f"{path}: malformed ({type(e).__name__})") from None
+
+    def save_rules(self, rules: dict[int, list[ScoreConfig]]) -> None:
+        self._write(self._path("rules", "rounds"),
+                    {"rounds": [[r, [asdict(c) for c in rules[r]]] for r in sorted(rules)]})
 
     def path_of(self, model: str) -> Path:
         return self._path("scores", model)

@@ -27,13 +27,13 @@ def _load(args):
 
 
 def _scores(fleet, args):
-    """(fleet with stakes/regime filled in, score table, source description, current round)."""
+    """ScoreData: the fleet with stakes and live rules filled in, the score table, its source, the round."""
     from .config import Source
 
     if fleet.data.source is Source.SNAPSHOT:
-        from .scores import load_snapshot
+        from .scores import from_snapshot
 
-        return fleet, load_snapshot(fleet.data.snapshot), f"snapshot {fleet.data.snapshot}", None
+        return from_snapshot(fleet)
     from .sync import sync
 
     return sync(fleet, offline=getattr(args, "offline", False), progress=_progress_enabled(args))
@@ -56,9 +56,8 @@ def _exit_for(plan) -> int:
 def cmd_run(args) -> int:
     from .pipeline import plan as make_plan
 
-    fleet = _load(args)
-    fleet, table, source, rnd = _scores(fleet, args)
-    p = make_plan(fleet, table, source=source, current_round=rnd)
+    sd = _scores(_load(args), args)
+    p = make_plan(sd.fleet, sd.table, source=sd.source, current_round=sd.current_round, notes=sd.notes)
     _write_outputs(p, args)
     sys.stdout.write(p.text())
     return _exit_for(p)
@@ -87,8 +86,8 @@ def cmd_assign(args) -> int:
     fleet = _load(args)
     from .config import Source
 
-    if fleet.data.source is Source.NUMERAI and any(s.stake is None for s in fleet.slots):
-        fleet, _, _, _ = _scores(fleet, args)
+    if fleet.data.source is Source.NUMERAI and (fleet.payout.live or any(s.stake is None for s in fleet.slots)):
+        fleet = _scores(fleet, args).fleet
     tg = targets.read_csv(args.targets, fleet.payout.regime, fleet.models)
     p = assemble(fleet, tg, table=None, wt=None, source=f"targets {args.targets}")
     _write_outputs(p, args)
@@ -102,18 +101,21 @@ def cmd_fetch(args) -> int:
     fleet = _load(args)
     if fleet.data.source is not Source.NUMERAI:
         raise ConfigError('data.source: fetch downloads from the API; set data.source = "numerai"')
-    fleet, table, source, rnd = _scores(fleet, args)
-    rounds = table[table["resolved"]]["round"]
-    print(f"{source}: {len(fleet.models)} models, {len(table)} scores, resolved rounds "
+    sd = _scores(fleet, args)
+    rounds = sd.table[sd.table["resolved"]]["round"]
+    names = sorted(sd.table["score"].unique())
+    print(f"{sd.source}: {len(fleet.models)} models, {len(sd.table)} scores ({', '.join(names)}), resolved rounds "
           f"{int(rounds.min()) if len(rounds) else '-'}–{int(rounds.max()) if len(rounds) else '-'}"
-          + (f"; current round {rnd}" if rnd else ""))
+          + (f"; current round {sd.current_round}" if sd.current_round else "")
+          + f"; payout rules of {len(sd.rules)} rounds")
     return 0
 
 
 def cmd_slots(args) -> int:
+    from .config import Tournament
     from .numerai import Client
 
-    client = Client.from_env()
+    client = Client.from_env(tournament=Tournament(args.tournament).number)
     for line in client.slots_toml():
         print(line)
     return 0
@@ -162,13 +164,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_fetch)
 
     p = sub.add_parser("slots", help="list your account's models as [[slots]] (needs NUMERAI_PUBLIC_ID/SECRET_KEY)")
+    p.add_argument("--tournament", choices=("classic", "signals", "crypto"), default="classic",
+                   help="the tournament whose models to list (default classic)")
     p.set_defaults(func=cmd_slots)
 
     p = sub.add_parser("backtest", help="walk-forward comparison of risk measures")
     fleet_arg(p)
     p.add_argument("--risk-measures", default="MV,CVaR,MDD", help="comma-separated riskfolio codes")
     p.add_argument("--step", type=int, default=5, help="rounds between decisions (default 5: a week)")
-    p.add_argument("--lag", type=int, default=25, help="round r is usable at decision d when r + lag < d")
+    p.add_argument("--lag", type=int, default=None,
+                   help="round r is usable at decision d when r + lag < d (default: from the payout scores' horizons, "
+                        "25 for 20-day scores, 65 for 60-day ones)")
     p.add_argument("--json", metavar="PATH")
     p.add_argument("--offline", action="store_true")
     p.add_argument("--quiet", action="store_true")

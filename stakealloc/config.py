@@ -13,9 +13,10 @@ from typing import Any
 
 from .errors import ConfigError
 from .hrp import RiskMeasure
-from .regimes import PRESETS, Regime, custom_regime, preset
+from .regimes import PRESETS, Regime, check_score_name, custom_regime, preset
 
 SHORT = "short_"
+DEFAULT_LEVERAGE = 2.0  # exposure per NMR of total stake where slots choose multipliers
 
 
 class Side(StrEnum):
@@ -36,6 +37,18 @@ class Missing(StrEnum):
 class Source(StrEnum):
     SNAPSHOT = "snapshot"
     NUMERAI = "numerai"
+
+
+class Tournament(StrEnum):
+    """Numerai tournaments served by the same API; `number` is the API's tournament id."""
+
+    CLASSIC = "classic"
+    SIGNALS = "signals"
+    CRYPTO = "crypto"
+
+    @property
+    def number(self) -> int:
+        return {"classic": 8, "signals": 11, "crypto": 12}[self.value]
 
 
 class SolverName(StrEnum):
@@ -71,9 +84,20 @@ class Portfolio:
 @dataclass(frozen=True)
 class Payout:
     regime: Regime
-    live: bool = False  # regime to be read from the slots' stakeInfo (API)
-    payout_factor: float = 1.0
-    clip: float = 0.05
+    live: bool = False  # regime to be read from the open round's roundScoreConfigs (API)
+    payout_factor: float = 1.0  # per score, where the rules state none
+    clip: float = 0.05  # where the rules state none
+    multiplier_step: float = 0.5  # grid step of a live score whose min < max
+
+    @property
+    def factors(self) -> tuple[float, ...]:
+        """Payout factor per regime score: the rules' own, else the fleet's payout_factor."""
+        return self.regime.factors(self.payout_factor)
+
+    @property
+    def clip_value(self) -> float:
+        """The clip in force: the rules' own, else the fleet's."""
+        return self.regime.clip if self.regime.clip is not None else self.clip
 
 
 @dataclass(frozen=True)
@@ -81,6 +105,12 @@ class Data:
     source: Source = Source.SNAPSHOT
     snapshot: str = "bundled"  # "bundled" or an absolute path
     cache_dir: Path | None = None  # None: the per-user cache directory
+    tournament: Tournament = Tournament.CLASSIC
+    columns: tuple[tuple[str, str], ...] = ()  # (regime score, data column) substitutions, in file order
+
+    @property
+    def column_map(self) -> dict[str, str]:
+        return dict(self.columns)
 
 
 @dataclass(frozen=True)
@@ -223,8 +253,8 @@ def _choice(table: dict, key: str, where: str, default: str, choices: tuple[str,
 _TOP = ("models", "portfolio", "payout", "data", "solver", "slots")
 _PORTFOLIO = ("leverage", "lookback", "risk_measure", "linkage", "codependence", "leaf_order", "alpha",
               "side", "min_rounds", "max_stale", "missing", "min_weight", "max_correlation")
-_PAYOUT = ("regime", "scores", "combinations", "payout_factor", "clip")
-_DATA = ("source", "snapshot", "cache_dir")
+_PAYOUT = ("regime", "scores", "combinations", "payout_factor", "clip", "multiplier_step")
+_DATA = ("source", "snapshot", "cache_dir", "tournament", "columns")
 _SOLVER = ("name", "time_limit", "change_penalty")
 _SLOT = ("name", "stake", "current", "current_multipliers", "pin", "exclude")
 
@@ -262,13 +292,16 @@ def _payout(doc: dict) -> Payout:
                 raise ConfigError(f"payout.{k}: only allowed with regime = \"custom\" (regime is {name!r})")
         if name == "live":
             live = True
-            # Placeholder until the API tells today's combination (see numerai.live_regime).
+            # Placeholder until the API states the open round's rules (sync resolves it; nothing reads it before).
             regime = PRESETS["classic-2024"]
         else:
             regime = preset(name)
     factor = _num(t, "payout_factor", "payout", 1.0, lo=0.0, lo_open=True)
     clip = _num(t, "clip", "payout", 0.05, lo=0.0, lo_open=True)
-    return Payout(regime=regime, live=live, payout_factor=factor, clip=clip)  # type: ignore[arg-type]
+    step = _num(t, "multiplier_step", "payout", 0.5, lo=0.0, lo_open=True, hi=100.0)
+    if "multiplier_step" in t and not live:
+        raise ConfigError(f"payout.multiplier_step: only used with regime = \"live\" (regime is {name!r})")
+    return Payout(regime=regime, live=live, payout_factor=factor, clip=clip, multiplier_step=step)  # type: ignore[arg-type]
 
 
 def _portfolio(doc: dict, regime: Regime) -> Portfolio:
@@ -286,7 +319,7 @@ def _portfolio(doc: dict, regime: Regime) -> Portfolio:
             )
         leverage = fixed
     elif leverage is None:
-        leverage = 2.0
+        leverage = DEFAULT_LEVERAGE
     rm_text = _str(t, "risk_measure", "portfolio", RiskMeasure.CVaR.value)
     assert rm_text is not None
     rm = parse_risk_measure(rm_text, key="portfolio.risk_measure")
@@ -337,7 +370,19 @@ def _data(doc: dict, base: Path) -> Data:
         if not cache.strip():
             raise ConfigError("data.cache_dir: must not be empty")
         cache_dir = (base / cache).resolve() if not Path(cache).is_absolute() else Path(cache)
-    return Data(source=source, snapshot=snap, cache_dir=cache_dir)
+    tournament = Tournament(_choice(t, "tournament", "data", "classic", tuple(x.value for x in Tournament)))
+    columns: list[tuple[str, str]] = []
+    if "columns" in t:
+        raw = t["columns"]
+        if not isinstance(raw, dict):
+            raise ConfigError('data.columns: must be a table of regime score = data column, e.g. { v2_corr20 = "canon_corr" }')
+        for k, v in raw.items():
+            check_score_name(k, f"data.columns.{k}")
+            check_score_name(v, f"data.columns.{k}")
+            if v in [c for _, c in columns]:
+                raise ConfigError(f"data.columns.{k}: column {v!r} already stands for another score")
+            columns.append((k, v))
+    return Data(source=source, snapshot=snap, cache_dir=cache_dir, tournament=tournament, columns=tuple(columns))
 
 
 def _solver(doc: dict) -> Solver:
@@ -392,11 +437,11 @@ def _slots(doc: dict, models: tuple[str, ...], regime: Regime, source: Source, l
         if "current_multipliers" in t:
             cm = t["current_multipliers"]
             if not isinstance(cm, dict) or not cm:
-                raise ConfigError(f"{where}.current_multipliers: must be a table such as {{ corr = 0.5, mmc = 2.0 }}")
+                raise ConfigError(f"{where}.current_multipliers: must be a table such as {{ v2_corr20 = 0.5, mmc = 2.0 }}")
             if current is None:
                 raise ConfigError(f"{where}.current_multipliers: given without current")
             for k, v in cm.items():
-                if k not in regime.scores:
+                if not live and k not in regime.scores:
                     raise ConfigError(f"{where}.current_multipliers.{k}: not a score of regime {regime.name!r} ({', '.join(regime.scores)})")
                 if isinstance(v, bool) or not isinstance(v, (int, float)):
                     raise ConfigError(f"{where}.current_multipliers.{k}: must be a number, got {v!r}")
@@ -407,7 +452,7 @@ def _slots(doc: dict, models: tuple[str, ...], regime: Regime, source: Source, l
                     raise ConfigError(
                         f"{where}.current_multipliers: {dict(cm)} is not an allowed combination of regime {regime.name!r}")
                 mults = regime.combinations[idx]
-        elif current is not None and regime.single:
+        elif current is not None and regime.single and not live:
             mults = regime.combinations[0]
         pin = _ref(t["pin"], f"{where}.pin", models) if "pin" in t else None
         exclude: tuple[str, ...] = ()
@@ -428,6 +473,13 @@ def _slots(doc: dict, models: tuple[str, ...], regime: Regime, source: Source, l
     return tuple(out), tuple(raw_mults)
 
 
+def _check_columns(data: Data, regime: Regime) -> None:
+    for k, _c in data.columns:
+        if k not in regime.scores:
+            raise ConfigError(f"data.columns.{k}: {k!r} is not a payout score of regime {regime.name!r} "
+                              f"({', '.join(regime.scores)})")
+
+
 def parse_fleet(doc: dict[str, Any], *, base: Path, path: Path | None = None, sha256: str = "") -> Fleet:
     """Validate a parsed fleet document. `base` resolves relative paths."""
     _check_keys(doc, _TOP, "")
@@ -437,6 +489,8 @@ def parse_fleet(doc: dict[str, Any], *, base: Path, path: Path | None = None, sh
     data = _data(doc, base)
     if payout.live and data.source is not Source.NUMERAI:
         raise ConfigError('payout.regime: "live" reads the slots\' multipliers from the API; it needs data.source = "numerai"')
+    if not payout.live:  # a live regime's scores are known once the API has stated them (with_regime)
+        _check_columns(data, payout.regime)
     solver = _solver(doc)
     slots, raw_mults = _slots(doc, models, payout.regime, data.source, payout.live)
     return Fleet(models=models, portfolio=portfolio, payout=payout, data=data, solver=solver, slots=slots,
@@ -467,16 +521,25 @@ def with_regime(fleet: Fleet, regime: Regime) -> Fleet:
     lev = fleet.portfolio.leverage
     if fixed is not None:
         if fleet.portfolio.leverage_given and abs(lev - fixed) > 1e-9:
-            raise ConfigError(f"portfolio.leverage: {lev:g} is not possible in today's live regime: leverage is fixed at {fixed:g}")
+            raise ConfigError(f"portfolio.leverage: {lev:g} is not possible in the live regime of round {regime.round} "
+                              f"({regime.describe()}): leverage is fixed at {fixed:g}; remove the key")
         lev = fixed
+    elif not fleet.portfolio.leverage_given:
+        lev = DEFAULT_LEVERAGE  # the placeholder regime's fixed leverage does not carry over
+    _check_columns(fleet.data, regime)
     raw = dict(fleet.raw_multipliers)
     slots = []
     for s in fleet.slots:
-        mults = s.current_multipliers
+        mults = None  # nothing carries over from the placeholder regime
         if s.name in raw:
+            unknown = [k for k in raw[s.name] if k not in regime.scores]
+            if unknown:
+                raise ConfigError(f"slots ({s.name}).current_multipliers.{unknown[0]}: not a payout score of the live "
+                                  f"regime of round {regime.round} ({', '.join(regime.scores)})")
             idx = regime.index_of(raw[s.name])
             if idx is None:
-                raise ConfigError(f"slots ({s.name}).current_multipliers: {raw[s.name]} is not allowed in the live regime")
+                raise ConfigError(f"slots ({s.name}).current_multipliers: {raw[s.name]} is not allowed in the live "
+                                  f"regime of round {regime.round} ({regime.describe()})")
             mults = regime.combinations[idx]
         elif s.current is not None and regime.single:
             mults = regime.combinations[0]

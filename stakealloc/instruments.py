@@ -2,7 +2,7 @@
 
 With several multiplier combinations, every (model, paying score) gives
 `{model}_{score}` and `short_{model}_{score}`. With exactly one combination p
-(today's 0.5×CORR + 2×MMC), a slot cannot shape its exposure per score, so the
+(as Classic's fixed 0.5×CORR + 2×MMC from 2024), a slot cannot shape its exposure per score, so the
 instrument of (model, side) is its payout stream `{model}_payout` = Σ_k p_k·score_k.
 
 Note on TC: the short side of TC is an approximation (TC of inverted predictions
@@ -63,14 +63,19 @@ def paying_scores(regime: Regime) -> tuple[str, ...]:
 
 
 def resolved_rounds(table: pd.DataFrame, models: tuple[str, ...], regime: Regime) -> list[int]:
-    rows = table[table["resolved"] & table["model"].isin(models) & table["score"].isin(regime.scores)]
-    return sorted(int(r) for r in rows["round"].unique())
+    """Rounds with scores of the fleet's models in which every paying score is resolved: one unresolved row of
+    any paying score (say MMC still pending while CORR is final) keeps the whole round out."""
+    rows = table[table["model"].isin(models) & table["score"].isin(paying_scores(regime))]
+    ok = rows.groupby("round")["resolved"].all()
+    return sorted(int(r) for r in ok.index[ok.to_numpy()])
 
 
 def build(table: pd.DataFrame, models: tuple[str, ...], regime: Regime, p: Portfolio) -> InstrumentSet:
-    """Eligible instruments over the last `p.lookback` resolved rounds; pure."""
-    rows = table[table["resolved"] & table["model"].isin(models) & table["score"].isin(regime.scores)]
-    rounds = sorted(int(r) for r in rows["round"].unique())
+    """Eligible instruments over the last `p.lookback` resolved rounds; pure.
+
+    `table` holds the regime's scores under the regime's names (`scores.payout_table`)."""
+    rounds = resolved_rounds(table, models, regime)
+    rows = table[table["model"].isin(models) & table["score"].isin(regime.scores) & table["round"].isin(rounds)]
     if len(rounds) < 2:
         raise DataError(f"fewer than 2 resolved rounds with scores for the fleet's models ({len(rounds)})")
     window = rounds[-p.lookback:]

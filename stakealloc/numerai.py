@@ -10,45 +10,65 @@ in the environment; the keys are never printed, logged or stored.
 from __future__ import annotations
 
 import json
+import math
 import os
+import sys
 import time
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Callable
 
 from .errors import ApiError, ConfigError, UnknownModelError
+from .regimes import SCORE_NAME, ScoreConfig, ScoreSpec
 
 DEFAULT_URL = "https://api-tournament.numer.ai"
-TOURNAMENT = 8  # Classic
 
-#: API displayName -> score key; earlier names win when a round carries several for one key.
-DISPLAY_NAMES: dict[str, tuple[str, ...]] = {
-    "corr": ("canon_corr", "v2_corr20"),
-    "mmc": ("canon_mmc", "mmc"),
-    "tc": ("canon_tc", "tc"),
-    "corr60": ("canon_corr60", "corr60"),
-    "mmc60": ("canon_mmc60", "mmc60"),
-    "bmc": ("canon_bmc", "bmc"),
-}
-_KEY_OF = {name: key for key, names in DISPLAY_NAMES.items() for name in names}
-
+# Queries name only fields the API documents as current: never `stakeInfo`, the scalar
+# corr/mmc/tc multipliers or (but as a fallback) `v2RoundModelPerformances`.
 Q_MODEL_ID = "query($n: String!) { v3UserProfile(modelName: $n) { id } }"
 Q_STAKE = "query($n: String!) { v3UserProfile(modelName: $n) { stakeValue } }"
-Q_STAKE_INFO = ("query($n: String!) { v3UserProfile(modelName: $n) { stakeInfo { corrMultiplier mmcMultiplier "
-                "tcMultiplier } } }")
-Q_PERFORMANCES = ("query($id: String!, $n: Int!) { v2RoundModelPerformances(modelId: $id, tournament: 8, "
-                  "lastNRounds: $n) { roundNumber roundResolved roundResolveTime submissionScores { displayName "
-                  "value day date } } }")
-Q_ROUND = "query { rounds(tournament: 8, number: 0) { number } }"
-Q_ACCOUNT = "query { account { models { id name } } }"
+Q_PAYOUT_MULTIPLIERS = ("query($n: String!) { v3UserProfile(modelName: $n) { payoutMultipliers { displayName name "
+                        "version multiplier } } }")
+Q_SCORES = ("query($modelId: ID!, $tournament: Int, $lastNRounds: Int) { submissionScores(modelId: $modelId, "
+            "tournament: $tournament, lastNRounds: $lastNRounds) { roundNumber value displayName version date day "
+            "resolveDate resolved } }")
+# Only where the server rejects submissionScores as a schema error (an older API).
+Q_PERFORMANCES_LEGACY = ("query($id: String!, $n: Int!, $tournament: Int!) { v2RoundModelPerformances(modelId: $id, "
+                         "tournament: $tournament, lastNRounds: $n) { roundNumber roundResolved submissionScores { "
+                         "displayName value day date } } }")
+CONFIG_FIELDS = ("name version displayName totalScoreDays returnsLagDays dataDelayDays isPayout minMultiplier "
+                 "maxMultiplier defaultMultiplier clipThreshold stakeThreshold payoutFactor")
+Q_OPEN_ROUND = ("query($tournament: Int!) { rounds(tournament: $tournament, status: OPEN, limit: 1) { number "
+                f"roundScoreConfigs {{ {CONFIG_FIELDS} }} }} }}")
+Q_ROUNDS = ("query($tournament: Int!, $limit: Int!) { rounds(tournament: $tournament, limit: $limit) { number "
+            f"roundScoreConfigs {{ {CONFIG_FIELDS} }} }} }}")
+Q_ROUND = "query($tournament: Int!) { rounds(tournament: $tournament, number: 0) { number } }"
+Q_ACCOUNT = "query { account { models { id name tournament } } }"
+
+MAX_ROUND = 100_000
+SCHEMA_ERRORS = ("Cannot query field", "Unknown argument")
+
+
+class GraphQLError(ApiError):
+    """The API answered with a GraphQL `errors` list."""
+
+    def __init__(self, message: str, messages: list[str]):
+        super().__init__(message)
+        self.messages = messages
+
+    @property
+    def schema(self) -> bool:
+        """The server does not know a field or argument of the query (not a failure of a known query)."""
+        return any(any(m.startswith(p) or p in m for p in SCHEMA_ERRORS) for m in self.messages)
 
 
 @dataclass(frozen=True)
 class ScoreRow:
     round: int
-    score: str
+    score: str  # the API's displayName
     value: float
     resolved: bool
+    version: str | None = None
 
 
 class Client:
@@ -56,10 +76,14 @@ class Client:
 
     def __init__(self, url: str | None = None, *, public_id: str | None = None, secret_key: str | None = None,
                  timeout: float = 30.0, retries: int = 5, backoff: float = 1.0, max_wait: float = 120.0,
-                 pause: float = 0.3, sleep: Callable[[float], None] = time.sleep, session=None):
+                 pause: float = 0.3, sleep: Callable[[float], None] = time.sleep, session=None, tournament: int = 8,
+                 warn: Callable[[str], None] | None = None):
         import requests
 
         self.url = url or DEFAULT_URL
+        self.tournament = tournament
+        self.legacy_scores = False  # the server rejected submissionScores as a schema error
+        self._warn = warn or (lambda msg: print(f"stakealloc: warning: {msg}", file=sys.stderr))
         self._auth = f"Token {public_id}${secret_key}" if public_id and secret_key else None
         self.timeout, self.retries, self.backoff, self.max_wait = timeout, retries, backoff, max_wait
         self.pause, self.sleep = pause, sleep
@@ -116,9 +140,9 @@ class Client:
                         if not isinstance(body, dict):
                             last = "unexpected response shape"
                         elif body.get("errors"):
-                            msgs = "; ".join(str(e.get("message", e)) if isinstance(e, dict) else str(e)
-                                             for e in body["errors"])
-                            raise ApiError(f"{what}: the API answered with an error: {msgs}")
+                            errs = body["errors"] if isinstance(body["errors"], list) else [body["errors"]]
+                            msgs = [str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errs]
+                            raise GraphQLError(f"{what}: the API answered with an error: {'; '.join(msgs)}", msgs)
                         elif not isinstance(body.get("data"), dict):
                             last = "response without data"
                         else:
@@ -157,52 +181,99 @@ class Client:
             raise ApiError(f"stake of model {name!r}: {v!r} is not a valid stake")
         return float(d)
 
-    def multipliers(self, name: str) -> dict[str, float]:
-        """Payout multipliers applied to the model now: {corr, mmc, tc}."""
-        info = self._profile(Q_STAKE_INFO, name, "stakeInfo").get("stakeInfo")
-        if not isinstance(info, dict):
-            raise ApiError(f"stakeInfo of model {name!r}: missing (is the model staked?)")
-        out = {}
-        for key, field in (("corr", "corrMultiplier"), ("mmc", "mmcMultiplier"), ("tc", "tcMultiplier")):
-            v = info.get(field)
-            try:
-                out[key] = float(Decimal(str(v))) if v is not None else 0.0
-            except InvalidOperation:
-                raise ApiError(f"stakeInfo of model {name!r}: {field} {v!r} is not a number") from None
+    def payout_multipliers(self, name: str) -> dict[str, float]:
+        """The model's current payout multipliers by displayName (`payoutMultipliers`), in the API's order."""
+        prof = self._profile(Q_PAYOUT_MULTIPLIERS, name, "payout multipliers")
+        items = prof.get("payoutMultipliers")
+        if items is None:
+            return {}
+        if not isinstance(items, list):
+            raise ApiError(f"payout multipliers of model {name!r}: unexpected response shape")
+        out: dict[str, float] = {}
+        for it in items:
+            what = f"payout multipliers of model {name!r}"
+            if not isinstance(it, dict):
+                raise ApiError(f"{what}: unexpected response shape")
+            dn = _text(it.get("displayName"), f"{what}: displayName")
+            out[dn] = _number(it.get("multiplier"), f"{what}: multiplier of {dn}", default=0.0)
         return out
 
     def current_round(self) -> int:
-        data = self.post(Q_ROUND, {}, what="current round")
+        data = self.post(Q_ROUND, {"tournament": self.tournament}, what="current round")
         rounds = data.get("rounds")
-        try:
-            return int(rounds[0]["number"])  # type: ignore[index]
-        except (TypeError, KeyError, IndexError, ValueError):
-            raise ApiError("current round: unexpected response shape") from None
+        if not isinstance(rounds, list) or not rounds or not isinstance(rounds[0], dict):
+            raise ApiError("current round: unexpected response shape")
+        return _round(rounds[0].get("number"), "current round")
 
-    def performances(self, model_id: str, name: str, last_n: int) -> list[ScoreRow]:
-        """Per-round scores; the latest `day` per (round, displayName), mapped to score keys. No order assumed."""
-        data = self.post(Q_PERFORMANCES, {"id": model_id, "n": int(last_n)}, what=f"scores of model {name!r}")
+    def open_round_configs(self) -> tuple[int, list[ScoreConfig]] | None:
+        """(round, its roundScoreConfigs) of the open round, or None when no round is open."""
+        data = self.post(Q_OPEN_ROUND, {"tournament": self.tournament}, what="open round's payout rules")
+        found = parse_rounds(data.get("rounds"), "open round's payout rules")
+        return found[0] if found else None
+
+    def round_configs(self, limit: int) -> dict[int, list[ScoreConfig]]:
+        """roundScoreConfigs of the newest `limit` rounds, by round (no order assumed)."""
+        data = self.post(Q_ROUNDS, {"tournament": self.tournament, "limit": int(limit)}, what="rounds' payout rules")
+        return dict(parse_rounds(data.get("rounds"), "rounds' payout rules"))
+
+    def scores(self, model_id: str, name: str, last_n: int) -> list[ScoreRow]:
+        """Per-round scores by displayName, the final `day` of each (round, displayName). No order assumed.
+
+        `submissionScores`; `v2RoundModelPerformances` only where the server rejects that as a schema error.
+        """
+        what = f"scores of model {name!r}"
+        if not self.legacy_scores:
+            try:
+                data = self.post(Q_SCORES, {"modelId": model_id, "tournament": self.tournament,
+                                            "lastNRounds": int(last_n)}, what=what)
+            except GraphQLError as e:
+                if not e.schema:
+                    raise
+                self.legacy_scores = True
+                self._warn(f"the server rejects submissionScores ({e.messages[0][:120]}); "
+                           "falling back to the deprecated v2RoundModelPerformances")
+            else:
+                rows = data.get("submissionScores")
+                if rows is None:
+                    return []
+                if not isinstance(rows, list):
+                    raise ApiError(f"{what}: unexpected response shape")
+                return parse_submission_scores(rows, name)
+        data = self.post(Q_PERFORMANCES_LEGACY, {"id": model_id, "n": int(last_n), "tournament": self.tournament},
+                         what=what)
         perf = data.get("v2RoundModelPerformances")
         if perf is None:
             return []
         if not isinstance(perf, list):
-            raise ApiError(f"scores of model {name!r}: unexpected response shape")
+            raise ApiError(f"{what}: unexpected response shape")
         return parse_performances(perf, name)
 
     def account_models(self) -> list[tuple[str, str]]:
+        """(name, id) of the account's models in this client's tournament (all where the API gives none)."""
         data = self.post(Q_ACCOUNT, {}, what="account models", auth=True)
         try:
             models = data["account"]["models"]
-            return sorted((str(m["name"]).lower(), str(m["id"])) for m in models)
-        except (TypeError, KeyError):
+            out = []
+            for m in models:
+                t = m.get("tournament")
+                if t is not None and int(t) != self.tournament:
+                    continue
+                out.append((_text(m["name"], "account models: name").lower(), _text(m["id"], "account models: id")))
+            return sorted(out)
+        except (TypeError, KeyError, ValueError, AttributeError):
             raise ApiError("account models: unexpected response shape") from None
 
     def slots_toml(self) -> list[str]:
-        """The account's models with their stakes, as `[[slots]]` tables ready to paste."""
-        lines = ["# Your account's models and their current stakes (NMR), from the Numerai API."]
+        """The account's models with their stakes and current payout multipliers, as `[[slots]]` tables."""
+        lines = ["# Your account's models, their current stakes (NMR) and payout multipliers, from the Numerai API."]
         for name, _id in self.account_models():
             stake = self.stake(name)
-            lines += ["", "[[slots]]", f'name = "{name}"', f"stake = {stake!r}", f'current = "{name}"  # edit: what it submits today']
+            mults = self.payout_multipliers(name)
+            lines += ["", "[[slots]]", f"name = {_toml_str(name)}", f"stake = {stake!r}",
+                      f"current = {_toml_str(name)}  # edit: what it submits today"]
+            if mults:
+                lines.append("current_multipliers = { " + ", ".join(f"{_toml_key(k)} = {v!r}" for k, v in mults.items())
+                             + " }")
             self.sleep(self.pause)
         return lines
 
@@ -222,26 +293,151 @@ def _retry_after(v: str | None) -> float | None:
         return max(dt.timestamp() - time.time(), 0.0)
 
 
+def _toml_str(v: str) -> str:
+    return json.dumps(v)  # a JSON string is a valid TOML basic string (quotes and control characters escaped)
+
+
+def _toml_key(k: str) -> str:
+    return k if SCORE_NAME.match(k) else json.dumps(k)
+
+
+def _text(v: object, what: str) -> str:
+    if not isinstance(v, str) or not v:
+        raise ApiError(f"{what}: {v!r} is not a non-empty string")
+    return v
+
+
+def _number(v: object, what: str, *, default: float | None = None) -> float:
+    """A finite number from a JSON number or a decimal string (the API sends NMR amounts as strings)."""
+    if v is None and default is not None:
+        return default
+    if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+        raise ApiError(f"{what}: {v!r} is not a number")
+    try:
+        x = float(Decimal(str(v)))
+    except (InvalidOperation, ValueError):
+        raise ApiError(f"{what}: {v!r} is not a number") from None
+    if not math.isfinite(x):
+        raise ApiError(f"{what}: {v!r} is not a finite number")
+    return x
+
+
+def _optional_number(v: object, what: str) -> float | None:
+    return None if v is None else _number(v, what)
+
+
+def _round(v: object, what: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_ROUND:
+        raise ApiError(f"{what}: round number {v!r} is not a whole number in 1..{MAX_ROUND}")
+    return v
+
+
+def _days(v: object, what: str) -> int | None:
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 1000:
+        raise ApiError(f"{what}: {v!r} is not a whole number of days")
+    return v
+
+
+def _bool(v: object, what: str) -> bool | None:
+    if v is None or isinstance(v, bool):
+        return v
+    raise ApiError(f"{what}: {v!r} is not true/false")
+
+
+def parse_configs(items: object, what: str) -> list[ScoreConfig]:
+    """A round's `roundScoreConfigs`, field by field."""
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise ApiError(f"{what}: roundScoreConfigs is not a list")
+    out = []
+    for it in items:
+        if not isinstance(it, dict):
+            raise ApiError(f"{what}: a roundScoreConfigs item is not an object")
+        dn = _text(it.get("displayName"), f"{what}: displayName")
+        w = f"{what}: {dn}"
+        name, version = it.get("name"), it.get("version")
+        spec = ScoreSpec(dn, None if name is None else _text(name, f"{w}: name"),
+                         None if version is None else str(version),
+                         _days(it.get("totalScoreDays"), f"{w}: totalScoreDays"),
+                         _days(it.get("returnsLagDays"), f"{w}: returnsLagDays"),
+                         _days(it.get("dataDelayDays"), f"{w}: dataDelayDays"))
+        lo = _number(it.get("minMultiplier"), f"{w}: minMultiplier", default=0.0)
+        hi = _number(it.get("maxMultiplier"), f"{w}: maxMultiplier", default=0.0)
+        default = _number(it.get("defaultMultiplier"), f"{w}: defaultMultiplier", default=0.0)
+        if lo < 0 or hi < lo:
+            raise ApiError(f"{w}: multipliers min {lo:g} / max {hi:g} are not a range ≥ 0")
+        is_payout = _bool(it.get("isPayout"), f"{w}: isPayout")
+        if is_payout is None:  # the API's own rule: payout when any of min/max/default is non-zero
+            is_payout = bool(lo or hi or default)
+        clip = _optional_number(it.get("clipThreshold"), f"{w}: clipThreshold")
+        factor = _optional_number(it.get("payoutFactor"), f"{w}: payoutFactor")
+        if clip is not None and clip <= 0:
+            raise ApiError(f"{w}: clipThreshold {clip:g} is not positive")
+        if factor is not None and factor < 0:
+            raise ApiError(f"{w}: payoutFactor {factor:g} is negative")
+        out.append(ScoreConfig(spec, is_payout, lo, hi, default, clip, factor))
+    return out
+
+
+def parse_rounds(rounds: object, what: str) -> list[tuple[int, list[ScoreConfig]]]:
+    if rounds is None:
+        return []
+    if not isinstance(rounds, list):
+        raise ApiError(f"{what}: unexpected response shape")
+    out = []
+    for r in rounds:
+        if not isinstance(r, dict):
+            raise ApiError(f"{what}: unexpected response shape")
+        n = _round(r.get("number"), what)
+        out.append((n, parse_configs(r.get("roundScoreConfigs"), f"{what}: round {n}")))
+    return out
+
+
+def _keep_final(latest: dict, key: tuple[int, str], rank: tuple, row: ScoreRow) -> None:
+    if key not in latest or rank > latest[key][0]:
+        latest[key] = (rank, row)
+
+
+def parse_submission_scores(items: list, name: str) -> list[ScoreRow]:
+    """One row per (round, displayName): the final `day` (ties: the higher version, then value)."""
+    what = f"scores of model {name!r}"
+    latest: dict[tuple[int, str], tuple[tuple, ScoreRow]] = {}
+    for s in items:
+        if not isinstance(s, dict):
+            raise ApiError(f"{what}: a score is not an object")
+        rnd = _round(s.get("roundNumber"), what)
+        dn = _text(s.get("displayName"), f"{what}: round {rnd}: displayName")
+        if s.get("value") is None:
+            continue
+        v = _number(s.get("value"), f"{what}: round {rnd} {dn}: value")
+        day = _days(s.get("day"), f"{what}: round {rnd} {dn}: day")
+        version = s.get("version")
+        version = None if version is None else str(version)
+        resolved = bool(_bool(s.get("resolved"), f"{what}: round {rnd} {dn}: resolved"))
+        _keep_final(latest, (rnd, dn), (-1 if day is None else day, version or "", v),
+                    ScoreRow(rnd, dn, v, resolved, version))
+    return [row for _k, (_r, row) in sorted(latest.items())]
+
+
 def parse_performances(perf: list, name: str) -> list[ScoreRow]:
-    latest: dict[tuple[int, str], tuple[int, float]] = {}
-    resolved: dict[int, bool] = {}
+    """The legacy `v2RoundModelPerformances` shape: identity kept (displayName), final day per score."""
+    what = f"scores of model {name!r}"
+    latest: dict[tuple[int, str], tuple[tuple, ScoreRow]] = {}
     for rp in perf:
-        if not isinstance(rp, dict) or rp.get("roundNumber") is None:
-            raise ApiError(f"scores of model {name!r}: a round without roundNumber")
-        rnd = int(rp["roundNumber"])
-        resolved[rnd] = bool(rp.get("roundResolved"))
+        if not isinstance(rp, dict):
+            raise ApiError(f"{what}: unexpected response shape")
+        rnd = _round(rp.get("roundNumber"), what)
+        resolved = bool(_bool(rp.get("roundResolved"), f"{what}: round {rnd}: roundResolved"))
         for s in rp.get("submissionScores") or []:
-            dn, v, day = s.get("displayName"), s.get("value"), s.get("day")
-            if dn not in _KEY_OF or v is None:
+            if not isinstance(s, dict):
+                raise ApiError(f"{what}: round {rnd}: a score is not an object")
+            dn = _text(s.get("displayName"), f"{what}: round {rnd}: displayName")
+            if s.get("value") is None:
                 continue
-            d = int(day) if day is not None else -1
-            if (rnd, dn) not in latest or d > latest[(rnd, dn)][0]:
-                latest[(rnd, dn)] = (d, float(v))
-    rows = []
-    for rnd in sorted(resolved):
-        for key, names in DISPLAY_NAMES.items():
-            for dn in names:
-                if (rnd, dn) in latest:
-                    rows.append(ScoreRow(rnd, key, latest[(rnd, dn)][1], resolved[rnd]))
-                    break
-    return rows
+            v = _number(s.get("value"), f"{what}: round {rnd} {dn}: value")
+            day = _days(s.get("day"), f"{what}: round {rnd} {dn}: day")
+            _keep_final(latest, (rnd, dn), (-1 if day is None else day, v), ScoreRow(rnd, dn, v, resolved))
+    return [row for _k, (_r, row) in sorted(latest.items())]

@@ -1,17 +1,31 @@
-"""Numerai's payout formula, per slot and round (design §7):
+"""Numerai's payout formula, per slot and round:
 
-    payout = stake × clip(payout_factor × Σ_k multiplier_k × score_k, −clip, +clip)    (NMR)
+    payout = stake × clip(Σ_k factor_k × multiplier_k × score_k, −clip, +clip)    (NMR)
 
-A short slot's scores are negated (inverted predictions). A round where the slot's
-model has no score for a paying score pays 0 (the model did not take part).
+with each score's payout factor and the clip as the round's rules state them (the fleet's
+`payout_factor` and `clip` where they state none). A short slot's scores are negated (inverted
+predictions). A round where the slot's model has no score for a paying score pays 0 (the model
+did not take part).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
-from .regimes import Regime
+from .regimes import ScoreConfig, payout_configs
+
+
+@dataclass(frozen=True)
+class Held:
+    """One slot of a plan as booked: what it submits and with which multipliers (by score name)."""
+
+    model: str
+    side: str  # "long" | "short"
+    multipliers: dict[str, float]
+    stake: float  # NMR
 
 
 def wide_scores(table: pd.DataFrame, models: tuple[str, ...], scores: tuple[str, ...]) -> dict[str, pd.DataFrame]:
@@ -22,24 +36,58 @@ def wide_scores(table: pd.DataFrame, models: tuple[str, ...], scores: tuple[str,
             .reindex(index=rounds, columns=list(models)) for k in scores}
 
 
-def slot_payouts(wide: dict[str, pd.DataFrame], rounds: list[int], assignment: list[tuple[str, str, tuple[float, ...], float]],
-                 regime: Regime, payout_factor: float, clip: float) -> np.ndarray:
-    """Payout (NMR), rounds × slots, for slots given as (model, side, multipliers, stake)."""
-    out = np.zeros((len(rounds), len(assignment)))
-    for j, (model, side, mults, stake) in enumerate(assignment):
+def slot_payouts(wide: dict[str, pd.DataFrame], rounds: list[int], held: list[Held], factors: dict[str, float],
+                 clip: float) -> np.ndarray:
+    """Payout (NMR), rounds × slots."""
+    out = np.zeros((len(rounds), len(held)))
+    for j, h in enumerate(held):
         raw = np.zeros(len(rounds))
         absent = np.zeros(len(rounds), dtype=bool)
-        for k, m in zip(regime.scores, mults):
+        for k, m in h.multipliers.items():
             if m == 0:
                 continue
-            v = wide[k][model].reindex(rounds).to_numpy(dtype=float)
+            v = wide[k][h.model].reindex(rounds).to_numpy(dtype=float)
             absent |= np.isnan(v)
-            raw += m * np.nan_to_num(v)
-        sign = -1.0 if side == "short" else 1.0
-        pay = stake * np.clip(payout_factor * sign * raw, -clip, clip)
+            raw += factors[k] * m * np.nan_to_num(v)
+        sign = -1.0 if h.side == "short" else 1.0
+        pay = h.stake * np.clip(sign * raw, -clip, clip)
         pay[absent] = 0.0
         out[:, j] = pay
     return out
+
+
+@dataclass(frozen=True)
+class RoundRules:
+    """One round's own payout rules (`roundScoreConfigs`), to book a held plan with."""
+
+    round: int
+    configs: tuple[ScoreConfig, ...]  # payout scores only, in the API's order
+
+    @staticmethod
+    def of(round_number: int, configs: list[ScoreConfig]) -> "RoundRules | None":
+        pay = payout_configs(configs)
+        return RoundRules(round_number, tuple(pay)) if pay else None
+
+    @property
+    def scores(self) -> tuple[str, ...]:
+        return tuple(c.spec.display_name for c in self.configs)
+
+    def rebook(self, h: Held) -> Held:
+        """The slot under this round's rules: each paying score at the plan's multiplier clamped to the round's
+        [min, max] (a fixed multiplier where min = max), its default where the plan has none for that score."""
+        mults = {}
+        for c in self.configs:
+            k = c.spec.display_name
+            m = h.multipliers.get(k, c.default_multiplier)
+            mults[k] = min(max(m, c.min_multiplier), c.max_multiplier)
+        return Held(h.model, h.side, mults, h.stake)
+
+    def factors(self, default: float) -> dict[str, float]:
+        return {c.spec.display_name: default if c.payout_factor is None else c.payout_factor for c in self.configs}
+
+    def clip(self, default: float) -> float:
+        clips = {c.clip for c in self.configs if c.clip is not None}
+        return clips.pop() if len(clips) == 1 else default
 
 
 def summary(per_round: np.ndarray, stake: float) -> dict[str, float]:

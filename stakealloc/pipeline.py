@@ -9,17 +9,23 @@ import numpy as np
 import pandas as pd
 
 from . import hrp, instruments, slots, targets
-from .config import Fleet, Ref
-from .errors import ConfigError
-from .payout import slot_payouts, summary, wide_scores
+from .config import Fleet, Ref, Source
+from .errors import ConfigError, DataError
+from .payout import Held, slot_payouts, summary, wide_scores
 from .report import Plan
+from .scores import column_of, payout_table
 from .targets import Target
 
 
 def check_models(fleet: Fleet, table: pd.DataFrame, source: str) -> None:
-    """Every source model must appear in the scores (an unknown name is bad input, exit 2)."""
+    """Every source model must appear in the scores: an unknown name in a snapshot is bad input (exit 2); a model
+    the API knows but without scores in the fleet's tournament is a data problem (exit 3)."""
     have = set(table["model"].unique())
     for m in fleet.models:
+        if m not in have and fleet.data.source is Source.NUMERAI:
+            # The API knew the name (it gave an id): a model without scores is a data problem, not bad input.
+            t = fleet.data.tournament
+            raise DataError(f"models: model {m!r} has no scores in {source} for tournament {t.value} ({t.number})")
         if m not in have:
             near = difflib.get_close_matches(m, sorted(have), n=1, cutoff=0.6)
             hint = f"; did you mean {near[0]!r}?" if near else ""
@@ -53,17 +59,24 @@ def weigh(fleet: Fleet, table: pd.DataFrame) -> Weights:
     return Weights(inst, res, w, pruned)
 
 
-def plan(fleet: Fleet, table: pd.DataFrame, *, source: str, current_round: int | None = None) -> Plan:
-    """HRP weights on the window, targets, and the slot program's plan."""
+def regime_table(fleet: Fleet, table: pd.DataFrame, source: str) -> pd.DataFrame:
+    """The fleet's models checked against the data, and the regime's payout scores under the regime's names."""
     check_models(fleet, table, source)
+    return payout_table(table, fleet.payout.regime, fleet.data.column_map, source)
+
+
+def plan(fleet: Fleet, table: pd.DataFrame, *, source: str, current_round: int | None = None,
+         notes: tuple[str, ...] = ()) -> Plan:
+    """HRP weights on the window, targets, and the slot program's plan. `table` is the raw score table."""
+    table = regime_table(fleet, table, source)
     wt = weigh(fleet, table)
     regime = fleet.payout.regime
     tg = targets.compute(wt.weights, wt.inst.info, regime, fleet.portfolio.leverage, fleet.total_stake)
-    return assemble(fleet, tg, table=table, wt=wt, source=source, current_round=current_round)
+    return assemble(fleet, tg, table=table, wt=wt, source=source, current_round=current_round, notes=notes)
 
 
 def assemble(fleet: Fleet, tg: tuple[Target, ...], *, table: pd.DataFrame | None, wt: Weights | None,
-             source: str, current_round: int | None = None) -> Plan:
+             source: str, current_round: int | None = None, notes: tuple[str, ...] = ()) -> Plan:
     """Solve the slot program for targets `tg` and build the plan record (also used by `assign`)."""
     regime = fleet.payout.regime
     si = slot_inputs(fleet)
@@ -95,7 +108,7 @@ def assemble(fleet: Fleet, tg: tuple[Target, ...], *, table: pd.DataFrame | None
               "seconds": sv.seconds, "solver_status": sv.solver_status, "source": sv.source,
               "formulation": sv.formulation,
               "time_limit": fleet.solver.time_limit}
-    notes = []
+    notes = list(notes)
     if "tc" in regime.scores and any(r["side"] == "short" and r["score"] == "tc" for r in target_rows):
         notes.append("the short side of TC is an approximation: TC of inverted predictions is not exactly −TC")
     data: dict = {"source": source}
@@ -120,6 +133,8 @@ def assemble(fleet: Fleet, tg: tuple[Target, ...], *, table: pd.DataFrame | None
         fleet_sha256=fleet.sha256, fleet_path=str(fleet.path) if fleet.path else "", 
         risk_measure=fleet.portfolio.risk_measure.value if wt is not None else None,
         leverage_desired=fleet.portfolio.leverage, leverage_achieved=lev, total_stake=total, regime=regime,
+        columns=column_of(regime, fleet.data.column_map) if table is not None else {},
+        payout_factors=dict(zip(regime.scores, fleet.payout.factors)), clip=fleet.payout.clip_value,
         weights={str(k): float(v) for k, v in (wt.weights.items() if wt is not None else [])},
         deviation=deviation, change_penalty=fleet.solver.change_penalty, penalty=sp.penalty, slots=slot_rows,
         targets=target_rows, solver=solver, data=data, unreachable=slots.capacity_notes(si, tg, regime),
@@ -130,10 +145,10 @@ def window_performance(fleet: Fleet, table: pd.DataFrame, slot_rows: list[dict],
     """The plan's payout over the window as if it had been held (in-sample: the weights saw these rounds)."""
     regime = fleet.payout.regime
     wide = wide_scores(table, fleet.models, regime.scores)
-    assignment = [(r["model"], r["side"], tuple(r["multipliers"][k] for k in regime.scores), r["stake"]) for r in slot_rows]
-    pay = slot_payouts(wide, window, assignment, regime, fleet.payout.payout_factor, fleet.payout.clip)
+    held = [Held(r["model"], r["side"], dict(r["multipliers"]), r["stake"]) for r in slot_rows]
+    pay = slot_payouts(wide, window, held, dict(zip(regime.scores, fleet.payout.factors)), fleet.payout.clip_value)
     s = summary(pay.sum(axis=1), fleet.total_stake)
-    s["payout_factor"] = fleet.payout.payout_factor
-    s["clip"] = fleet.payout.clip
-    assert np.isfinite(list(v for v in s.values() if isinstance(v, float))).all()
+    s["payout_factors"] = dict(zip(regime.scores, fleet.payout.factors))
+    s["clip"] = fleet.payout.clip_value
+    assert np.isfinite([v for v in s.values() if isinstance(v, float)]).all()
     return s

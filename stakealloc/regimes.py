@@ -1,27 +1,81 @@
-"""Payout regimes: which scores pay and which multiplier combinations a slot may choose."""
+"""Payout regimes: which scores pay, with which multiplier combinations, factors and clip.
+
+Scores are named by the API's `displayName` (`v2_corr20`, `mmc`, `alpha`, …) and keep their
+identity: there is no closed list of keys and no alias table, so an unfamiliar payout score is
+never replaced by a familiar one.
+"""
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
-from .errors import ConfigError
+from .errors import ApiError, ConfigError
 
-#: Score keys used everywhere (design §1).
-SCORE_KEYS: tuple[str, ...] = ("corr", "mmc", "tc", "corr60", "mmc60", "bmc")
+#: A score name: the API's displayName, or a column of a score table.
+SCORE_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
+#: Rounds between a round and the one where its scores are usable, beyond the scoring days: one daily round
+#: per business day, plus processing.
+LAG_MARGIN = 2
+#: Combinations a `live` grid may have (product over scores).
+MAX_COMBINATIONS = 1000
+
+
+@dataclass(frozen=True)
+class ScoreSpec:
+    """One paying score's identity and horizon, as the API's round score configuration states it.
+
+    Days are business days (one daily round each); None where unknown.
+    """
+
+    display_name: str
+    name: str | None = None
+    version: str | None = None
+    total_score_days: int | None = None
+    returns_lag_days: int | None = None
+    data_delay_days: int | None = None
+
+    @property
+    def resolve_days(self) -> int | None:
+        """Days from a round until its score is final (dataDelay + returnsLag + totalScore), or None."""
+        parts = (self.total_score_days, self.returns_lag_days, self.data_delay_days)
+        return None if any(p is None for p in parts) else int(sum(parts))  # type: ignore[arg-type]
+
+    def identity(self) -> dict:
+        return {"displayName": self.display_name, "name": self.name, "version": self.version}
+
+
+def twenty_day(display_name: str) -> ScoreSpec:
+    """A Classic 20-day score: 20 scoring days after 1 day of data delay and 2 days of returns lag.
+
+    Its API `name` and `version` are not stated here (None): only the API states them."""
+    return ScoreSpec(display_name, None, None, 20, 2, 1)
 
 
 @dataclass(frozen=True)
 class Regime:
     """A payout regime.
 
-    `scores` are score keys in a fixed order; each combination is a tuple of
-    multipliers in that order (per NMR staked, per unit of score).
+    `scores` are displayNames in a fixed order; each combination is a tuple of multipliers in that
+    order (per NMR staked, per unit of score). `payout_factors` (per score) and `clip` are None where
+    the rules do not state them (the fleet's `payout_factor` and `clip` apply). `source` is `preset`,
+    `custom` or `api`; `round` is the round whose configuration an `api` regime was read from.
     """
 
     name: str
     scores: tuple[str, ...]
     combinations: tuple[tuple[float, ...], ...]
+    specs: tuple[ScoreSpec, ...] = ()
+    payout_factors: tuple[float | None, ...] | None = None
+    clip: float | None = None
+    source: str = "preset"
+    round: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.specs:
+            object.__setattr__(self, "specs", tuple(ScoreSpec(k) for k in self.scores))
+        assert tuple(s.display_name for s in self.specs) == self.scores
 
     @property
     def single(self) -> bool:
@@ -55,35 +109,54 @@ class Regime:
                 return i
         return None
 
+    def factors(self, default: float) -> tuple[float, ...]:
+        """Payout factor per score: the stated one, else `default` (the fleet's payout_factor)."""
+        if self.payout_factors is None:
+            return tuple(default for _ in self.scores)
+        return tuple(default if f is None else f for f in self.payout_factors)
 
-def _grid(corr: list[float], tc: list[float]) -> tuple[tuple[float, ...], ...]:
-    return tuple((a, b) for a in corr for b in tc)
+    def describe(self) -> str:
+        """`0.5×v2_corr20 + 2×mmc` for one combination; else the count of combinations."""
+        if self.single:
+            return " + ".join(f"{m:g}×{k}" for k, m in zip(self.scores, self.combinations[0]))
+        return f"{len(self.combinations)} allowed combinations of {', '.join(self.scores)}"
+
+
+def _grid(a: list[float], b: list[float]) -> tuple[tuple[float, ...], ...]:
+    return tuple((x, y) for x in a for y in b)
 
 
 _HALVES_0_3 = [x / 2 for x in range(0, 7)]
+_CORR20 = twenty_day("v2_corr20")
 
 PRESETS: dict[str, Regime] = {
-    # The seed's rules (2023): corr 0/0.5/1 × TC 0..3 in steps of 0.5 (21 combinations).
-    "classic-2023": Regime("classic-2023", ("corr", "tc"), _grid([0.0, 0.5, 1.0], _HALVES_0_3)),
+    # Classic 2023: corr 0/0.5/1 × TC 0..3 in steps of 0.5 (21 combinations).
+    "classic-2023": Regime("classic-2023", ("v2_corr20", "tc"), _grid([0.0, 0.5, 1.0], _HALVES_0_3),
+                           (_CORR20, twenty_day("tc"))),
     # From round 589: corr up to 2x; TC 0.5x or 1x only together with 2x corr.
     "classic-2023-r589": Regime(
-        "classic-2023-r589",
-        ("corr", "tc"),
+        "classic-2023-r589", ("v2_corr20", "tc"),
         tuple((c, 0.0) for c in (0.0, 0.5, 1.0, 1.5, 2.0)) + ((2.0, 0.5), (2.0, 1.0)),
+        (_CORR20, twenty_day("tc")),
     ),
-    # Since 2024-01-02: fixed 0.5×CORR + 2×MMC, a slot chooses model and side only.
-    "classic-2024": Regime("classic-2024", ("corr", "mmc"), ((0.5, 2.0),)),
+    # From 2024-01-02: fixed 0.5×CORR + 2×MMC, a slot chooses model and side only.
+    "classic-2024": Regime("classic-2024", ("v2_corr20", "mmc"), ((0.5, 2.0),), (_CORR20, twenty_day("mmc"))),
 }
 
 
+def check_score_name(value: object, where: str) -> str:
+    if not isinstance(value, str) or not SCORE_NAME.match(value):
+        raise ConfigError(f"{where}: {value!r} is not a score name (the API's displayName, e.g. \"v2_corr20\")")
+    return value
+
+
 def custom_regime(scores: object, combinations: object, *, key: str = "payout") -> Regime:
-    """Validate a regime written out in the fleet file (or given by the API)."""
+    """Validate a regime written out in the fleet file: any displayNames, any list of combinations."""
     if not isinstance(scores, list) or not scores:
-        raise ConfigError(f"{key}.scores: a non-empty list of score keys is required for a custom regime")
+        raise ConfigError(f"{key}.scores: a non-empty list of score names (displayNames) is required for a custom regime")
     seen: set[str] = set()
     for s in scores:
-        if not isinstance(s, str) or s not in SCORE_KEYS:
-            raise ConfigError(f"{key}.scores: unknown score {s!r}; known scores: {', '.join(SCORE_KEYS)}")
+        check_score_name(s, f"{key}.scores")
         if s in seen:
             raise ConfigError(f"{key}.scores: score {s!r} is listed twice")
         seen.add(s)
@@ -105,7 +178,7 @@ def custom_regime(scores: object, combinations: object, *, key: str = "payout") 
         if t in combos:
             raise ConfigError(f"{where}: combination {list(t)} is listed twice")
         combos.append(t)
-    return Regime("custom", tuple(scores), tuple(combos))
+    return Regime("custom", tuple(scores), tuple(combos), source="custom")
 
 
 def preset(name: str, *, key: str = "payout.regime") -> Regime:
@@ -113,3 +186,61 @@ def preset(name: str, *, key: str = "payout.regime") -> Regime:
         return PRESETS[name]
     except KeyError:
         raise ConfigError(f"{key}: unknown regime {name!r}; choose one of {', '.join([*PRESETS, 'live', 'custom'])}") from None
+
+
+# --- the API's round score configurations --------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScoreConfig:
+    """One item of a round's `roundScoreConfigs` (multipliers per NMR per unit of score)."""
+
+    spec: ScoreSpec
+    is_payout: bool
+    min_multiplier: float
+    max_multiplier: float
+    default_multiplier: float
+    clip: float | None
+    payout_factor: float | None
+
+    def allowed(self, step: float) -> tuple[float, ...]:
+        """min = max: that value; else min, min + step, …, with max always included."""
+        lo, hi = self.min_multiplier, self.max_multiplier
+        if hi - lo <= 1e-12:
+            return (lo,)
+        n = int(math.floor((hi - lo) / step + 1e-9))
+        vals = [round(lo + i * step, 10) for i in range(n + 1)]
+        if hi - vals[-1] > 1e-9:
+            vals.append(hi)
+        return tuple(vals)
+
+
+def payout_configs(configs: list[ScoreConfig]) -> list[ScoreConfig]:
+    return [c for c in configs if c.is_payout]
+
+
+def regime_from_configs(configs: list[ScoreConfig], round_number: int, *, step: float) -> Regime:
+    """The regime a round's payout configurations state (scores in the API's order)."""
+    pay = payout_configs(configs)
+    if not pay:
+        raise ApiError(f"round {round_number}: no payout score in its roundScoreConfigs")
+    names = [c.spec.display_name for c in pay]
+    if len(set(names)) != len(names):
+        raise ApiError(f"round {round_number}: a payout score is listed twice ({', '.join(names)})")
+    clips = sorted({c.clip for c in pay if c.clip is not None})
+    if len(clips) > 1:
+        raise ApiError(f"round {round_number}: payout scores have different clipThresholds ({', '.join(f'{c:g}' for c in clips)}); "
+                       "stakealloc does not know how such rules combine")
+    grids = [c.allowed(step) for c in pay]
+    n = math.prod(len(g) for g in grids)
+    if n > MAX_COMBINATIONS:
+        raise ConfigError(f"payout.multiplier_step: {step:g} gives {n} multiplier combinations for round {round_number} "
+                          f"(at most {MAX_COMBINATIONS}); choose a larger step")
+    combos = [()]
+    for g in grids:
+        combos = [c + (v,) for c in combos for v in g]
+    if not any(any(v > 0 for v in c) for c in combos):
+        raise ApiError(f"round {round_number}: every payout multiplier is 0")
+    return Regime("live", tuple(names), tuple(combos), tuple(c.spec for c in pay),
+                  payout_factors=tuple(c.payout_factor for c in pay), clip=clips[0] if clips else None,
+                  source="api", round=round_number)

@@ -36,6 +36,9 @@ class Plan:
     notes: list[str] = field(default_factory=list)
     round: int | None = None  # the round the plan is for (known when online)
     window_performance: dict[str, Any] | None = None
+    columns: dict[str, str] = field(default_factory=dict)  # regime score -> data column it was read from
+    payout_factors: dict[str, float] = field(default_factory=dict)  # in force, per score
+    clip: float | None = None  # in force
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).replace(microsecond=0).isoformat())
 
     def to_json(self) -> dict[str, Any]:
@@ -46,7 +49,10 @@ class Plan:
             "leverage": {"desired": self.leverage_desired, "achieved": self.leverage_achieved},
             "total_stake": self.total_stake,
             "regime": {"name": self.regime.name, "scores": list(self.regime.scores),
-                       "combinations": [list(c) for c in self.regime.combinations]},
+                       "combinations": [list(c) for c in self.regime.combinations],
+                       "round": self.regime.round, "clip": self.clip, "payout_factors": self.payout_factors,
+                       "source": self.regime.source, "identity": [sp.identity() for sp in self.regime.specs],
+                       "columns": self.columns},
             "weights": self.weights,
             "deviation": self.deviation,
             "change_penalty": {"per_slot": self.change_penalty, "charged": self.penalty},
@@ -93,32 +99,47 @@ def render(p: Plan) -> str:
         title += f" for round {p.round}"
     out.append(title)
     out.append(f"fleet {p.fleet_path} (sha256 {p.fleet_sha256[:12]})")
-    combos = p.regime.combinations
-    if p.regime.single:
-        reg = " + ".join(f"{m:g}×{k}" for k, m in zip(ks, combos[0]))
-        out.append(f"regime {p.regime.name}: every slot pays {reg} (no choice of multipliers)")
+    r = p.regime
+    origin = {"api": f" (the API's rules for round {r.round})", "custom": " (written out in the fleet file)",
+              "preset": " (a preset)"}.get(r.source, "")
+    if r.single:
+        out.append(f"regime {r.name}{origin}: every slot pays {r.describe()} (no choice of multipliers)")
     else:
-        out.append(f"regime {p.regime.name}: {len(combos)} allowed combinations of {', '.join(ks)}")
+        out.append(f"regime {r.name}{origin}: {r.describe()}")
+    if p.clip is not None:
+        factors = ", ".join(f"{k} {f:g}" for k, f in p.payout_factors.items())
+        out.append(f"  payout = stake × clip(Σ factor × multiplier × score, ±{p.clip:g}); factors {factors}")
+    subs = [(k, c) for k, c in p.columns.items() if k != c]
+    if subs:
+        out.append("  substituted: " + "; ".join(f"{k} is read from the data column {c}" for k, c in subs)
+                   + " (stated in [data] columns)")
+    ids = [sp for sp in r.specs if sp.name is not None or sp.version is not None]
+    if ids:
+        out.append("  scores: " + "; ".join(f"{sp.display_name} (name {sp.name or '?'}, version {sp.version or '?'})"
+                                             for sp in ids))
     out.append("")
 
     label_w = max([len("model")] + [len(s["label"]) for s in p.slots] + [len(t["label"]) for t in p.targets])
     slot_w = max([len("slot")] + [len(s["slot"]) for s in p.slots])
     out.append("Slots (* = differs from current: this week's to-do list)")
-    head = (f"  {'slot':<{slot_w}}  {'model':<{label_w}}  " + "  ".join(f"{k + ' x':>7}" for k in ks)
-            + f"  {'stake':>10}  " + "  ".join(f"{k + ' NMR':>10}" for k in ks))
+    mw = {k: max(7, len(k) + 2) for k in ks}  # score names are displayNames of any length
+    ew = {k: max(10, len(k) + 4) for k in ks}
+    head = (f"  {'slot':<{slot_w}}  {'model':<{label_w}}  " + "  ".join(f"{k + ' x':>{mw[k]}}" for k in ks)
+            + f"  {'stake':>10}  " + "  ".join(f"{k + ' NMR':>{ew[k]}}" for k in ks))
     out.append(head)
     for s in p.slots:
         mark = "*" if s["changed"] else " "
         out.append(f"{mark} {s['slot']:<{slot_w}}  {s['label']:<{label_w}}  "
-                   + "  ".join(f"{s['multipliers'][k]:>7g}" for k in ks)
-                   + f"  {_fmt(s['stake']):>10}  " + "  ".join(f"{_fmt(s['exposure'][k]):>10}" for k in ks))
+                   + "  ".join(f"{s['multipliers'][k]:>{mw[k]}g}" for k in ks)
+                   + f"  {_fmt(s['stake']):>10}  " + "  ".join(f"{_fmt(s['exposure'][k]):>{ew[k]}}" for k in ks))
     n_changed = sum(s["changed"] for s in p.slots)
     out.append(f"  {n_changed} of {len(p.slots)} slots to change")
     out.append("")
     out.append("Targets vs achieved exposure (NMR)")
-    out.append(f"  {'model':<{label_w}}  {'score':<6}  {'target':>10}  {'achieved':>10}  {'difference':>10}")
+    sw = max([6] + [len(k) for k in ks])
+    out.append(f"  {'model':<{label_w}}  {'score':<{sw}}  {'target':>10}  {'achieved':>10}  {'difference':>10}")
     for t in p.targets:
-        out.append(f"  {t['label']:<{label_w}}  {t['score']:<6}  {_fmt(t['target']):>10}  {_fmt(t['achieved']):>10}  "
+        out.append(f"  {t['label']:<{label_w}}  {t['score']:<{sw}}  {_fmt(t['target']):>10}  {_fmt(t['achieved']):>10}  "
                    f"{t['achieved'] - t['target']:>+10,.2f}")
     out.append("")
     sv = p.solver

@@ -6,17 +6,25 @@ disk cache (`numerai`, `cache`). Every source ends in `validate_table`.
 
 from __future__ import annotations
 
-import numpy as np
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 import pandas as pd
 
-from .errors import DataError
-from .regimes import SCORE_KEYS
+from .errors import ConfigError, DataError
+from .regimes import SCORE_NAME, Regime, ScoreConfig, ScoreSpec, twenty_day
+
+if TYPE_CHECKING:
+    from .config import Fleet
 
 COLUMNS = ["round", "model", "score", "value", "resolved"]
 BUNDLED = "classic_r843_r1197.csv"
+#: The bundled snapshot's columns: Classic's canonical 20-day CORR and MMC (see data/README.md).
+BUNDLED_COLUMNS: dict[str, ScoreSpec] = {"canon_corr": twenty_day("canon_corr"), "canon_mmc": twenty_day("canon_mmc")}
 _TRUE = {"true", "1", "yes", "t"}
 _FALSE = {"false", "0", "no", "f"}
 
@@ -34,10 +42,12 @@ def validate_table(df: pd.DataFrame, origin: str) -> pd.DataFrame:
         raise DataError(f"{origin}: row {i + 1}: round {df['round'].iloc[i]!r} is not a whole number")
     out["round"] = rounds.astype("int64")
     out["model"] = df["model"].astype(str).str.strip().str.lower()
-    out["score"] = df["score"].astype(str).str.strip().str.lower()
-    unknown = sorted(set(out["score"]) - set(SCORE_KEYS))
-    if unknown:
-        raise DataError(f"{origin}: unknown score key(s) {', '.join(unknown)}; known: {', '.join(SCORE_KEYS)}")
+    # Scores keep the API's displayName as written: no closed list, no case folding.
+    out["score"] = df["score"].astype(str).str.strip()
+    bad_name = ~out["score"].str.match(SCORE_NAME.pattern)
+    if bad_name.any():
+        i = int(bad_name.to_numpy().nonzero()[0][0])
+        raise DataError(f"{origin}: row {i + 1}: score {df['score'].iloc[i]!r} is not a score name (a displayName such as v2_corr20)")
     values = pd.to_numeric(df["value"], errors="coerce")
     text_bad = values.isna() & df["value"].notna() & (df["value"].astype(str).str.strip().str.upper().isin(["", "NA", "NAN"]) == False)  # noqa: E712
     if text_bad.any():
@@ -91,3 +101,43 @@ def load_snapshot(spec: str) -> pd.DataFrame:
 
 def known_models(table: pd.DataFrame) -> set[str]:
     return set(table["model"].unique())
+
+
+def column_of(regime: Regime, columns: dict[str, str]) -> dict[str, str]:
+    """Regime score -> the data column it is read from (itself unless `[data] columns` maps it)."""
+    return {k: columns.get(k, k) for k in regime.scores}
+
+
+def payout_table(table: pd.DataFrame, regime: Regime, columns: dict[str, str], origin: str) -> pd.DataFrame:
+    """The rows of the regime's payout scores, named by the regime: a mapped column's rows are renamed to
+    the score they stand for (`[data] columns`), every other score is left out. Pure."""
+    src = column_of(regime, columns)
+    have = sorted(table["score"].unique())
+    for k, c in src.items():
+        if c not in have:
+            via = f" (mapped from data.columns.{k})" if c != k else ""
+            raise ConfigError(
+                f"data.columns: payout score {k!r} of regime {regime.name!r} has no column {c!r}{via} in {origin} "
+                f"(its scores: {', '.join(have) or 'none'}); map it explicitly, e.g. [data] columns = "
+                f"{{ {k} = \"{have[0] if have else '...'}\" }}, or plan a regime that pays these scores")
+    parts = [table[table["score"] == c].assign(score=k) for k, c in src.items()]
+    out = pd.concat(parts, ignore_index=True)
+    return out.sort_values(["round", "model", "score"], kind="stable").reset_index(drop=True)
+
+
+
+@dataclass(frozen=True)
+class ScoreData:
+    """What a run plans from: the fleet with its API facts filled in (stakes, live rules), the score table,
+    where it came from, the round the plan is for, the rounds' own payout rules, and notes for the plan."""
+
+    fleet: "Fleet"
+    table: pd.DataFrame  # long form: round, model, score (displayName or data column), value, resolved
+    source: str
+    current_round: int | None = None
+    rules: dict[int, list[ScoreConfig]] = field(default_factory=dict)  # roundScoreConfigs by round (API only)
+    notes: tuple[str, ...] = ()
+
+
+def from_snapshot(fleet: "Fleet") -> ScoreData:
+    return ScoreData(fleet, load_snapshot(fleet.data.snapshot), f"snapshot {fleet.data.snapshot}")

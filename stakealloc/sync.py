@@ -9,13 +9,14 @@ import pandas as pd
 
 from .cache import Cache, Corrupt, default_dir
 from .config import Fleet, with_regime
-from .errors import ConfigError, DataError
+from .errors import DataError
 from .numerai import Client, ScoreRow
 from .progress import Progress
-from .regimes import Regime
-from .scores import validate_table
+from .regimes import ScoreConfig, payout_configs, regime_from_configs
+from .scores import ScoreData, validate_table
 
-FULL_HISTORY = 400  # rounds fetched for a model not yet cached
+FULL_HISTORY = 400  # rounds fetched for a model (and of payout rules) not yet cached
+RULES_MARGIN = 5  # newest cached rounds whose payout rules are fetched again (they may still be set)
 
 
 def _warn(msg: str) -> None:
@@ -38,9 +39,16 @@ def rounds_to_fetch(cached: list[ScoreRow], current_round: int) -> int:
     return max(current_round - oldest_open + 1, 1)
 
 
-def sync(fleet: Fleet, *, offline: bool, progress: bool, client: Client | None = None):
-    """(fleet with stakes and regime filled in, score table, source text, current round or None)."""
-    cache = Cache(fleet.data.cache_dir or default_dir())
+def newest_with_payout(rules: dict[int, list[ScoreConfig]]) -> int | None:
+    have = [r for r, c in rules.items() if payout_configs(c)]
+    return max(have) if have else None
+
+
+def sync(fleet: Fleet, *, offline: bool, progress: bool, client: Client | None = None) -> ScoreData:
+    """Scores, stakes and payout rules from the API into the cache (or from the cache alone, offline)."""
+    tournament = fleet.data.tournament.number
+    cache = Cache(fleet.data.cache_dir or default_dir(), tournament)
+    notes: list[str] = []
     facts: dict = {}
     try:
         facts = cache.load_facts()
@@ -48,11 +56,15 @@ def sync(fleet: Fleet, *, offline: bool, progress: bool, client: Client | None =
         if offline:
             raise DataError(f"cache: {e}") from None
         _warn(f"{e}; fetching again")
-    client = None if offline else (client or Client.from_env())
+    client = None if offline else (client or Client.from_env(tournament=tournament))
     current_round = None if client is None else client.current_round()
 
     rows: list[tuple] = []
     missing: list[str] = []
+    legacy = [m for m in fleet.models if cache.legacy_path(m) is not None]
+    if legacy:
+        _warn(f"the cache holds scores of {', '.join(legacy)} in an older format (short score names); "
+              + ("they are not used" if offline else "they are fetched again by displayName"))
     bar = Progress(len(fleet.models), "scores", progress and not offline)
     for i, m in enumerate(fleet.models):
         try:
@@ -70,9 +82,10 @@ def sync(fleet: Fleet, *, offline: bool, progress: bool, client: Client | None =
         else:
             mid = hit[0] if hit else client.model_id(m)
             cached = hit[1] if hit else []
-            fresh = client.performances(mid, m, rounds_to_fetch(cached, current_round))  # type: ignore[arg-type]
+            fresh = client.scores(mid, m, rounds_to_fetch(cached, current_round))  # type: ignore[arg-type]
             mrows = refresh_rows(cached, fresh)
             cache.save_scores(m, mid, mrows)
+            cache.drop_legacy(m)
             bar.step(m)
             if i + 1 < len(fleet.models):
                 client.sleep(client.pause)
@@ -81,21 +94,36 @@ def sync(fleet: Fleet, *, offline: bool, progress: bool, client: Client | None =
     if missing:
         raise DataError(f"--offline: no cached scores for {', '.join(missing)}; run `stakealloc fetch` first")
 
+    # The rounds' payout rules: for the backtest (each round booked with its own) and for `live`.
+    try:
+        rules = cache.load_rules()
+    except Corrupt as e:
+        if offline:
+            raise DataError(f"cache: {e}; run without --offline to fetch it again") from None
+        _warn(f"{e}; fetching again")
+        rules = {}
+    live_round = facts.get("live_round") if isinstance(facts.get("live_round"), int) else None
+    live_open = bool(facts.get("live_open"))
+    if client is not None:
+        limit = FULL_HISTORY if not rules else max(current_round - max(rules) + RULES_MARGIN, 1)  # type: ignore[operator]
+        rules = {**rules, **client.round_configs(limit)}
+        live_round, live_open = None, False
+        if fleet.payout.live:
+            opened = client.open_round_configs()
+            if opened is not None and payout_configs(opened[1]):
+                live_round, live_open = opened[0], True
+                rules[opened[0]] = opened[1]
+            else:
+                live_round = newest_with_payout(rules)
+        cache.save_rules(rules)
+
     slot_facts = facts.get("slots", {}) if isinstance(facts.get("slots"), dict) else {}
     need_stake = [s.name for s in fleet.slots if s.stake is None]
-    need_mult = [s.name for s in fleet.slots] if fleet.payout.live else []
     if client is not None:
-        for name in dict.fromkeys(need_stake + need_mult):
-            f = dict(slot_facts.get(name, {}))
-            if name in need_stake:
-                f["stake"] = client.stake(name)
-            if name in need_mult:
-                f["multipliers"] = client.multipliers(name)
-            slot_facts[name] = f
-        if need_stake or need_mult or current_round is not None:
-            cache.save_facts({"slots": slot_facts, "current_round": current_round})
-    else:
-        current_round = None
+        for name in need_stake:
+            slot_facts[name] = {**slot_facts.get(name, {}), "stake": client.stake(name)}
+        cache.save_facts({"slots": slot_facts, "current_round": current_round, "live_round": live_round,
+                          "live_open": live_open})
 
     slots = []
     for s in fleet.slots:
@@ -109,26 +137,14 @@ def sync(fleet: Fleet, *, offline: bool, progress: bool, client: Client | None =
         slots.append(s)
     fleet = replace(fleet, slots=tuple(slots))
     if fleet.payout.live:
-        fleet = with_regime(fleet, live_regime({n: slot_facts.get(n, {}).get("multipliers") for n in need_mult}))
+        if live_round is None or live_round not in rules:
+            raise DataError('payout.regime = "live": no round with payout rules (roundScoreConfigs) is known'
+                            + ("; run `stakealloc fetch` first" if offline else " from the API"))
+        fleet = with_regime(fleet, regime_from_configs(rules[live_round], live_round, step=fleet.payout.multiplier_step))
+        if not live_open:
+            notes.append(f"no round is open: the payout rules are those of round {live_round}, the newest with "
+                         "payout configurations")
 
     table = validate_table(pd.DataFrame(rows, columns=["round", "model", "score", "value", "resolved"]), "Numerai API")
     where = "cache (offline)" if offline else f"Numerai API ({client.url})"  # type: ignore[union-attr]
-    return fleet, table, where, current_round
-
-
-def live_regime(mults: dict[str, dict | None]) -> Regime:
-    """Today's single combination, as every slot's stakeInfo shows it; the slots must agree."""
-    missing = [n for n, m in mults.items() if not m]
-    if missing:
-        raise DataError(f"payout.regime = \"live\": no multipliers known for {', '.join(missing)}")
-    groups: dict[tuple, list[str]] = {}
-    for name, m in mults.items():
-        groups.setdefault(tuple(sorted(m.items())), []).append(name)  # type: ignore[union-attr]
-    if len(groups) > 1:
-        desc = "; ".join(f"{', '.join(v)}: " + ", ".join(f"{k} {x:g}" for k, x in key) for key, v in groups.items())
-        raise ConfigError(f"payout.regime = \"live\": the slots' multipliers differ ({desc})")
-    combo = dict(next(iter(groups)))
-    scores = tuple(k for k in ("corr", "mmc", "tc") if combo.get(k, 0) > 0)
-    if not scores:
-        raise DataError("payout.regime = \"live\": every multiplier is 0")
-    return Regime("live", scores, (tuple(combo[k] for k in scores),))
+    return ScoreData(fleet, table, where, current_round if client is not None else None, rules, tuple(notes))

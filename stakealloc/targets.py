@@ -63,7 +63,7 @@ def read_csv(path: str, regime: Regime, models: tuple[str, ...]) -> tuple[Target
         side = row["side"].strip().lower()
         if side not in ("long", "short"):
             raise ConfigError(f"{where}: side {row['side']!r} must be long or short")
-        k = row["score"].strip().lower()
+        k = row["score"].strip()  # a displayName, kept as written
         if k not in regime.scores:
             raise ConfigError(f"{where}: score {row['score']!r} is not paid in regime {regime.name!r} ({', '.join(regime.scores)})")
         try:

@@ -21,6 +21,7 @@ def bundled() -> pd.DataFrame:
     return load_bundled()
 
 
+COLUMNS = 'columns = { v2_corr20 = "canon_corr", mmc = "canon_mmc" }'
 BASE_FLEET = """
 models = ["fearindex", "reputation", "jos_stack", "integration_test", "nb_example_model"]
 
@@ -29,6 +30,9 @@ risk_measure = "MV"
 
 [payout]
 regime = "classic-2024"
+
+[data]
+columns = { v2_corr20 = "canon_corr", mmc = "canon_mmc" }
 
 [solver]
 name = "HiGHS"

@@ -9,22 +9,61 @@ import pytest
 from conftest import BASE_FLEET, ROOT, run_cli
 from stakealloc import backtest
 from stakealloc.config import load_fleet
-from stakealloc.payout import slot_payouts, summary
-from stakealloc.regimes import PRESETS
+from stakealloc.payout import Held, RoundRules, slot_payouts, summary
+from stakealloc.regimes import PRESETS, ScoreConfig, ScoreSpec
+
+ONE = {"v2_corr20": 1.0, "mmc": 1.0}
 
 
 def test_payout_formula_by_hand_with_clip():
-    regime = PRESETS["classic-2024"]
-    wide = {"corr": pd.DataFrame({"a": [0.02, 0.04, np.nan]}, index=[1, 2, 3]),
+    wide = {"v2_corr20": pd.DataFrame({"a": [0.02, 0.04, np.nan]}, index=[1, 2, 3]),
             "mmc": pd.DataFrame({"a": [0.01, 0.03, 0.01]}, index=[1, 2, 3])}
-    pay = slot_payouts(wide, [1, 2, 3], [("a", "long", (0.5, 2.0), 100.0), ("a", "short", (0.5, 2.0), 50.0)],
-                       regime, payout_factor=1.0, clip=0.05)
+    m = {"v2_corr20": 0.5, "mmc": 2.0}
+    pay = slot_payouts(wide, [1, 2, 3], [Held("a", "long", m, 100.0), Held("a", "short", m, 50.0)], ONE, clip=0.05)
     # round 1: 0.5×0.02 + 2×0.01 = 0.03 -> 3.0 NMR; short: -0.03 × 50 = -1.5
     # round 2: 0.02 + 0.06 = 0.08 -> clipped to 0.05 -> 5.0; short: -0.05 × 50 = -2.5
     # round 3: corr missing -> the model has no full score -> 0
     np.testing.assert_allclose(pay, [[3.0, -1.5], [5.0, -2.5], [0.0, 0.0]], atol=1e-12)
-    half = slot_payouts(wide, [2], [("a", "long", (0.5, 2.0), 100.0)], regime, payout_factor=0.5, clip=0.05)
+    half = slot_payouts(wide, [2], [Held("a", "long", m, 100.0)], {"v2_corr20": 0.5, "mmc": 0.5}, clip=0.05)
     assert half[0, 0] == pytest.approx(4.0)  # 0.5 × 0.08 = 0.04 < clip
+    # factors per score: 2 × 0.5 × 0.04 + 0.25 × 2 × 0.03 = 0.055, inside the clip of 0.06
+    per = slot_payouts(wide, [2], [Held("a", "long", m, 100.0)], {"v2_corr20": 2.0, "mmc": 0.25}, clip=0.06)
+    assert per[0, 0] == pytest.approx(100 * (2 * 0.5 * 0.04 + 0.25 * 2 * 0.03))
+
+
+def _cfg(name, lo, hi=None, *, default=None, clip=0.05, factor=None, days=20):
+    hi = lo if hi is None else hi
+    return ScoreConfig(ScoreSpec(name, None, "1", days, 2, 1), True, lo, hi, lo if default is None else default,
+                       clip, factor)
+
+
+def test_round_rules_rebook_clamps_to_the_round_and_uses_its_factors_and_clip():
+    rr = RoundRules.of(7, [_cfg("v2_corr20", 0.75), _cfg("mmc", 2.25, factor=0.5, clip=0.1),
+                           ScoreConfig(ScoreSpec("canon_corr"), False, 0, 0, 0, None, None)])
+    assert rr.scores == ("v2_corr20", "mmc")  # the non-payout score is not booked
+    h = rr.rebook(Held("a", "short", {"v2_corr20": 0.5, "mmc": 2.0}, 10.0))
+    assert h.multipliers == {"v2_corr20": 0.75, "mmc": 2.25} and h.side == "short"
+    grid = RoundRules.of(8, [_cfg("v2_corr20", 0.0, 1.0), _cfg("tc", 0.0, 3.0, default=1.0)])
+    assert grid.rebook(Held("a", "long", {"v2_corr20": 0.5, "mmc": 2.0}, 1.0)).multipliers == {"v2_corr20": 0.5,
+                                                                                             "tc": 1.0}
+    assert rr.factors(1.0) == {"v2_corr20": 1.0, "mmc": 0.5}
+
+
+def test_default_lag_from_the_payout_scores_horizons():
+    from stakealloc.regimes import custom_regime, regime_from_configs
+
+    assert backtest.default_lag(PRESETS["classic-2024"], {}, {})[0] == 25
+    sixty = regime_from_configs([_cfg("v2_corr60", 3.0, days=60), _cfg("mmc60", 15.0, days=60)], 1343, step=0.5)
+    assert backtest.default_lag(sixty, {}, {})[0] == 65
+    mixed = regime_from_configs([_cfg("v2_corr20", 0.75), _cfg("mmc60", 2.0, days=60)], 1343, step=0.5)
+    assert backtest.default_lag(mixed, {}, {})[0] == 65  # the slower score decides
+    custom = custom_regime(["x", "y"], [[1.0, 1.0]])
+    lag, how = backtest.default_lag(custom, {}, {})
+    assert lag == 25 and how.startswith("assumed: the horizon of x, y is unknown")
+    from stakealloc.scores import BUNDLED_COLUMNS
+
+    lag, how = backtest.default_lag(custom, {"x": "canon_corr", "y": "canon_mmc"}, BUNDLED_COLUMNS)
+    assert lag == 25 and how.startswith("derived")
 
 
 def test_metrics_by_hand():
@@ -87,9 +126,29 @@ def test_baselines(bundled, small_fleet):
     pay = res.payouts["current"]
     t = cut[cut["model"] == "fearindex"].pivot(index="round", columns="score", values="value")
     r = pay.index[0]
-    expect = 1000 * float(np.clip(0.5 * t.loc[r, "corr"] + 2 * t.loc[r, "mmc"], -0.05, 0.05))
+    expect = 1000 * float(np.clip(0.5 * t.loc[r, "canon_corr"] + 2 * t.loc[r, "canon_mmc"], -0.05, 0.05))
     assert pay.iloc[0] == pytest.approx(expect)
     assert set(res.in_sample) == {"MV", "equal", "current"}
+    assert res.settings["own_rules_rounds"] == 0
+
+
+def test_each_round_booked_under_its_own_rules(bundled, small_fleet):
+    """Rounds from 960 on pay 0.75×CORR + 2.25×MMC with factor 0.5 on MMC and clip 0.1: the held plan is
+    booked under them, the earlier rounds under the plan's 0.5/2 and clip 0.05."""
+    cut = bundled[bundled["round"] <= 980]
+    new = [_cfg("v2_corr20", 0.75, clip=0.1), _cfg("mmc", 2.25, factor=0.5, clip=0.1)]
+    rules = {r: new for r in range(960, 981)}
+    res = backtest.run(small_fleet, cut, ["current"], step=5, lag=25, rules=rules)
+    pay = res.payouts["current"]
+    t = cut[cut["model"] == "fearindex"].pivot(index="round", columns="score", values="value")
+    old_r, new_r = int(pay.index[0]), 970
+    assert old_r < 960
+    assert pay.loc[old_r] == pytest.approx(1000 * float(np.clip(0.5 * t.loc[old_r, "canon_corr"]
+                                                                 + 2 * t.loc[old_r, "canon_mmc"], -0.05, 0.05)))
+    assert pay.loc[new_r] == pytest.approx(1000 * float(np.clip(0.75 * t.loc[new_r, "canon_corr"]
+                                                                 + 0.5 * 2.25 * t.loc[new_r, "canon_mmc"], -0.1, 0.1)))
+    assert res.settings["own_rules_rounds"] == len([r for r in pay.index if r >= 960]) > 0
+    assert "rounds booked under their own rules" in backtest.format_table(res, "t")
 
 
 NB = ROOT / "notebooks" / "risk_measure_sensitivity.ipynb"
@@ -99,7 +158,7 @@ NB_MEASURES = "MV,MAD,CVaR,EVaR,WR,MDD,CDaR,UCI"
 @pytest.fixture(scope="module")
 def cli_backtest(tmp_path_factory):
     out = tmp_path_factory.mktemp("cli") / "bt.json"
-    r = run_cli("backtest", "fleet.toml", "--risk-measures", NB_MEASURES, "--step", "5", "--lag", "25", "--json", str(out))
+    r = run_cli("backtest", "fleet.toml", "--risk-measures", NB_MEASURES, "--step", "5", "--json", str(out))
     assert r.returncode == 0, r.stderr
     return r.stdout, json.loads(out.read_text())
 
@@ -107,7 +166,9 @@ def cli_backtest(tmp_path_factory):
 def test_cli_backtest_table_and_json(cli_backtest):
     text, res = cli_backtest
     assert "out of sample (walk forward)" in text and "in sample (weights fitted on all rounds: look-ahead)" in text
-    assert "payout factor 1 is a stated constant" in text
+    assert "no round's own payout rules are known (the current ones were used)" in text
+    assert "lag 25 (derived: 23 days until the payout scores resolve + 2 rounds)" in text
+    assert res["settings"]["lag"] == 25
     assert set(res) >= {"strategies", "decisions", "payouts"}
     names = NB_MEASURES.split(",") + ["equal", "current"]
     assert list(res["strategies"]) == names

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import BASE_FLEET, run_cli
+from conftest import BASE_FLEET, COLUMNS, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,9 @@ def check_plan_invariants(plan: dict) -> None:
     for name, wi in w.items():
         short = name.startswith("short_")
         base = name[len("short_"):] if short else name
-        model, score = base.rsplit("_", 1)
+        # score names may hold underscores (displayNames): split on the score the name ends with
+        score = next(k for k in [*regime["scores"], "payout"] if base.endswith("_" + k))
+        model = base[: -len(score) - 1]
         side = "short" if short else "long"
         if single:
             assert score == "payout"
@@ -73,6 +75,17 @@ def check_plan_invariants(plan: dict) -> None:
 def test_example_plan_invariants(example_plan):
     text, plan, _ = example_plan
     check_plan_invariants(plan)
+
+
+def test_example_plan_states_its_rules_and_column_substitution(example_plan):
+    text, plan, _ = example_plan
+    assert plan["regime"]["columns"] == {"v2_corr20": "canon_corr", "mmc": "canon_mmc"}
+    assert plan["regime"]["source"] == "preset" and plan["regime"]["round"] is None
+    assert plan["regime"]["identity"] == [{"displayName": "v2_corr20", "name": None, "version": None},
+                                          {"displayName": "mmc", "name": None, "version": None}]
+    assert plan["regime"]["payout_factors"] == {"v2_corr20": 1.0, "mmc": 1.0} and plan["regime"]["clip"] == 0.05
+    assert ("substituted: v2_corr20 is read from the data column canon_corr; mmc is read from the data column "
+            "canon_mmc (stated in [data] columns)") in text
     assert set(plan) >= {"meta", "risk_measure", "leverage", "total_stake", "regime", "weights", "deviation",
                          "slots", "targets", "solver", "data"}
     assert set(plan["meta"]) >= {"version", "fleet_sha256", "created"}
@@ -89,8 +102,8 @@ def test_example_plan_invariants(example_plan):
 def test_csv_matches_json(example_plan):
     _, plan, text = example_plan
     rows = list(csv.DictReader(io.StringIO(text)))
-    assert list(rows[0]) == ["slot", "model", "side", "stake", "changed", "corr_mult", "mmc_mult",
-                             "corr_exposure", "mmc_exposure"]
+    assert list(rows[0]) == ["slot", "model", "side", "stake", "changed", "v2_corr20_mult", "mmc_mult",
+                             "v2_corr20_exposure", "mmc_exposure"]
     for r, s in zip(rows, plan["slots"]):
         assert r["slot"] == s["slot"] and r["model"] == s["model"] and r["side"] == s["side"]
         assert float(r["mmc_exposure"]) == s["exposure"]["mmc"]
@@ -126,21 +139,25 @@ def test_risk_measure_override_and_bad_one(tmp_path):
     "[[0, 0], [1, 0], [2, 0], [2, 0.5], [2, 1]]",  # r589-like coupling: mmc only with 2x corr
 ])
 def test_multi_combination_regimes_end_to_end(write_fleet, tmp_path, combinations):
-    """The bundled data has corr and mmc (no TC), so the 2023 shapes run as custom regimes on those."""
+    """The bundled data has canon_corr and canon_mmc (no TC), so the 2023 shapes run as custom regimes on those,
+    named as the data names them (no column substitution)."""
     text = BASE_FLEET.replace('regime = "classic-2024"',
-                              f'regime = "custom"\nscores = ["corr", "mmc"]\ncombinations = {combinations}')
+                              f'regime = "custom"\nscores = ["canon_corr", "canon_mmc"]\ncombinations = {combinations}')
+    text = text.replace(COLUMNS, "")
     text = text.replace('risk_measure = "MV"', 'risk_measure = "MV"\nleverage = 1.5').replace("time_limit = 20", "time_limit = 5")
     r = run_cli("run", str(write_fleet(text)), "--json", str(tmp_path / "p.json"))
     assert r.returncode == 0, r.stderr
     plan = json.loads((tmp_path / "p.json").read_text())
     check_plan_invariants(plan)
     assert plan["leverage"]["desired"] == 1.5
-    assert all(n.endswith(("_corr", "_mmc")) for n in plan["weights"])
+    assert all(n.endswith(("_canon_corr", "_canon_mmc")) for n in plan["weights"])
+    assert plan["regime"]["source"] == "custom" and plan["regime"]["columns"] == {"canon_corr": "canon_corr",
+                                                                                  "canon_mmc": "canon_mmc"}
 
 
 def test_snapshot_csv_source_and_data_error(write_fleet, tmp_path):
     (tmp_path / "s.csv").write_text("round,model,score,value\n1,fearindex,corr,oops\n")
-    fleet = write_fleet(BASE_FLEET.replace("[solver]", '[data]\nsnapshot = "s.csv"\n\n[solver]'))
+    fleet = write_fleet(BASE_FLEET.replace("[data]\n", '[data]\nsnapshot = "s.csv"\n'))
     r = run_cli("run", str(fleet), "--json", str(tmp_path / "p.json"))
     assert r.returncode == 3 and "value 'oops' is not a number" in r.stderr
     assert not (tmp_path / "p.json").exists()
@@ -148,8 +165,9 @@ def test_snapshot_csv_source_and_data_error(write_fleet, tmp_path):
 
 def test_assign_maps_given_targets(write_fleet, tmp_path):
     t = tmp_path / "t.csv"
-    t.write_text("model,side,score,target\nfearindex,long,corr,500\nfearindex,long,mmc,2000\n"
-                 "jos_stack,long,corr,300\njos_stack,long,mmc,1200\nreputation,short,corr,200\nreputation,short,mmc,800\n")
+    t.write_text("model,side,score,target\nfearindex,long,v2_corr20,500\nfearindex,long,mmc,2000\n"
+                 "jos_stack,long,v2_corr20,300\njos_stack,long,mmc,1200\nreputation,short,v2_corr20,200\n"
+                 "reputation,short,mmc,800\n")
     r = run_cli("assign", str(write_fleet()), "--targets", str(t), "--json", str(tmp_path / "p.json"))
     assert r.returncode == 0, r.stderr
     plan = json.loads((tmp_path / "p.json").read_text())
@@ -173,9 +191,9 @@ def test_assign_proves_the_forum_case(write_fleet, tmp_path, solver):
     fleet = write_fleet(f'models = {models!r}\n\n[payout]\nregime = "classic-2023"\n\n[solver]\nname = "{solver}"\n'
                         f'time_limit = 30\n{slots}'.replace("'", '"'))
     t = tmp_path / "t.csv"
-    t.write_text("model,side,score,target\ndegerhan_r1_03,short,corr,1333.5\ndegerhan_r1_03,short,tc,4163.1\n"
+    t.write_text("model,side,score,target\ndegerhan_r1_03,short,v2_corr20,1333.5\ndegerhan_r1_03,short,tc,4163.1\n"
                  "degerhan_r1_04,short,tc,1896.1\ndegerhan_r1_04b,short,tc,1923.7\ndegerhan_r1_06,short,tc,817.9\n"
-                 "degerhan_r4_04,short,tc,1371.3\npaul_the_0ct0pus,long,corr,1294.8\n")
+                 "degerhan_r4_04,short,tc,1371.3\npaul_the_0ct0pus,long,v2_corr20,1294.8\n")
     r = run_cli("assign", str(fleet), "--targets", str(t), "--json", str(tmp_path / "p.json"))
     assert r.returncode == 0, r.stderr
     plan = json.loads((tmp_path / "p.json").read_text())

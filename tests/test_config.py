@@ -37,7 +37,12 @@ def test_defaults_and_parsing(write_fleet):
     ('risk_measure = "MV"', 'leverage = 2.0', "portfolio.leverage: 2 is not possible in regime 'classic-2024'"),
     ('risk_measure = "MV"', 'max_correlation = 1.5', "portfolio.max_correlation"),
     ('regime = "classic-2024"', 'regime = "classic-2025"', "payout.regime: unknown regime 'classic-2025'"),
-    ('regime = "classic-2024"', 'regime = "custom"\nscores = ["corr", "xyz"]\ncombinations = [[1, 1]]', "payout.scores: unknown score 'xyz'"),
+    ('regime = "classic-2024"', 'regime = "custom"\nscores = ["corr", "x y"]\ncombinations = [[1, 1]]', "payout.scores: 'x y' is not a score name"),
+    ('regime = "classic-2024"', 'regime = "custom"\nscores = ["alpha", "mpc"]\ncombinations = [[1, 1]]', "data.columns.v2_corr20: 'v2_corr20' is not a payout score of regime 'custom'"),
+    ('regime = "classic-2024"', 'regime = "classic-2024"\nmultiplier_step = 0.25', "payout.multiplier_step: only used with regime = \"live\""),
+    ('mmc = "canon_mmc" }', 'mmc = "canon_corr" }', "data.columns.mmc: column 'canon_corr' already stands for another score"),
+    ('mmc = "canon_mmc" }', 'mmc = 3 }', "data.columns.mmc: 3 is not a score name"),
+    ('[data]\n', '[data]\ntournament = "signal"\n', "data.tournament: 'signal' is not one of classic, signals, crypto; did you mean 'signals'?"),
     ('regime = "classic-2024"', 'regime = "custom"\nscores = ["corr"]\ncombinations = []', "payout.combinations"),
     ('regime = "classic-2024"', 'regime = "custom"\nscores = ["corr"]\ncombinations = [[-1]]', "is negative"),
     ('regime = "classic-2024"', 'regime = "custom"\nscores = ["corr", "tc"]\ncombinations = [[1]]', "payout.combinations[0]"),
@@ -48,7 +53,8 @@ def test_defaults_and_parsing(write_fleet):
     ('stake = 600.0\n', '', "slots[1] (slot_b).stake: required with data.source = \"snapshot\""),
     ('current = "fearindex"', 'current = "fearindx"', "slots[0] (slot_a).current: unknown model 'fearindx'"),
     ('current = "fearindex"', 'curent = "fearindex"', "did you mean 'current'"),
-    ('current = "fearindex"', 'current = "fearindex"\ncurrent_multipliers = { corr = 1.0, mmc = 2.0 }', "not an allowed combination"),
+    ('current = "fearindex"', 'current = "fearindex"\ncurrent_multipliers = { v2_corr20 = 1.0, mmc = 2.0 }', "not an allowed combination"),
+    ('current = "fearindex"', 'current = "fearindex"\ncurrent_multipliers = { corr = 0.5, mmc = 2.0 }', "current_multipliers.corr: not a score of regime 'classic-2024' (v2_corr20, mmc)"),
     ('current = "fearindex"', 'pin = "short_nosuch"', "slots[0] (slot_a).pin: unknown model"),
     ('current = "fearindex"', 'exclude = ["fearindex", "reputation", "jos_stack", "integration_test", "nb_example_model"]', "excludes every source model"),
     ('name = "slot_b"', 'name = "slot_a"', "listed twice"),
@@ -79,10 +85,10 @@ def test_not_toml_and_missing_file(write_fleet, tmp_path):
 
 def test_snapshot_path_relative_to_fleet_file(write_fleet, tmp_path):
     (tmp_path / "s.csv").write_text("round,model,score,value\n1,a,corr,0.1\n")
-    f = load_fleet(write_fleet(BASE_FLEET.replace("[solver]", '[data]\nsnapshot = "s.csv"\n\n[solver]')))
+    f = load_fleet(write_fleet(BASE_FLEET.replace("[data]\n", '[data]\nsnapshot = "s.csv"\n')))
     assert f.data.snapshot == str(tmp_path / "s.csv")
     with pytest.raises(ConfigError, match="data.snapshot: no such file"):
-        load_fleet(write_fleet(BASE_FLEET.replace("[solver]", '[data]\nsnapshot = "t.csv"\n\n[solver]')))
+        load_fleet(write_fleet(BASE_FLEET.replace("[data]\n", '[data]\nsnapshot = "t.csv"\n')))
 
 
 def test_cli_exit_code_2_and_message_without_traceback(write_fleet, tmp_path):

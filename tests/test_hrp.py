@@ -72,9 +72,10 @@ def real_window(bundled):
     from conftest import ROOT
     from stakealloc.config import load_fleet
     from stakealloc.instruments import build
+    from stakealloc.pipeline import regime_table
 
     f = load_fleet(ROOT / "fleet.toml")
-    return build(bundled, f.models, f.payout.regime, f.portfolio).returns
+    return build(regime_table(f, bundled, "bundled"), f.models, f.payout.regime, f.portfolio).returns
 
 
 @pytest.mark.parametrize("rm", ["MV", "CVaR", "MDD", "MAD", "CDaR", "UCI", "vol", "WR", "FLPM", "SLPM", "ADD"])
@@ -143,3 +144,4 @@ def test_prune_min_weight():
     assert p["a"] == pytest.approx(0.7 / 0.98)
     with pytest.raises(OptimizationError, match="prunes every instrument"):
         prune(pd.Series({"a": 0.5, "b": 0.5}), 0.6)
+

@@ -88,13 +88,24 @@ def test_unresolved_rounds_never_enter_and_lookback_counts_resolved():
     assert 9.0 not in s.returns.to_numpy()
 
 
+def test_a_round_with_any_paying_score_unresolved_stays_out():
+    t = pd.concat([table({"a": [0.1, -0.1, 0.2, 0.3, 0.4]}), table({"a": [0.2, 0.1, 0.0, 0.1, 0.3]}, score="mmc",
+                                                                   resolved=lambda r: r != 4)])
+    s = build(t, ("a",), CORR_MMC, P(lookback=10, min_rounds=2))
+    assert s.window == (1, 2, 3, 5)  # round 4's CORR is final, its MMC is not
+
+
 def test_one_combination_regime_uses_the_payout_stream(bundled):
+    from stakealloc.scores import payout_table
+
     p = P(lookback=100, min_rounds=60, max_stale=5)
-    s = build(bundled, ("fearindex", "nb_example_model"), PRESETS["classic-2024"], p)
+    regime = PRESETS["classic-2024"]
+    mapped = payout_table(bundled, regime, {"v2_corr20": "canon_corr", "mmc": "canon_mmc"}, "bundled")
+    s = build(mapped, ("fearindex", "nb_example_model"), regime, p)
     assert s.eligible == ("fearindex_payout", "short_nb_example_model_payout")
     b = bundled[bundled["resolved"]].pivot_table(index="round", columns=["model", "score"], values="value")
     r = s.returns.index
-    expect = 0.5 * b[("fearindex", "corr")].loc[r] + 2 * b[("fearindex", "mmc")].loc[r]
+    expect = 0.5 * b[("fearindex", "canon_corr")].loc[r] + 2 * b[("fearindex", "canon_mmc")].loc[r]
     np.testing.assert_allclose(s.returns["fearindex_payout"].to_numpy(), expect.to_numpy(), rtol=0, atol=1e-15)
     assert s.window[-1] == 1177  # 1178–1197 are unresolved in the snapshot
 
@@ -102,11 +113,12 @@ def test_one_combination_regime_uses_the_payout_stream(bundled):
 def test_real_data_traps(bundled):
     """Near-duplicates, the ~1e-18 series and ragged starts, on the real snapshot."""
     models = ("numerai_swmm", "v5_example_preds", "v5_lgbm_ct_blend", "v52_lgbm_jasper20", "fearindex")
-    s = build(bundled, models, CORR_MMC, P(lookback=100, min_rounds=60, max_stale=5, side=Side.BOTH))
+    canon = custom_regime(["canon_corr", "canon_mmc"], [[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    s = build(bundled, models, canon, P(lookback=100, min_rounds=60, max_stale=5, side=Side.BOTH))
     r = reasons(s)
-    assert r["numerai_swmm_mmc"].startswith("constant")
-    assert r["v5_lgbm_ct_blend_corr"].startswith("duplicate of v5_example_preds_corr")
-    assert r["short_v5_lgbm_ct_blend_mmc"].startswith("duplicate of short_v5_example_preds_mmc")
-    assert "only 44 scored rounds" in r["v52_lgbm_jasper20_corr"]
-    assert "numerai_swmm_corr" in s.eligible and "short_numerai_swmm_corr" in s.eligible
+    assert r["numerai_swmm_canon_mmc"].startswith("constant")
+    assert r["v5_lgbm_ct_blend_canon_corr"].startswith("duplicate of v5_example_preds_canon_corr")
+    assert r["short_v5_lgbm_ct_blend_canon_mmc"].startswith("duplicate of short_v5_example_preds_canon_mmc")
+    assert "only 44 scored rounds" in r["v52_lgbm_jasper20_canon_corr"]
+    assert "numerai_swmm_canon_corr" in s.eligible and "short_numerai_swmm_canon_corr" in s.eligible
     assert not s.returns.isna().to_numpy().any()

@@ -6,11 +6,11 @@ import os
 
 import pytest
 
-from conftest import BASE_FLEET, run_cli
-from fake_numerai import CURRENT_ROUND, FakeNumerai
+from conftest import BASE_FLEET, COLUMNS, run_cli
+from fake_numerai import CLASSIC_2024, CURRENT_ROUND, DEPRECATED, FakeNumerai, config
 from stakealloc.cache import Cache
 from stakealloc.errors import ApiError, ConfigError, UnknownModelError
-from stakealloc.numerai import Client, ScoreRow, parse_performances
+from stakealloc.numerai import Client, ScoreRow, parse_performances, parse_submission_scores
 
 SECRET = "SECRETKEY-do-not-leak-42"
 PUBLIC = "PUBLICID-7"
@@ -23,36 +23,60 @@ def client(fake, **kw):
     return c, slept
 
 
-def test_parse_keeps_the_final_day_maps_names_and_ignores_order():
-    perf = [
-        {"roundNumber": 5, "roundResolved": False, "submissionScores": [
-            {"displayName": "v2_corr20", "value": 0.3, "day": 20}, {"displayName": "mmc", "value": -0.1, "day": 3}]},
-        {"roundNumber": 4, "roundResolved": True, "submissionScores": [
-            {"displayName": "canon_corr", "value": 0.2, "day": 20}, {"displayName": "canon_corr", "value": 0.9, "day": 11},
-            {"displayName": "v2_corr20", "value": 0.7, "day": 20}, {"displayName": "fnc_v4", "value": 1.0, "day": 20},
-            {"displayName": "canon_tc", "value": None, "day": 20}, {"displayName": "tc", "value": 0.05, "day": 19}]},
+def test_parse_keeps_the_final_day_every_identity_and_ignores_order():
+    items = [
+        {"roundNumber": 5, "displayName": "v2_corr20", "version": "2", "value": 0.3, "day": 20, "resolved": False},
+        {"roundNumber": 4, "displayName": "canon_corr", "version": "1", "value": 0.9, "day": 11, "resolved": False},
+        {"roundNumber": 5, "displayName": "mmc", "version": "1", "value": -0.1, "day": 3, "resolved": False},
+        {"roundNumber": 4, "displayName": "canon_corr", "version": "1", "value": 0.2, "day": 20, "resolved": True},
+        {"roundNumber": 4, "displayName": "v2_corr20", "version": "2", "value": 0.7, "day": 20, "resolved": True},
+        {"roundNumber": 4, "displayName": "canon_tc", "version": "1", "value": None, "day": 20, "resolved": True},
+        {"roundNumber": 4, "displayName": "alpha", "version": None, "value": 0.05, "day": 19, "resolved": True},
     ]
-    rows = parse_performances(perf, "m")
-    assert rows == [ScoreRow(4, "corr", 0.2, True), ScoreRow(4, "tc", 0.05, True),
-                    ScoreRow(5, "corr", 0.3, False), ScoreRow(5, "mmc", -0.1, False)]
+    rows = parse_submission_scores(items, "m")
+    # Every displayName stays itself: canon_corr beside v2_corr20, alpha as alpha; no alias, no closed list.
+    assert rows == [ScoreRow(4, "alpha", 0.05, True, None), ScoreRow(4, "canon_corr", 0.2, True, "1"),
+                    ScoreRow(4, "v2_corr20", 0.7, True, "2"), ScoreRow(5, "mmc", -0.1, False, "1"),
+                    ScoreRow(5, "v2_corr20", 0.3, False, "2")]
+    legacy = [{"roundNumber": 4, "roundResolved": True, "submissionScores": [
+        {"displayName": "canon_corr", "value": 0.2, "day": 20}, {"displayName": "canon_corr", "value": 0.9, "day": 11},
+        {"displayName": "mpc", "value": 0.1, "day": 20}]}]
+    assert parse_performances(legacy, "m") == [ScoreRow(4, "canon_corr", 0.2, True), ScoreRow(4, "mpc", 0.1, True)]
+
+
+@pytest.mark.parametrize("item,needle", [
+    ({"roundNumber": "x", "displayName": "mmc", "value": 0.1}, "round number 'x' is not a whole number"),
+    ({"roundNumber": 1.5, "displayName": "mmc", "value": 0.1}, "round number 1.5"),
+    ({"roundNumber": 10 ** 9, "displayName": "mmc", "value": 0.1}, "in 1..100000"),
+    ({"roundNumber": 4, "displayName": ["mmc"], "value": 0.1}, "displayName: ['mmc'] is not a non-empty string"),
+    ({"roundNumber": 4, "displayName": "mmc", "value": "abc"}, "value: 'abc' is not a number"),
+    ({"roundNumber": 4, "displayName": "mmc", "value": "NaN"}, "is not a finite number"),
+    ({"roundNumber": 4, "displayName": "mmc", "value": 0.1, "resolved": "yes"}, "resolved: 'yes' is not true/false"),
+])
+def test_parse_rejects_wrong_types_field_by_field(item, needle):
+    with pytest.raises(ApiError, match="scores of model 'm'") as e:
+        parse_submission_scores([item], "m")
+    assert needle in str(e.value)
 
 
 def test_requests_variables_and_no_auth_without_keys(bundled):
     with FakeNumerai(bundled, ["fearindex"]) as fake:
         c, _ = client(fake)
         assert c.model_id("fearindex") == "id-fearindex"
-        rows = c.performances("id-fearindex", "fearindex", 10)
+        rows = c.scores("id-fearindex", "fearindex", 10)
         assert c.current_round() == CURRENT_ROUND
         assert c.stake("fearindex") == 100.5
-        assert c.multipliers("fearindex") == {"corr": 0.5, "mmc": 2.0, "tc": 0.0}
     bodies = [r["body"] for r in fake.requests]
     assert bodies[0]["variables"] == {"n": "fearindex"}
-    assert bodies[1]["variables"] == {"id": "id-fearindex", "n": 10}
-    assert "tournament: 8" in bodies[1]["query"] and "lastNRounds: $n" in bodies[1]["query"]
+    assert bodies[1]["variables"] == {"modelId": "id-fearindex", "tournament": 8, "lastNRounds": 10}
+    assert "submissionScores(modelId: $modelId, tournament: $tournament, lastNRounds: $lastNRounds)" in bodies[1]["query"]
+    assert bodies[2]["variables"] == {"tournament": 8}
     assert all("Authorization" not in r["headers"] for r in fake.requests)
     assert {r.round for r in rows} == set(range(CURRENT_ROUND - 10 + 1, 1198))
-    ref = bundled[(bundled["model"] == "fearindex") & (bundled["round"] == 1190) & (bundled["score"] == "corr")]
-    assert [r.value for r in rows if r.round == 1190 and r.score == "corr"] == [float(ref["value"].iloc[0])]
+    ref = bundled[(bundled["model"] == "fearindex") & (bundled["round"] == 1190) & (bundled["score"] == "canon_corr")]
+    assert [r.value for r in rows if r.round == 1190 and r.score == "v2_corr20"] == [float(ref["value"].iloc[0])]
+    # the comparison score keeps its own name and its own (other) values
+    assert [r.value for r in rows if r.round == 1190 and r.score == "canon_corr"] == [float(ref["value"].iloc[0]) + 0.5]
     assert all(not r.resolved for r in rows if r.round >= 1178)
 
 
@@ -65,7 +89,7 @@ def test_auth_header_exact_form_only_where_needed(bundled):
         assert "Client(" in repr(c) and SECRET not in repr(c)
     auth = [r["headers"].get("Authorization") for r in fake.requests]
     assert auth[0] == f"Token {PUBLIC}${SECRET}"
-    assert auth[1:] == [None, None]  # stake queries are public
+    assert auth[1:] == [None] * 4  # stake and payout multiplier queries are public
     text = "\n".join(lines)
     assert 'name = "slot_a"\nstake = 1234.5678' in text and text.index("slot_a") < text.index("slot_b")
     assert SECRET not in text
@@ -112,7 +136,8 @@ def test_graphql_errors_and_null_profile(bundled):
 
 # --- the CLI with source = "numerai" ------------------------------------------------------
 
-FLEET_API = BASE_FLEET.replace("[solver]", '[data]\nsource = "numerai"\ncache_dir = "cache"\n\n[solver]')
+# The stand-in serves v2_corr20 and mmc by those names, so the API fleet maps no columns.
+FLEET_API = BASE_FLEET.replace(COLUMNS, 'source = "numerai"\ncache_dir = "cache"')
 
 
 def _env(fake, **extra):
@@ -137,7 +162,8 @@ def test_api_run_equals_snapshot_run_then_offline_reproduces_it(bundled, write_f
         # a second online run fetches only what can still change
         r3 = run_cli("fetch", str(api), env=_env(fake))
         assert r3.returncode == 0, r3.stderr
-        later = [r["body"]["variables"].get("n") for r in fake.requests[n_first:] if "v2Round" in r["body"]["query"]]
+        later = [r["body"]["variables"]["lastNRounds"] for r in fake.requests[n_first:]
+                 if "submissionScores" in r["body"]["query"]]
         assert later and all(n == CURRENT_ROUND - 1178 + 1 for n in later)  # from the oldest unresolved round
     a, s = json.loads((tmp_path / "api.json").read_text()), json.loads((tmp_path / "snap.json").read_text())
     for key in ("slots", "targets", "weights", "deviation", "total_stake"):
@@ -206,19 +232,218 @@ def test_cache_writes_are_atomic(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == [cache.path_of("m").name]  # no temporary left behind
 
 
-def test_live_regime_from_stake_info(bundled, write_fleet, tmp_path):
-    live = write_fleet(FLEET_API.replace('regime = "classic-2024"', 'regime = "live"'))
+def _plan(tmp_path, name="p.json"):
+    return json.loads((tmp_path / name).read_text())
+
+
+def _no_deprecated_queries(fake):
+    for field in DEPRECATED:
+        assert fake.queries_naming(field) == [], field
+
+
+LIVE_FLEET = FLEET_API.replace('regime = "classic-2024"', 'regime = "live"')
+
+
+def test_live_classic_plan_is_built_on_the_served_rules(bundled, write_fleet, tmp_path):
+    """The open round's payout configs, exactly: scores in the API's order with name and version, multipliers,
+    factors and clip; the non-payout canon_corr (other values) never enters the instruments."""
     with FakeNumerai(bundled, MODELS) as fake:
-        for s in ("slot_a", "slot_b", "slot_c"):
-            fake.stakes[s] = "1.0"
-            fake.multipliers[s] = {"corrMultiplier": "0.5", "mmcMultiplier": "2", "tcMultiplier": None}
-        r = run_cli("run", str(live), "--json", str(tmp_path / "p.json"), env=_env(fake))
+        fake.configs[CURRENT_ROUND] = [config("canon_corr", 0.0), config("v2_corr20", 0.75, factor=1.0),
+                                       config("mmc", 2.25, factor=0.5, clip=0.05)]
+        r = run_cli("run", str(write_fleet(LIVE_FLEET)), "--json", str(tmp_path / "p.json"), env=_env(fake))
         assert r.returncode == 0, r.stderr
-        plan = json.loads((tmp_path / "p.json").read_text())
-        assert plan["regime"] == {"name": "live", "scores": ["corr", "mmc"], "combinations": [[0.5, 2.0]]}
-        fake.multipliers["slot_c"] = {"corrMultiplier": "1", "mmcMultiplier": "3", "tcMultiplier": "0"}
-        r = run_cli("run", str(live), env=_env(fake))
-        assert r.returncode == 2 and "multipliers differ" in r.stderr and "slot_c: corr 1" in r.stderr
+        _no_deprecated_queries(fake)
+    plan = _plan(tmp_path)
+    reg = plan["regime"]
+    assert reg["name"] == "live" and reg["source"] == "api" and reg["round"] == CURRENT_ROUND
+    assert reg["scores"] == ["v2_corr20", "mmc"] and reg["combinations"] == [[0.75, 2.25]]
+    assert reg["identity"] == [{"displayName": "v2_corr20", "name": "corr20", "version": "2"},
+                               {"displayName": "mmc", "name": "mmc", "version": "2"}]
+    assert reg["payout_factors"] == {"v2_corr20": 1.0, "mmc": 0.5} and reg["clip"] == 0.05
+    assert reg["columns"] == {"v2_corr20": "v2_corr20", "mmc": "mmc"}
+    assert plan["leverage"]["desired"] == 3.0  # fixed by the one combination: 0.75 + 2.25
+    assert all("canon" not in n for n in plan["weights"]) and plan["weights"]
+    for s in plan["slots"]:
+        assert s["multipliers"] == {"v2_corr20": 0.75, "mmc": 2.25}
+        assert s["exposure"] == {"v2_corr20": s["stake"] * 0.75, "mmc": s["stake"] * 2.25}
+    assert "the API's rules for round 1198" in r.stdout and "v2_corr20 (name corr20, version 2)" in r.stdout
+    # the same plan from a snapshot of the payout scores: canon_corr's other values changed nothing
+    snap = tmp_path / "payout.csv"
+    rows = bundled.assign(score=bundled["score"].map({"canon_corr": "v2_corr20", "canon_mmc": "mmc"}))
+    rows.to_csv(snap, index=False)
+    custom = BASE_FLEET.replace(COLUMNS, f'snapshot = "{snap}"').replace(
+        'regime = "classic-2024"', 'regime = "custom"\nscores = ["v2_corr20", "mmc"]\ncombinations = [[0.75, 2.25]]\n'
+        'clip = 0.05')
+    r2 = run_cli("run", str(write_fleet(custom, "snap.toml")), "--json", str(tmp_path / "s.json"))
+    assert r2.returncode == 0, r2.stderr
+    assert _plan(tmp_path, "s.json")["weights"] == plan["weights"]
+
+
+def test_live_grid_from_min_max_and_multiplier_step(bundled, write_fleet, tmp_path):
+    with FakeNumerai(bundled, MODELS) as fake:
+        fake.configs[CURRENT_ROUND] = [config("v2_corr20", 0.0, 1.0), config("mmc", 0.5, 2.0)]
+        fleet = write_fleet(LIVE_FLEET.replace('regime = "live"', 'regime = "live"\nmultiplier_step = 0.75'))
+        r = run_cli("run", str(fleet), "--json", str(tmp_path / "p.json"), env=_env(fake))
+        assert r.returncode == 0, r.stderr
+        reg = _plan(tmp_path)["regime"]
+        # corr: 0, 0.75, then max 1 always included; mmc: 0.5, 1.25, 2
+        assert reg["combinations"] == [[c, m] for c in (0.0, 0.75, 1.0) for m in (0.5, 1.25, 2.0)]
+        assert _plan(tmp_path)["leverage"]["desired"] == 2.0
+        fine = write_fleet(LIVE_FLEET.replace('regime = "live"', 'regime = "live"\nmultiplier_step = 0.001'), "f.toml")
+        r = run_cli("run", str(fine), env=_env(fake))
+        assert r.returncode == 2 and "payout.multiplier_step: 0.001 gives" in r.stderr and "at most 1000" in r.stderr
+        fake.configs[CURRENT_ROUND] = [config("v2_corr20", 0.5, clip=0.05), config("mmc", 2.0, clip=0.1)]
+        r = run_cli("run", str(write_fleet(LIVE_FLEET, "c.toml")), env=_env(fake))
+        assert r.returncode == 3 and "different clipThresholds (0.05, 0.1)" in r.stderr
+
+
+def test_no_open_round_takes_the_newest_with_payout_configs(bundled, write_fleet, tmp_path):
+    with FakeNumerai(bundled, MODELS) as fake:
+        fake.open_round = None
+        fake.configs[CURRENT_ROUND] = [config("canon_corr", 0.0)]  # not yet configured: no payout score
+        fake.configs[1197] = [config("v2_corr20", 1.0), config("mmc", 3.0)]
+        r = run_cli("run", str(write_fleet(LIVE_FLEET)), "--json", str(tmp_path / "p.json"), env=_env(fake))
+        assert r.returncode == 0, r.stderr
+    reg = _plan(tmp_path)["regime"]
+    assert reg["round"] == 1197 and reg["combinations"] == [[1.0, 3.0]]
+    assert "no round is open: the payout rules are those of round 1197" in r.stdout
+    assert _plan(tmp_path)["meta"]["round"] == CURRENT_ROUND  # the round the plan is for
+    # offline, the cached rules give the same regime
+    r = run_cli("run", str(write_fleet(LIVE_FLEET)), "--offline", "--json", str(tmp_path / "o.json"),
+                env={"STAKEALLOC_API_URL": "http://127.0.0.1:9"})
+    assert r.returncode == 0, r.stderr
+    assert _plan(tmp_path, "o.json")["regime"]["round"] == 1197
+
+
+def test_live_current_multipliers_are_checked_against_the_live_scores(bundled, write_fleet):
+    with FakeNumerai(bundled, MODELS) as fake:
+        fleet = LIVE_FLEET.replace('current = "fearindex"', 'current = "fearindex"\ncurrent_multipliers = { corr = 0.5 }')
+        r = run_cli("run", str(write_fleet(fleet)), env=_env(fake))
+    assert r.returncode == 2 and "current_multipliers.corr: not a payout score of the live regime of round 1198" in r.stderr
+
+
+SIGNALS_FLEET = """
+models = ["sig_a", "sig_b", "sig_c"]
+
+[portfolio]
+risk_measure = "CVaR"
+min_rounds = 30
+lookback = 60
+
+[payout]
+regime = "live"
+
+[data]
+source = "numerai"
+tournament = "signals"
+cache_dir = "cache"
+
+[[slots]]
+name = "s1"
+stake = 500.0
+current = "sig_a"
+
+[[slots]]
+name = "s2"
+stake = 300.0
+"""
+
+
+def test_signals_fleet_end_to_end(write_fleet, tmp_path):
+    """Tournament 11 paying alpha and mpc: every query names tournament 11, scores keep their names."""
+    import numpy as np
+    import pandas as pd
+
+    from fake_numerai import scores_from_table
+
+    rng = np.random.default_rng(5)
+    rows = [(r, m, k, float(rng.normal(0.002 * (i + 1) * (1 if k == "alpha" else -1), 0.01)), r < 1180)
+            for i, m in enumerate(["sig_a", "sig_b", "sig_c"]) for k in ("alpha", "mpc") for r in range(1100, 1198)]
+    table = pd.DataFrame(rows, columns=["round", "model", "score", "value", "resolved"])
+    with FakeNumerai(None, [], tournament=11) as fake:
+        for m in ("sig_a", "sig_b", "sig_c"):
+            fake.add_model(m, scores_from_table(table, m, names={}), tournament=11)
+        fake.configs = {r: [config("alpha", 1.0, clip=0.1), config("mpc", 2.0, clip=0.1)] for r in range(1100, 1199)}
+        r = run_cli("run", str(write_fleet(SIGNALS_FLEET)), "--json", str(tmp_path / "p.json"), env=_env(fake))
+        assert r.returncode == 0, r.stderr
+        _no_deprecated_queries(fake)
+        ts = [x["body"]["variables"].get("tournament") for x in fake.requests if "tournament" in x["body"]["query"]]
+        assert ts and set(ts) == {11}
+        # a Classic fleet of the same names finds no Classic scores
+        classic = SIGNALS_FLEET.replace('tournament = "signals"', 'tournament = "classic"')
+        r2 = run_cli("run", str(write_fleet(classic, "c.toml")), env=_env(fake))
+        assert r2.returncode == 3, r2.stderr
+    plan = _plan(tmp_path)
+    assert plan["regime"]["scores"] == ["alpha", "mpc"] and plan["regime"]["combinations"] == [[1.0, 2.0]]
+    assert plan["regime"]["clip"] == 0.1 and plan["data"]["last_round"] == 1179
+    assert set(plan["weights"]) <= {f"{p}{m}_payout" for m in ("sig_a", "sig_b", "sig_c") for p in ("", "short_")}
+    assert (tmp_path / "cache" / "t11-scores-sig_a.json").exists()
+
+
+def test_fallback_to_the_old_query_only_on_a_schema_error(bundled, write_fleet, tmp_path):
+    with FakeNumerai(bundled, ["fearindex"]) as fake:
+        fake.old_server = True
+        c, _ = client(fake)
+        warned = []
+        c._warn = warned.append
+        rows = c.scores("id-fearindex", "fearindex", 10)
+        rows2 = c.scores("id-fearindex", "fearindex", 10)
+        assert rows == rows2 and {r.score for r in rows} == {"v2_corr20", "mmc", "canon_corr"}
+        assert len(warned) == 1 and "falling back to the deprecated v2RoundModelPerformances" in warned[0]
+        assert sum("submissionScores(" in x["body"]["query"] for x in fake.requests) == 1  # asked once, then not
+    with FakeNumerai(bundled, ["fearindex"]) as fake:
+        fake.faults = ["500"] * 10
+        c, _ = client(fake, retries=2)
+        with pytest.raises(ApiError, match="gave up after 3 attempts: HTTP 500"):
+            c.scores("id-fearindex", "fearindex", 10)
+        fake.faults = [("errors", "Not authorized")]
+        with pytest.raises(ApiError, match="Not authorized"):
+            c.scores("id-fearindex", "fearindex", 10)
+        assert fake.queries_naming("v2RoundModelPerformances") == []
+
+
+def test_backtest_books_each_round_under_its_cached_rules(bundled, write_fleet, tmp_path):
+    """`fetch` caches every round's roundScoreConfigs; the backtest, offline from the cache, books rounds from
+    1100 on at 0.75/2.25 and the earlier ones at 0.5/2, each under its own rules."""
+    with FakeNumerai(bundled, MODELS) as fake:
+        for r in range(1100, CURRENT_ROUND + 1):
+            fake.configs[r] = [config("v2_corr20", 0.75), config("mmc", 2.25), config("canon_corr", 0.0)]
+        api = write_fleet(FLEET_API)
+        assert run_cli("fetch", str(api), env=_env(fake)).returncode == 0
+        _no_deprecated_queries(fake)
+    r = run_cli("backtest", str(api), "--offline", "--risk-measures", "MV", "--json", str(tmp_path / "bt.json"),
+                env={"STAKEALLOC_API_URL": "http://127.0.0.1:9"})
+    assert r.returncode == 0, r.stderr
+    bt = _plan(tmp_path, "bt.json")
+    st = bt["settings"]
+    # every round of the history has its own rules in the stand-in: 0.5/2 before 1100, 0.75/2.25 from then on
+    held = {x["round"] for x in bt["payouts"]}
+    assert st["lag"] == 25 and st["own_rules_rounds"] == len(held) and st["plan_rules_rounds"] == 0
+    pay = {x["round"]: x["payout"] for x in bt["payouts"] if x["strategy"] == "current"}
+    t = bundled[bundled["model"] == "fearindex"].pivot(index="round", columns="score", values="value")
+    import numpy as np
+
+    for rnd, (c, m) in ((1050, (0.5, 2.0)), (1150, (0.75, 2.25))):
+        expect = 1000 * float(np.clip(c * t.loc[rnd, "canon_corr"] + m * t.loc[rnd, "canon_mmc"], -0.05, 0.05))
+        assert pay[rnd] == pytest.approx(expect), rnd
+
+
+def test_old_cache_is_invalidated_with_a_note_never_misread(bundled, write_fleet, tmp_path):
+    api = write_fleet(FLEET_API)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    old = cache / "scores-fearindex.json"
+    old.write_text(json.dumps({"format": 1, "sha256": "x", "payload": {"model": "fearindex", "model_id": "id-fearindex",
+                                                                     "rows": [[1100, "corr", 0.9, True]]}}))
+    r = run_cli("run", str(api), "--offline", env={"STAKEALLOC_API_URL": "http://127.0.0.1:9"})
+    assert r.returncode == 3 and "older format (short score names); they are not used" in r.stderr
+    assert "no cached scores for fearindex" in r.stderr
+    with FakeNumerai(bundled, MODELS) as fake:
+        r = run_cli("run", str(api), "--json", str(tmp_path / "p.json"), env=_env(fake))
+    assert r.returncode == 0, r.stderr
+    notes = [ln for ln in r.stderr.splitlines() if "older format" in ln]
+    assert len(notes) == 1 and "fetched again by displayName" in notes[0]
+    assert not old.exists() and (cache / "t8-scores-fearindex.json").exists()
 
 
 def test_no_logging_of_keys(bundled, caplog):
@@ -232,11 +457,19 @@ def test_no_logging_of_keys(bundled, caplog):
 
 def test_slots_command_lists_account_models(bundled):
     with FakeNumerai(bundled, []) as fake:
-        fake.account = [("my_model", "id-1")]
-        fake.stakes["my_model"] = "42.25"
+        fake.account = [("my_model", "id-1"), ("my_signal", "id-2", 11)]
+        fake.stakes.update({"my_model": "42.25", "my_signal": "7"})
+        fake.payout_multipliers["my_model"] = [
+            {"displayName": "v2_corr20", "name": "corr20", "version": "2", "multiplier": "0.75"},
+            {"displayName": "mmc", "name": "mmc", "version": "2", "multiplier": "2.25"}]
         r = run_cli("slots", env=_env(fake))
         assert r.returncode == 0, r.stderr
-        assert '[[slots]]\nname = "my_model"\nstake = 42.25' in r.stdout
+        assert ('[[slots]]\nname = "my_model"\nstake = 42.25\ncurrent = "my_model"  # edit: what it submits today\n'
+                'current_multipliers = { v2_corr20 = 0.75, mmc = 2.25 }') in r.stdout
+        assert "my_signal" not in r.stdout  # a Signals model is not a Classic slot
+        r = run_cli("slots", "--tournament", "signals", env=_env(fake))
+        assert r.returncode == 0 and 'name = "my_signal"' in r.stdout and "my_model" not in r.stdout
+        _no_deprecated_queries(fake)
         assert SECRET not in r.stdout + r.stderr
         r = run_cli("slots", env={"STAKEALLOC_API_URL": fake.url, "NUMERAI_PUBLIC_ID": "", "NUMERAI_SECRET_KEY": ""})
         assert r.returncode == 2 and "needs NUMERAI_PUBLIC_ID" in r.stderr

@@ -18,8 +18,8 @@ def test_separable_values():
     assert partition.separable_values(PRESETS["classic-2023"]) == ((0.0, 0.5, 1.0), (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0))
     assert partition.separable_values(PRESETS["classic-2024"]) == ((0.5,), (2.0,))
     assert partition.separable_values(PRESETS["classic-2023-r589"]) is None  # TC only with 2x corr
-    assert partition.separable_values(custom_regime(["corr", "tc"], [[0, 0], [1, 0], [0, 1]])) is None
-    assert partition.separable_values(custom_regime(["corr", "tc"], [[1, 0], [1, 2]])) == ((1.0,), (0.0, 2.0))
+    assert partition.separable_values(custom_regime(["v2_corr20", "tc"], [[0, 0], [1, 0], [0, 1]])) is None
+    assert partition.separable_values(custom_regime(["v2_corr20", "tc"], [[1, 0], [1, 2]])) == ((1.0,), (0.0, 2.0))
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -57,12 +57,12 @@ def column_brute_force(slots, ref, group, regime, targets, lam):
 def test_column_costs_with_keepers_equal_brute_force():
     """Slots on their current candidate with known multipliers (keepers), with unknown multipliers, on
     another candidate, and without a current: every group's exact cost on both candidates."""
-    regime = custom_regime(["corr", "tc"], [[c, t] for c in (0, 0.5, 1) for t in (0, 1, 2)])
+    regime = custom_regime(["v2_corr20", "tc"], [[c, t] for c in (0, 0.5, 1) for t in (0, 1, 2)])
     a, b = Ref("a", "long"), Ref("b", "short")
     slots = [SlotInput("k1", 300.0, current=a, current_combo=4), SlotInput("k2", 250.0, current=a, current_combo=8),
              SlotInput("u", 200.0, current=a), SlotInput("o", 150.0, current=b, current_combo=2),
              SlotInput("n", 120.0)]
-    targets = (Target("a", "long", "corr", 500.0), Target("a", "long", "tc", 900.0),
+    targets = (Target("a", "long", "v2_corr20", 500.0), Target("a", "long", "tc", 900.0),
                Target("b", "short", "tc", 400.0))
     refs = [a, b]
     allowed = [[0, 1]] * len(slots)
@@ -103,8 +103,8 @@ def test_partition_plan_with_pins_excludes_and_idle_slots(solver):
     regime = PRESETS["classic-2023"]
     slots = [SlotInput("p", 400.0, pin=Ref("b", "short")), SlotInput("e", 700.0, exclude=("a",)),
              SlotInput("x", 900.0), SlotInput("y", 350.0), SlotInput("z", 5000.0)]
-    targets = (Target("a", "long", "corr", 600.0), Target("a", "long", "tc", 1500.0),
-               Target("b", "short", "corr", 300.0), Target("b", "short", "tc", 800.0))
+    targets = (Target("a", "long", "v2_corr20", 600.0), Target("a", "long", "tc", 1500.0),
+               Target("b", "short", "v2_corr20", 300.0), Target("b", "short", "tc", 800.0))
     plan = solve(slots, targets, regime, ("a", "b"), solver=solver, time_limit=30)
     assert plan.solver.formulation == "partition" and plan.solver.status == "optimal"
     assert plan.choices[0].ref == Ref("b", "short") and plan.choices[1].ref.model != "a"
@@ -134,7 +134,7 @@ def test_partition_plan_with_pins_excludes_and_idle_slots(solver):
 
 def test_applies_only_within_its_limits():
     regime = PRESETS["classic-2023"]
-    tg = (Target("a", "long", "corr", 100.0), Target("a", "long", "tc", 300.0))
+    tg = (Target("a", "long", "v2_corr20", 100.0), Target("a", "long", "tc", 300.0))
     small = [SlotInput(f"s{j}", 100.0 + j) for j in range(4)]
     refs, allowed, _ = candidates(small, tg, ("a",), 0.0)
     assert partition.applies(small, refs, allowed, regime, 0.0)
@@ -154,8 +154,8 @@ def test_strict_groups_keep_the_optimum(seed):
     slots = [SlotInput(f"s{j}", s) for j, s in enumerate(stakes)]
     total = sum(stakes)
     w = rng.dirichlet(np.ones(4))
-    targets = (Target("a", "long", "corr", total * w[0]), Target("a", "long", "tc", 2 * total * w[1]),
-               Target("b", "long", "corr", 0.3 * total * w[2]), Target("b", "long", "tc", total * w[3]))
+    targets = (Target("a", "long", "v2_corr20", total * w[0]), Target("a", "long", "tc", 2 * total * w[1]),
+               Target("b", "long", "v2_corr20", 0.3 * total * w[2]), Target("b", "long", "tc", total * w[3]))
     refs, allowed, _ = candidates(slots, targets, ("a", "b"), 0.0)
     cols = partition.column_costs(slots, refs, allowed, regime, targets, 0.0)
     strict = partition.strict_columns(cols)

@@ -15,7 +15,7 @@ def test_bundled_shape(bundled):
     assert bundled["round"].min() == 843 and bundled["round"].max() == 1197
     assert bundled["model"].nunique() == 32
     assert (bundled["model"] == bundled["model"].str.lower()).all()
-    assert set(bundled["score"]) == {"corr", "mmc"}
+    assert set(bundled["score"]) == {"canon_corr", "canon_mmc"}  # Classic's canonical 20-day scores (README)
     unresolved = sorted(bundled.loc[~bundled["resolved"], "round"].unique())
     assert unresolved == list(range(1178, 1198))
     assert bundled.loc[bundled["round"] < 1178, "resolved"].all()
@@ -26,7 +26,7 @@ def test_bundled_shape(bundled):
 def test_bundled_values_equal_the_source_files(bundled):
     idx = bundled.set_index(["round", "model", "score"])["value"]
     n = 0
-    for score, name in (("corr", "daily_data_corr_abs.csv"), ("mmc", "daily_data_mmc_abs.csv")):
+    for score, name in (("canon_corr", "daily_data_corr_abs.csv"), ("canon_mmc", "daily_data_mmc_abs.csv")):
         with open(SHARED / name, newline="") as f:
             rows = list(csv.reader(f))
         models = [m.lower() for m in rows[0][1:]]
@@ -42,7 +42,7 @@ def test_bundled_values_equal_the_source_files(bundled):
 
 
 def test_near_constant_series_is_real(bundled):
-    swmm = bundled[(bundled["model"] == "numerai_swmm") & (bundled["score"] == "mmc")]["value"]
+    swmm = bundled[(bundled["model"] == "numerai_swmm") & (bundled["score"] == "canon_mmc")]["value"]
     assert swmm.abs().max() < 1e-15
 
 
@@ -58,7 +58,7 @@ def test_read_snapshot_csv(tmp_path):
     ("round,model,value\n1,a,0.1\n", "missing column(s) score"),
     ("round,model,score,value\nx,a,corr,0.1\n", "row 1: round 'x' is not a whole number"),
     ("round,model,score,value\n1,a,corr,abc\n", "row 1: value 'abc' is not a number"),
-    ("round,model,score,value\n1,a,sharpe,0.1\n", "unknown score key(s) sharpe"),
+    ("round,model,score,value\n1,a,my score,0.1\n", "row 1: score 'my score' is not a score name"),
     ("round,model,score,value,resolved\n1,a,corr,0.1,maybe\n", "resolved 'maybe' is not true/false"),
     ("round,model,score,value\n1,a,corr,0.1\n1,A,corr,0.2\n", "appears more than once"),
     ("round,model,score,value\n1,a,corr,inf\n", "infinite score values"),
@@ -69,3 +69,25 @@ def test_bad_snapshot(tmp_path, text, needle):
     with pytest.raises(DataError) as e:
         read_snapshot(p)
     assert needle in str(e.value)
+
+
+def test_any_display_name_is_a_score_and_keeps_its_identity(tmp_path):
+    p = tmp_path / "s.csv"
+    p.write_text("round,model,score,value\n1,a,alpha,0.1\n1,a,mpc,0.2\n1,a,v2_corr20,0.3\n1,a,MMC,0.4\n")
+    assert list(read_snapshot(p)["score"]) == ["MMC", "alpha", "mpc", "v2_corr20"]  # no alias, no case folding
+
+
+def test_payout_table_substitutes_only_stated_columns(bundled):
+    from stakealloc.errors import ConfigError
+    from stakealloc.regimes import PRESETS
+    from stakealloc.scores import payout_table
+
+    regime = PRESETS["classic-2024"]
+    t = payout_table(bundled, regime, {"v2_corr20": "canon_corr", "mmc": "canon_mmc"}, "bundled")
+    assert set(t["score"]) == {"v2_corr20", "mmc"} and len(t) == len(bundled)
+    a = t[t["score"] == "v2_corr20"].set_index(["round", "model"])["value"]
+    b = bundled[bundled["score"] == "canon_corr"].set_index(["round", "model"])["value"]
+    assert a.equals(b)
+    with pytest.raises(ConfigError, match=r"payout score 'v2_corr20' of regime 'classic-2024' has no column 'v2_corr20'"
+                                          r" in bundled \(its scores: canon_corr, canon_mmc\); map it explicitly"):
+        payout_table(bundled, regime, {}, "bundled")

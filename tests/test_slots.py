@@ -88,8 +88,8 @@ def test_2023_regime_four_slots_21_combinations_equals_brute_force(solver, seed,
     refs = [Ref("a", "long"), Ref("b", "short")]
     total = stakes.sum()
     w = rng.dirichlet(np.ones(4))
-    targets = (Target("a", "long", "corr", 2 * total * w[0]), Target("a", "long", "tc", 2 * total * w[1]),
-               Target("b", "short", "corr", 2 * total * w[2]), Target("b", "short", "tc", 2 * total * w[3]))
+    targets = (Target("a", "long", "v2_corr20", 2 * total * w[0]), Target("a", "long", "tc", 2 * total * w[1]),
+               Target("b", "short", "v2_corr20", 2 * total * w[2]), Target("b", "short", "tc", 2 * total * w[3]))
     plan = solve(slots, targets, regime, ("a", "b"), solver=solver, time_limit=60)
     assert plan.solver.formulation == formulation
     check_invariants(plan, slots, targets, regime)
@@ -101,9 +101,9 @@ def test_2023_regime_four_slots_21_combinations_equals_brute_force(solver, seed,
 @pytest.mark.parametrize("solver", SOLVERS)
 def test_obvious_optimum_exact_hit(solver):
     # stakes 100, 200, 300; targets a = 300 (= 100 + 200), b = 300: deviation 0.
-    regime = custom_regime(["corr"], [[1.0]])
+    regime = custom_regime(["v2_corr20"], [[1.0]])
     slots = [SlotInput("x", 100.0), SlotInput("y", 200.0), SlotInput("z", 300.0)]
-    targets = (Target("a", "long", "corr", 300.0), Target("b", "short", "corr", 300.0))
+    targets = (Target("a", "long", "v2_corr20", 300.0), Target("b", "short", "v2_corr20", 300.0))
     plan = solve(slots, targets, regime, ("a", "b"), solver=solver)
     assert plan.deviation == pytest.approx(0.0, abs=1e-9)
     assert [c.ref.label for c in plan.choices] in (["a", "a", "short_b"], ["short_b", "short_b", "a"])
@@ -121,24 +121,24 @@ def test_r589_tc_only_with_2x_corr(solver):
     assert plan.deviation == pytest.approx(100.0)
     assert regime.combinations[plan.choices[0].combo] in ((0.0, 0.0), (2.0, 1.0))
     # corr 200 + tc 100 on 100 NMR: exactly (2, 1)
-    plan = solve(slots, (Target("a", "long", "corr", 200.0), Target("a", "long", "tc", 100.0)), regime, ("a",), solver=solver)
+    plan = solve(slots, (Target("a", "long", "v2_corr20", 200.0), Target("a", "long", "tc", 100.0)), regime, ("a",), solver=solver)
     assert regime.combinations[plan.choices[0].combo] == (2.0, 1.0) and plan.deviation == pytest.approx(0.0)
 
 
 def test_pin_and_exclude():
     regime = PRESETS["classic-2024"]
     slots = [SlotInput("x", 100.0, pin=Ref("b", "short")), SlotInput("y", 100.0, exclude=("a",))]
-    targets = (Target("a", "long", "corr", 100.0), Target("a", "long", "mmc", 400.0))
+    targets = (Target("a", "long", "v2_corr20", 100.0), Target("a", "long", "mmc", 400.0))
     plan = solve(slots, targets, regime, ("a", "b"))
     assert plan.choices[0].ref == Ref("b", "short")
     assert plan.choices[1].ref.model != "a"
 
 
 def test_change_penalty_keeps_current_when_gain_is_small():
-    regime = custom_regime(["corr"], [[1.0]])
+    regime = custom_regime(["v2_corr20"], [[1.0]])
     # Moving x from a to b improves deviation by 2 × 10 = 20 NMR.
     slots = [SlotInput("x", 100.0, current=Ref("a", "long"), current_combo=0), SlotInput("y", 100.0)]
-    targets = (Target("a", "long", "corr", 90.0), Target("b", "long", "corr", 110.0))
+    targets = (Target("a", "long", "v2_corr20", 90.0), Target("b", "long", "v2_corr20", 110.0))
     free = solve(slots, targets, regime, ("a", "b"), change_penalty=0.0)
     assert free.deviation == pytest.approx(20.0)
     sticky = solve(slots, targets, regime, ("a", "b"), change_penalty=25.0)
@@ -154,7 +154,7 @@ def test_change_penalty_equals_brute_force(solver, formulation):
     regime = PRESETS["classic-2023"]
     slots = [SlotInput("x", 500.0, current=Ref("a", "long"), current_combo=3),
              SlotInput("y", 300.0, current=Ref("b", "short"), current_combo=20), SlotInput("z", 200.0)]
-    targets = (Target("a", "long", "corr", 400.0), Target("a", "long", "tc", 1000.0), Target("b", "short", "tc", 700.0))
+    targets = (Target("a", "long", "v2_corr20", 400.0), Target("a", "long", "tc", 1000.0), Target("b", "short", "tc", 700.0))
     plan = solve(slots, targets, regime, ("a", "b"), solver=solver, change_penalty=30.0)
     assert plan.solver.formulation == formulation and plan.solver.status == "optimal"
     best = brute_force(slots, targets, regime, [Ref("a", "long"), Ref("b", "short")], change_penalty=30.0)
@@ -180,7 +180,7 @@ def test_time_limited_solve_reports_feasible_with_gap():
     models = tuple(f"m{i}" for i in range(8))
     w = rng.dirichlet(np.ones(16))
     total = stakes.sum()
-    targets = tuple(Target(m, "long", k, 2 * total * w[2 * i + j]) for i, m in enumerate(models) for j, k in enumerate(("corr", "tc")))
+    targets = tuple(Target(m, "long", k, 2 * total * w[2 * i + j]) for i, m in enumerate(models) for j, k in enumerate(("v2_corr20", "tc")))
     plan = solve(slots, targets, regime, models, solver=SolverName.HIGHS, time_limit=1)
     check_invariants(plan, slots, targets, regime)
     if plan.solver.status == "feasible":
@@ -195,12 +195,12 @@ def test_unreachable_targets_are_reported():
     regime = PRESETS["classic-2023"]
     slots = [SlotInput("x", 100.0), SlotInput("y", 50.0)]
     # corr pays at most 1x: 150 NMR of stake carries at most 150 NMR of corr
-    notes = capacity_notes(slots, (Target("a", "long", "corr", 120.0), Target("b", "long", "corr", 80.0),
+    notes = capacity_notes(slots, (Target("a", "long", "v2_corr20", 120.0), Target("b", "long", "v2_corr20", 80.0),
                                    Target("a", "long", "tc", 100.0)), regime)
-    assert len(notes) == 1 and notes[0]["score"] == "corr"
+    assert len(notes) == 1 and notes[0]["score"] == "v2_corr20"
     assert notes[0]["unreachable"] == pytest.approx(50.0)
-    assert "at most 150.0 NMR of corr" in notes[0]["why"]
-    plan = solve(slots, (Target("a", "long", "corr", 120.0), Target("b", "long", "corr", 80.0)), regime, ("a", "b"))
+    assert "at most 150.0 NMR of v2_corr20" in notes[0]["why"]
+    plan = solve(slots, (Target("a", "long", "v2_corr20", 120.0), Target("b", "long", "v2_corr20", 80.0)), regime, ("a", "b"))
     assert plan.deviation >= 50.0 - 1e-9  # at least the unreachable part
 
 
@@ -294,7 +294,7 @@ def test_forum_case_both_solvers_prove_the_same_optimum(stakes, optimum, formula
     names = ("s_01", "s_05", "s_03", "p_01", "s_02", "s_07", "s_08", "s_04", "s_06")
     slots = [SlotInput(n, s) for n, s in zip(names, stakes)]
     targets = tuple(Target(m, side, k, v) for (m, side), vals in FORUM_TARGETS.items()
-                    for k, v in zip(("corr", "tc"), vals) if v > 0)
+                    for k, v in zip(("v2_corr20", "tc"), vals) if v > 0)
     models = tuple(m for m, _ in FORUM_TARGETS)
     plans = {sv: solve(slots, targets, PRESETS["classic-2023"], models, solver=sv, time_limit=60) for sv in SOLVERS}
     for plan in plans.values():
@@ -318,8 +318,8 @@ def test_exact_sub_problem_equals_brute_force(seed):
              SlotInput("s2", float(stakes[2]), current=refs[2]), SlotInput("s3", float(stakes[3]), current=refs[1])]
     total = stakes.sum()
     w = rng.dirichlet(np.ones(4))
-    targets = (Target("a", "long", "corr", 2 * total * w[0]), Target("a", "long", "tc", 2 * total * w[1]),
-               Target("c", "long", "corr", 2 * total * w[2]), Target("c", "long", "tc", 2 * total * w[3]))
+    targets = (Target("a", "long", "v2_corr20", 2 * total * w[0]), Target("a", "long", "tc", 2 * total * w[1]),
+               Target("c", "long", "v2_corr20", 2 * total * w[2]), Target("c", "long", "tc", 2 * total * w[3]))
     group = [0, 2]  # re-assign among a and c; b is not in this neighbourhood
     res = _sub_partition(slots, refs, [[0, 1, 2]] * 4, regime, targets, 20.0, group)
     assert all(c in group for c, _p in res)
@@ -365,7 +365,7 @@ stakes = [1520.0, 1210.5, 980.0, 845.25, 730.0, 612.8, 500.0, 500.0, 415.4, 260.
 slots = [SlotInput(f"s{j}", s) for j, s in enumerate(stakes)]
 models = tuple(f"m{i}" for i in range(12))
 total = sum(stakes)
-tg = tuple(Target(m, "long", k, total / 12 * p) for m in models for k, p in (("corr", 0.5), ("mmc", 2.0)))
+tg = tuple(Target(m, "long", k, total / 12 * p) for m in models for k, p in (("v2_corr20", 0.5), ("mmc", 2.0)))
 for limit in (30, 31):
     p = solve(slots, tg, PRESETS["classic-2024"], models, time_limit=limit)
     print([(c.ref.label, c.combo) for c in p.choices], p.solver.formulation, p.solver.status)
@@ -383,7 +383,7 @@ def test_forum_replan_with_change_penalty_same_optimum_in_both_formulations(monk
     names = ("s_01", "s_05", "s_03", "p_01", "s_02", "s_07", "s_08", "s_04", "s_06")
     slots = [SlotInput(n, s) for n, s in zip(names, stakes)]
     targets = tuple(Target(m, side, k, v) for (m, side), vals in FORUM_TARGETS.items()
-                    for k, v in zip(("corr", "tc"), vals) if v > 0)
+                    for k, v in zip(("v2_corr20", "tc"), vals) if v > 0)
     models = tuple(m for m, _ in FORUM_TARGETS)
     regime = PRESETS["classic-2023"]
     last = solve(slots, targets, regime, models, time_limit=60)

@@ -18,19 +18,19 @@ def test_multi_combination_targets():
 def test_one_combination_targets():
     info = {"a_payout": Instrument("a_payout", "a", "long", None)}
     t = compute(pd.Series({"a_payout": 0.4}), info, PRESETS["classic-2024"], 2.5, 1000.0)
-    assert [(x.score, x.target) for x in t] == [("corr", 200.0), ("mmc", 800.0)]
+    assert [(x.score, x.target) for x in t] == [("v2_corr20", 200.0), ("mmc", 800.0)]
 
 
 def test_read_targets_csv(tmp_path):
     p = tmp_path / "t.csv"
-    p.write_text("model,side,score,target\nA,long,corr,100\nb,short,mmc,50.5\n")
+    p.write_text("model,side,score,target\nA,long,v2_corr20,100\nb,short,mmc,50.5\n")
     t = read_csv(str(p), PRESETS["classic-2024"], ("a", "b"))
-    assert [(x.model, x.side, x.score, x.target) for x in t] == [("a", "long", "corr", 100.0), ("b", "short", "mmc", 50.5)]
-    for bad, needle in [("model,side,score,target\nz,long,corr,1\n", "unknown model 'z'"),
-                        ("model,side,score,target\na,up,corr,1\n", "side 'up'"),
+    assert [(x.model, x.side, x.score, x.target) for x in t] == [("a", "long", "v2_corr20", 100.0), ("b", "short", "mmc", 50.5)]
+    for bad, needle in [("model,side,score,target\nz,long,v2_corr20,1\n", "unknown model 'z'"),
+                        ("model,side,score,target\na,up,v2_corr20,1\n", "side 'up'"),
                         ("model,side,score,target\na,long,tc,1\n", "score 'tc' is not paid"),
-                        ("model,side,score,target\na,long,corr,-1\n", "must be a finite number ≥ 0"),
-                        ("model,side,score,target\na,long,corr,x\n", "target 'x' is not a number")]:
+                        ("model,side,score,target\na,long,v2_corr20,-1\n", "must be a finite number ≥ 0"),
+                        ("model,side,score,target\na,long,v2_corr20,x\n", "target 'x' is not a number")]:
         p.write_text(bad)
         with pytest.raises(ConfigError, match="row 2") as e:
             read_csv(str(p), PRESETS["classic-2024"], ("a", "b"))

@@ -11,12 +11,14 @@ The forum thread compared HRP risk measures in sample, with full look-ahead, and
 drawdown measures best. Here the same question is asked **out of sample** on the bundled real scores
 (Numerai Classic, rounds 843–1197), with `stakealloc`'s own pipeline:
 
-* at each decision round *d* (every 5 rounds: a week of daily rounds) only rounds *r* with *r* + 25 < *d*
-  are used: a daily round's 20-day score is known about 25 rounds later;
+* at each decision round *d* (every 5 rounds: a week of daily rounds) only rounds *r* with *r* + lag < *d*
+  are used; the lag comes from the payout scores' horizon: a daily round's 20-day score is final
+  1 + 2 + 20 business days later, plus 2 rounds of processing, so lag = 25;
 * the real pipeline runs on that window (instruments, HRP, targets, the slot program) for the example fleet
-  (`fleet.toml`, regime `classic-2024`: every slot pays 0.5×CORR + 2×MMC);
-* the plan is held for 5 rounds and paid by Numerai's formula, stake × clip(factor × Σ multiplier × score, ±0.05),
-  with the payout factor stated below (the data carries none per round);
+  (`fleet.toml`, regime `classic-2024`: every slot pays 0.5×v2_corr20 + 2×mmc, read from the snapshot's
+  canonical 20-day columns `canon_corr` and `canon_mmc` as the fleet file states);
+* the plan is held for 5 rounds and paid by Numerai's formula, stake × clip(Σ factor × multiplier × score, ±0.05),
+  with the payout factors stated below (the snapshot carries no round's own rules);
 * baselines: `equal` (equal weights on the same eligible instruments) and `current` (every slot keeps what it
   submits today: the do-nothing plan)."""),
     code("""import json
@@ -28,15 +30,16 @@ import pandas as pd
 
 from stakealloc import backtest, hrp, instruments
 from stakealloc.config import load_fleet
+from stakealloc.pipeline import regime_table
 from stakealloc.scores import load_bundled
 
 ROOT = Path.cwd() if (Path.cwd() / "fleet.toml").exists() else Path.cwd().parent
 fleet = load_fleet(ROOT / "fleet.toml")
 table = load_bundled()
 MEASURES = ["MV", "MAD", "CVaR", "EVaR", "WR", "MDD", "CDaR", "UCI"]
-STEP, LAG = 5, 25
+STEP = 5  # the lag is derived from the payout scores' horizon (25 for 20-day scores)
 strategies = MEASURES + ["equal", "current"]
-res = backtest.run(fleet, table, strategies, step=STEP, lag=LAG)
+res = backtest.run(fleet, table, strategies, step=STEP)
 print(backtest.format_table(res, "settings").splitlines()[1])
 print(backtest.format_table(res, "settings").splitlines()[2])"""),
     md("""## Out of sample beside in sample
@@ -75,7 +78,7 @@ ax[0].set_yticks(range(len(w.index)), [i.replace("_payout", "") for i in w.index
 ax[0].set_xticks(range(0, w.shape[1], 10), w.columns[::10], fontsize=7)
 ax[0].set_title("HRP weight (CDaR) at each decision round"); fig.colorbar(im, ax=ax[0])
 from scipy.cluster.hierarchy import dendrogram
-inst = instruments.build(table[table["resolved"]], fleet.models, fleet.payout.regime, fleet.portfolio)
+inst = instruments.build(regime_table(fleet, table, "the bundled snapshot"), fleet.models, fleet.payout.regime, fleet.portfolio)
 h = hrp.hrp(inst.returns, hrp.RiskMeasure.CDaR)
 dendrogram(h.linkage, labels=[c.replace("_payout", "") for c in inst.returns.columns], orientation="right",
            ax=ax[1], leaf_font_size=6)

@@ -2,7 +2,8 @@
 
 Usage: python tools/make_snapshot.py ../shared/data/numerai-classic-r843-r1197 stakealloc/data/classic_r843_r1197.csv
 
-Values are copied as written (no float round trip). Model names are lower-cased as
+Scores are stored under the API's displayNames of what the files hold: Classic's canonical
+20-day CORR and MMC, `canon_corr` and `canon_mmc`. Values are copied as written (no float round trip). Model names are lower-cased as
 Numerai writes them. Rounds 1178–1197 were not final when the data was fetched,
 so they are marked resolved = false.
 """
@@ -16,7 +17,7 @@ UNRESOLVED_FROM = 1178
 
 def main(src: Path, dest: Path) -> None:
     rows = []
-    for score, name in (("corr", "daily_data_corr_abs.csv"), ("mmc", "daily_data_mmc_abs.csv")):
+    for score, name in (("canon_corr", "daily_data_corr_abs.csv"), ("canon_mmc", "daily_data_mmc_abs.csv")):
         with open(src / name, newline="") as f:
             reader = csv.reader(f)
             header = next(reader)
