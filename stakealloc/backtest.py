@@ -23,7 +23,7 @@ import pandas as pd
 from . import hrp, instruments, slots, targets
 from .config import Fleet, Ref
 from .errors import ConfigError, DataError
-from .payout import Held, RoundRules, slot_payouts, summary, wide_scores
+from .payout import Held, RoundRules, ScoreArrays, slot_payouts, summary, wide_scores
 from .pipeline import regime_table, slot_inputs
 from .progress import Progress
 from .regimes import LAG_MARGIN, Regime, ScoreConfig, ScoreSpec
@@ -88,28 +88,109 @@ def _current_plan(fleet: Fleet) -> tuple[tuple[str, str, str, tuple[float, ...]]
 
 
 class _Runner:
-    """The pipeline per decision, sharing the instrument build across strategies."""
+    """The pipeline per decision, sharing work across strategies: the instruments and the clustering are
+    computed once per window, and a slot problem already solved (same targets; slots and regime are the
+    fleet's) is not solved again: `solve` is deterministic for proven plans, so only time is saved."""
 
     def __init__(self, fleet: Fleet):
         self.fleet = fleet
         self.si = slot_inputs(fleet)
         self.regime = fleet.payout.regime
+        self._plans: dict[tuple, tuple] = {}
+        self.unproven = 0  # solves whose plan was not proven optimal
 
     def plan(self, inst: instruments.InstrumentSet, w: pd.Series) -> tuple[tuple[str, str, str, tuple[float, ...]], ...]:
         f = self.fleet
         tg = targets.compute(w, inst.info, self.regime, f.portfolio.leverage, f.total_stake)
-        sp = slots.solve(self.si, tg, self.regime, f.models, solver=f.solver.name, time_limit=f.solver.time_limit,
-                         change_penalty=f.solver.change_penalty)
-        return tuple((s.name, c.ref.model, c.ref.side, self.regime.combinations[c.combo]) for s, c in zip(self.si, sp.choices))
+        key = tuple((t.model, t.side, t.score, t.target) for t in tg)
+        if key not in self._plans:
+            sp = slots.solve(self.si, tg, self.regime, f.models, solver=f.solver.name,
+                             time_limit=f.solver.time_limit, change_penalty=f.solver.change_penalty)
+            self.unproven += sp.solver.status != "optimal"
+            self._plans[key] = tuple((s.name, c.ref.model, c.ref.side, self.regime.combinations[c.combo])
+                                     for s, c in zip(self.si, sp.choices))
+        return self._plans[key]
 
-    def weights(self, inst: instruments.InstrumentSet, strategy: str) -> pd.Series:
+    def tree(self, inst: instruments.InstrumentSet) -> hrp.Tree:
+        p = self.fleet.portfolio
+        return hrp.build_tree(inst.returns, codependence=p.codependence, linkage=p.linkage, leaf_order=p.leaf_order)
+
+    def weights(self, inst: instruments.InstrumentSet, strategy: str, tree: hrp.Tree | None = None) -> pd.Series:
         p = self.fleet.portfolio
         if strategy == "equal":
             n = len(inst.eligible)
             return pd.Series(1.0 / n, index=list(inst.eligible))
         res = hrp.hrp(inst.returns, hrp.RiskMeasure(strategy), codependence=p.codependence, linkage=p.linkage,
-                      leaf_order=p.leaf_order, alpha=p.alpha)
+                      leaf_order=p.leaf_order, alpha=p.alpha, tree=tree)
         return hrp.prune(res.weights, p.min_weight)[0]
+
+
+def _decide(fleet: Fleet, resolved: pd.DataFrame, lag: int, strategies: list[str], ds: list[int]) -> list:
+    """For each decision round in `ds`: per strategy (plan, window, weights), or None where no window could be
+    built (the previous plan is then held). Pure; one call per worker in a parallel run."""
+    runner = _Runner(fleet)
+    out = []
+    for d in ds:
+        try:
+            inst = instruments.build(resolved[resolved["round"] + lag < d], fleet.models, fleet.payout.regime,
+                                     fleet.portfolio)
+        except DataError:
+            out.append(None)
+            continue
+        tree = runner.tree(inst) if any(s not in BASELINES for s in strategies) else None
+        per = {}
+        for strat in strategies:
+            if strat == "current":
+                continue
+            w = runner.weights(inst, strat, tree)
+            per[strat] = (runner.plan(inst, w), (int(inst.returns.index[0]), int(inst.returns.index[-1])),
+                          {str(k): float(v) for k, v in w.items()})
+        out.append(per)
+    return out
+
+
+def _chunks(items: list, n: int) -> list[list]:
+    """`items` in n contiguous runs of near-equal length (order kept)."""
+    k, r = divmod(len(items), n)
+    out, i = [], 0
+    for j in range(n):
+        size = k + (j < r)
+        if size:
+            out.append(items[i:i + size])
+        i += size
+    return out
+
+
+def _decide_all(fleet: Fleet, resolved: pd.DataFrame, lag: int, strategies: list[str], ds: list[int], jobs: int,
+                progress: bool) -> list:
+    """`_decide` over every decision: in this process, or across `jobs` worker processes (joblib), each on a
+    contiguous run of decisions (so few inputs travel); the results are the same either way."""
+    if jobs <= 1 or len(ds) < 2:
+        bar = Progress(len(ds), "backtest", progress)
+        out = []
+        for d in ds:
+            out += _decide(fleet, resolved, lag, strategies, [d])
+            bar.step(f"round {d}")
+        bar.close()
+        return out
+    from joblib import Parallel, delayed
+
+    # Small runs keep the progress bar moving; each worker solves single-threaded (HiGHS threads = 1).
+    runs = _chunks(ds, min(len(ds), jobs * 4))
+    bar = Progress(len(runs), f"backtest ({jobs} processes)", progress)
+    out = []
+    for res in Parallel(n_jobs=jobs, return_as="generator")(
+            delayed(_decide)(fleet, resolved, lag, strategies, run) for run in runs):
+        out += res
+        bar.step(f"{len(out)}/{len(ds)} decisions")
+    bar.close()
+    return out
+
+
+def default_jobs() -> int:
+    import os
+
+    return max(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1), 1)
 
 
 def decision_rounds(rounds: list[int], lag: int, step: int, min_rounds: int, start: int | None = None) -> list[int]:
@@ -156,7 +237,8 @@ def default_lag(regime: Regime, columns: dict[str, str], horizons: dict[str, Sco
 
 
 def run(fleet: Fleet, table: pd.DataFrame, strategies: list[str], *, step: int = 5, lag: int | None = None,
-        start: int | None = None, progress: bool = False, rules: dict[int, list[ScoreConfig]] | None = None) -> Result:
+        start: int | None = None, progress: bool = False, rules: dict[int, list[ScoreConfig]] | None = None,
+        jobs: int = 1) -> Result:
     """Walk forward; `strategies` are risk-measure codes and/or the baselines `equal`, `current`.
 
     `table` is the raw score table; `rules` the rounds' own payout configurations (from the API), if known."""
@@ -170,6 +252,8 @@ def run(fleet: Fleet, table: pd.DataFrame, strategies: list[str], *, step: int =
         lag_source = "given (--lag)"
     if lag < 0:
         raise ConfigError(f"--lag: must be ≥ 0, got {lag}")
+    if jobs < 1:
+        raise ConfigError(f"--jobs: must be ≥ 1, got {jobs}")
     raw = table
     table = regime_table(fleet, table, "the scores")
     resolved = table[table["resolved"]]
@@ -180,37 +264,26 @@ def run(fleet: Fleet, table: pd.DataFrame, strategies: list[str], *, step: int =
     runner = _Runner(fleet)
     held_rounds = [r for r in rounds if r >= ds[0]]
     book = _Booker(fleet, resolved, raw[raw["resolved"]], rules, held_rounds)
-    wide = book.wide
     payouts = pd.DataFrame(0.0, index=pd.Index(held_rounds, name="round"), columns=strategies)
     decisions: list[Decision] = []
     changes: dict[str, list[int]] = {s: [] for s in strategies}
     last: dict[str, tuple] = {}
-    bar = Progress(len(ds), "backtest", progress)
-    for d in ds:
-        usable = resolved[resolved["round"] + lag < d]
-        try:
-            inst = instruments.build(usable, fleet.models, regime, fleet.portfolio)
-        except DataError:
-            inst = None
+    decided = _decide_all(fleet, resolved, lag, strategies, ds, jobs, progress)
+    for d, per in zip(ds, decided):
         hold = [r for r in held_rounds if d <= r < d + step]
         for strat in strategies:
             if strat == "current":
                 plan, window, wts = _current_plan(fleet), None, {}
-            elif inst is None:
+            elif per is None:
                 plan, window, wts = last.get(strat, _current_plan(fleet)), None, {}
             else:
-                w = runner.weights(inst, strat)
-                plan = runner.plan(inst, w)
-                window = (int(inst.returns.index[0]), int(inst.returns.index[-1]))
-                wts = {str(k): float(v) for k, v in w.items()}
+                plan, window, wts = per[strat]
             if strat in last:
                 changes[strat].append(sum(a != b for a, b in zip(plan, last[strat])))
             last[strat] = plan
             decisions.append(Decision(d, strat, plan, window, wts))
             if hold:
                 payouts.loc[hold, strat] = book.pay(plan, hold)
-        bar.step(f"round {d}")
-    bar.close()
     stake = fleet.total_stake
     table_out = {s: metrics(payouts[s], stake, float(np.mean(changes[s])) if changes[s] else 0.0) for s in strategies}
     in_sample = _in_sample(fleet, resolved, strategies, runner, book, held_rounds)
@@ -233,10 +306,13 @@ class _Booker:
         own = {r: RoundRules.of(r, rules[r]) for r in held_rounds if r in rules}
         extra = sorted({k for rr in own.values() if rr is not None for k in rr.scores} - set(self.regime.scores))
         # The regime's scores under its names (columns substituted), other scores the rounds pay as the data names them.
-        self.wide = wide_scores(resolved, fleet.models, self.regime.scores)
+        wide = wide_scores(resolved, fleet.models, self.regime.scores)
         if extra:
-            self.wide.update(wide_scores(raw_resolved, fleet.models, tuple(extra)))
-        have = {k for k, w in self.wide.items() if w.notna().to_numpy().any()}
+            wide.update(wide_scores(raw_resolved, fleet.models, tuple(extra)))
+            rounds = sorted(set().union(*(w.index for w in wide.values())))
+            wide = {k: w.reindex(index=rounds) for k, w in wide.items()}
+        self.arrays = ScoreArrays(wide)  # numpy, for the many bookings of a backtest
+        have = {k for k, w in wide.items() if w.notna().to_numpy().any()}
         self.own = {r: rr for r, rr in own.items() if rr is not None and set(rr.scores) <= have}
         self.own_rounds = len(self.own)
         self.factors = dict(zip(self.regime.scores, fleet.payout.factors))
@@ -254,11 +330,11 @@ class _Booker:
         plain = [i for i, r in enumerate(rounds) if r not in self.own]
         if plain:
             pr = [rounds[i] for i in plain]
-            out[plain] = slot_payouts(self.wide, pr, held, self.factors, self.fleet.payout.clip_value).sum(axis=1)
+            out[plain] = slot_payouts(self.arrays, pr, held, self.factors, self.fleet.payout.clip_value).sum(axis=1)
         for i, r in enumerate(rounds):
             rr = self.own.get(r)
             if rr is not None:
-                out[i] = slot_payouts(self.wide, [r], [rr.rebook(h) for h in held],
+                out[i] = slot_payouts(self.arrays, [r], [rr.rebook(h) for h in held],
                                       rr.factors(self.fleet.payout.payout_factor),
                                       rr.clip(self.fleet.payout.clip_value)).sum()
         return out
@@ -272,8 +348,9 @@ def _in_sample(fleet, resolved, strategies, runner, book, held_rounds) -> dict[s
     except DataError:
         return {}
     out = {}
+    tree = runner.tree(inst)
     for strat in strategies:
-        plan = _current_plan(fleet) if strat == "current" else runner.plan(inst, runner.weights(inst, strat))
+        plan = _current_plan(fleet) if strat == "current" else runner.plan(inst, runner.weights(inst, strat, tree))
         out[strat] = metrics(pd.Series(book.pay(plan, held_rounds), index=held_rounds), fleet.total_stake, None)
     return out
 
@@ -322,7 +399,9 @@ def main(args, fleet: Fleet, load_scores, progress: bool) -> int:
 
     strategies = parse_strategies(args.risk_measures)
     sd = load_scores(fleet, args)
-    res = run(sd.fleet, sd.table, strategies, step=args.step, lag=args.lag, progress=progress, rules=sd.rules)
+    jobs = default_jobs() if args.jobs is None else args.jobs
+    res = run(sd.fleet, sd.table, strategies, step=args.step, lag=args.lag, progress=progress, rules=sd.rules,
+              jobs=jobs)
     source = sd.source
     if args.json:
         atomic.write_text(args.json, json.dumps(res.to_json(), indent=1) + "\n")

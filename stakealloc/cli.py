@@ -175,6 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lag", type=int, default=None,
                    help="round r is usable at decision d when r + lag < d (default: from the payout scores' horizons, "
                         "25 for 20-day scores, 65 for 60-day ones)")
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="worker processes for the decisions (default: all cores; 1: in this process)")
     p.add_argument("--json", metavar="PATH")
     p.add_argument("--offline", action="store_true")
     p.add_argument("--quiet", action="store_true")

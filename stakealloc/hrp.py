@@ -2,11 +2,13 @@
 
 The clustering, seriation and recursive bisection follow riskfolio-lib's
 `HCPortfolio.optimization(model="HRP")` step by step, and every risk figure is
-riskfolio's own (`RiskFunctions.Sharpe_Risk`), so on well-posed inputs the
-weights equal riskfolio's (tests check ≤ 1e-9). Two things differ:
+riskfolio's definition computed natively (`risk.py`), so on well-posed inputs
+the weights equal riskfolio's (tests: ≤ 1e-9; EVaR/EDaR ≤ 1e-6, riskfolio's
+own values being a numerical solve). riskfolio is imported only for the
+gerber1/gerber2/distance codependences and as the reference in tests. Beyond that:
 
-* each instrument's risk is computed once, not once per tree level (riskfolio
-  re-solves EVaR/EDaR for every asset at every level, which dominates a backtest);
+* each instrument's risk is computed once, not once per tree level, and the
+  clustering can be shared by several measures on one window (`build_tree`);
 * a risk that is ≤ 0 (a never-losing series under a drawdown measure has MDD = 0;
   a series whose worst 5 % is still a gain has CVaR < 0) would give infinite or
   negative inverse-risk weights. Such a risk is *floored* at the smallest
@@ -25,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import OptimizationError
+from .risk import measure
 
 
 class RiskMeasure(StrEnum):
@@ -93,47 +96,87 @@ def cluster(returns: pd.DataFrame, *, codependence: str = "pearson", linkage: st
     from scipy.spatial.distance import squareform
 
     codep, signed = _codependence(returns, codependence)
-    if signed:
-        dist = np.sqrt(np.clip((1 - codep) / 2, a_min=0.0, a_max=1.0))
-    else:
-        dist = np.sqrt(np.clip((1 - codep), a_min=0.0, a_max=1.0))
-    d = dist.to_numpy()
+    c = codep.to_numpy()
+    d = np.sqrt(np.clip((1 - c) / 2 if signed else (1 - c), a_min=0.0, a_max=1.0))
     if not np.all(np.isfinite(d)):
-        bad = [c for c in returns.columns if not np.all(np.isfinite(dist[c].to_numpy()))]
+        bad = [returns.columns[i] for i in np.nonzero(~np.isfinite(d).all(axis=0))[0]]
         raise OptimizationError(f"codependence is undefined for {', '.join(map(str, bad[:5]))} (a constant series?)")
-    Z = hr.linkage(squareform(d, checks=False), method=linkage, optimal_ordering=leaf_order)
-    return Z, hr.leaves_list(Z)
+    y = squareform(d, checks=False)
+    # linkage(optimal_ordering=True) is linkage, then optimal_leaf_ordering(Z, y); done here without scipy's
+    # repeated validation of the tree (a third of the cost of a 24-instrument HRP), same result (tested).
+    Z = hr.linkage(y, method=linkage)
+    if leaf_order:
+        try:
+            from scipy.cluster._optimal_leaf_ordering import optimal_leaf_ordering as _olo
+        except ImportError:  # a scipy without the private module: the public function, same result
+            Z = hr.optimal_leaf_ordering(Z, y)
+        else:
+            Z = _olo(Z, np.ascontiguousarray(squareform(y), dtype=np.float64))
+    return Z, _leaves(Z)
+
+
+def _leaves(Z: np.ndarray) -> np.ndarray:
+    """The dendrogram's leaves left to right (scipy's `leaves_list`, without its validation)."""
+    n = Z.shape[0] + 1
+    out: list[int] = []
+    stack = [2 * n - 2]
+    while stack:
+        node = stack.pop()
+        if node < n:
+            out.append(node)
+        else:
+            left, right = int(Z[node - n, 0]), int(Z[node - n, 1])
+            stack += [right, left]
+    return np.array(out)
 
 
 class _Risk:
-    """riskfolio's risk of a weighted sub-portfolio, as used in its HRP bisection."""
+    """riskfolio's risk of a weighted sub-portfolio as its HRP bisection uses it, computed natively
+    (`risk.py`): standard deviation for MV/vol alone, variance for an MV cluster."""
 
     def __init__(self, X: np.ndarray, cov: np.ndarray, rm: RiskMeasure, alpha: float):
-        from riskfolio.src import RiskFunctions as rk
-
-        self.rk, self.X, self.cov, self.rm, self.alpha = rk, X, cov, rm, alpha
+        self.X, self.cov, self.rm, self.alpha = X, cov, rm, alpha
 
     def naive(self, i: int) -> float:
-        """Risk of instrument i alone (what `_naive_risk` inverts; std for MV)."""
+        """Risk of instrument i alone (what the inverse-risk weights invert; std for MV)."""
         if self.rm in (RiskMeasure.MV, RiskMeasure.vol):
             return float(np.sqrt(self.cov[i, i]))
-        return float(self.rk.Sharpe_Risk(returns=self.X[:, [i]], w=np.array([[1.0]]), cov=self.cov[np.ix_([i], [i])],
-                                         rm=self.rm.value, rf=0, alpha=self.alpha))
+        return measure(self.X[:, i], self.rm.value, self.alpha)
 
     def cluster(self, idx: list[int], w: np.ndarray) -> float:
         """Risk of the cluster `idx` held with weights `w` (variance for MV, as riskfolio)."""
-        sub = self.cov[np.ix_(idx, idx)]
-        if self.rm is RiskMeasure.MV:
-            return float(np.power(np.sqrt((w.T @ sub @ w).item()), 2))
-        if self.rm is RiskMeasure.vol:
-            return float(np.sqrt((w.T @ sub @ w).item()))
-        return float(self.rk.Sharpe_Risk(returns=self.X[:, idx], w=w, cov=sub, rm=self.rm.value, rf=0,
-                                         alpha=self.alpha))
+        if self.rm in (RiskMeasure.MV, RiskMeasure.vol):
+            wv = w.ravel()
+            v = float(wv @ self.cov[idx][:, idx] @ wv)
+            return float(np.power(np.sqrt(v), 2)) if self.rm is RiskMeasure.MV else float(np.sqrt(v))
+        return measure(self.X[:, idx] @ w.ravel(), self.rm.value, self.alpha)
+
+
+@dataclass(frozen=True)
+class Tree:
+    """What HRP computes once per window whatever the risk measure: the clustering and the covariance."""
+
+    linkage: np.ndarray
+    order: np.ndarray  # seriation order, column positions
+    cov: np.ndarray
+
+
+def build_tree(returns: pd.DataFrame, *, codependence: str = "pearson", linkage: str = "single",
+         leaf_order: bool = True) -> Tree:
+    """The clustering of `returns` (rounds × instruments) and its covariance, for `hrp(..., tree=)`."""
+    # numpy's covariance, bit for bit pandas' (and so riskfolio's) on finite data, at a third of the cost
+    cov = np.atleast_2d(np.cov(returns.to_numpy(dtype=float), rowvar=False))
+    if returns.shape[1] < 2:
+        return Tree(np.empty((0, 4)), np.arange(returns.shape[1]), cov)
+    Z, order = cluster(returns, codependence=codependence, linkage=linkage, leaf_order=leaf_order)
+    return Tree(Z, order, cov)
 
 
 def hrp(returns: pd.DataFrame, rm: RiskMeasure, *, codependence: str = "pearson", linkage: str = "single",
-        leaf_order: bool = True, alpha: float = 0.05) -> HrpResult:
-    """HRP weights of the columns of `returns` (rounds × instruments, per-round scores, no NaN)."""
+        leaf_order: bool = True, alpha: float = 0.05, tree: Tree | None = None) -> HrpResult:
+    """HRP weights of the columns of `returns` (rounds × instruments, per-round scores, no NaN).
+
+    `tree` is this window's clustering from `build_tree()`, when several measures share it."""
     rm = RiskMeasure(rm)
     names = [str(c) for c in returns.columns]
     n = len(names)
@@ -149,8 +192,9 @@ def hrp(returns: pd.DataFrame, rm: RiskMeasure, *, codependence: str = "pearson"
     if X.shape[0] < 2:
         raise OptimizationError(f"HRP needs at least 2 rounds, got {X.shape[0]}")
 
-    Z, order = cluster(returns, codependence=codependence, linkage=linkage, leaf_order=leaf_order)
-    cov = returns.cov().to_numpy()
+    if tree is None:
+        tree = build_tree(returns, codependence=codependence, linkage=linkage, leaf_order=leaf_order)
+    Z, order, cov = tree.linkage, tree.order, tree.cov
     risk = _Risk(X, cov, rm, alpha)
     notes: list[str] = []
 
@@ -175,11 +219,11 @@ def hrp(returns: pd.DataFrame, rm: RiskMeasure, *, codependence: str = "pearson"
     floored_cluster = False
     cluster_floor = floor ** 2 if rm is RiskMeasure.MV else floor
 
+    inverse = 1 / np.power(single, 2) if rm is RiskMeasure.MV else 1 / single
+
     def naive_weights(idx: list[int]) -> np.ndarray:
-        r = single[idx]
-        inv = 1 / np.power(r, 2) if rm is RiskMeasure.MV else 1 / r
-        inv = inv.reshape(-1, 1)
-        return inv * (1 / np.sum(inv))
+        inv = inverse[idx].reshape(-1, 1)
+        return inv * (1 / inv.sum())
 
     weights = np.ones(n)
     items = [list(order)]
@@ -199,7 +243,7 @@ def hrp(returns: pd.DataFrame, rm: RiskMeasure, *, codependence: str = "pearson"
             weights[right] *= 1 - a1
     if floored_cluster:
         notes.append(f"a cluster's {rm.value} was ≤ 0; floored at {cluster_floor:.6g}")
-    w = validate_weights(pd.Series(weights, index=names, name="weight"), names)
+    w = pd.Series(_validated(weights, names), index=names, name="weight")
     return HrpResult(w, tuple(names[i] for i in order), Z, tuple(notes))
 
 
@@ -207,15 +251,18 @@ def validate_weights(w: pd.Series, labels: list[str]) -> pd.Series:
     """Check weights are finite, ≥ 0, sum to 1 (to 1e-9) over exactly `labels`; renormalise the rounding."""
     if list(map(str, w.index)) != list(labels):
         raise OptimizationError("HRP weights do not carry the instruments' labels")
-    v = w.to_numpy(dtype=float)
+    return pd.Series(_validated(w.to_numpy(dtype=float), list(labels)), index=w.index, name=w.name)
+
+
+def _validated(v: np.ndarray, labels: list[str]) -> np.ndarray:
     if not np.all(np.isfinite(v)):
-        raise OptimizationError(f"HRP produced non-finite weights for {', '.join(w.index[~np.isfinite(v)])}")
+        raise OptimizationError(f"HRP produced non-finite weights for {', '.join(np.array(labels)[~np.isfinite(v)])}")
     if np.any(v < 0):
-        raise OptimizationError(f"HRP produced negative weights for {', '.join(w.index[v < 0])}")
+        raise OptimizationError(f"HRP produced negative weights for {', '.join(np.array(labels)[v < 0])}")
     s = v.sum()
     if abs(s - 1) > 1e-9:
         raise OptimizationError(f"HRP weights sum to {s:.12g}, not 1")
-    return w / s
+    return v / s
 
 
 def prune(w: pd.Series, min_weight: float) -> tuple[pd.Series, tuple[str, ...]]:

@@ -90,11 +90,14 @@ def build(table: pd.DataFrame, models: tuple[str, ...], regime: Regime, p: Portf
     bases: list[tuple[str, pd.Series, str, str | None]] = []
     if regime.single:
         combo = regime.combinations[0]
+        idx = pd.Index(window, name="round")
         for m in models:
-            # min_count: a round with any paying score missing is missing (never summed as 0).
-            parts = [wide[k][m] * c for k, c in zip(regime.scores, combo) if c != 0]
-            s = pd.concat(parts, axis=1).sum(axis=1, min_count=len(parts))
-            bases.append((instrument_name(m, "long", None), s, m, None))
+            # A round with any paying score missing is missing (NaN propagates; never summed as 0).
+            v = np.zeros(len(window))
+            for k, c in zip(regime.scores, combo):
+                if c != 0:
+                    v = v + wide[k][m].to_numpy(dtype=float) * c
+            bases.append((instrument_name(m, "long", None), pd.Series(v, index=idx, name=m), m, None))
     else:
         for m in models:
             for k in paying_scores(regime):
@@ -141,18 +144,22 @@ def build(table: pd.DataFrame, models: tuple[str, ...], regime: Regime, p: Portf
         for inst in keep:
             candidates.append((inst, s if inst.side == "long" else -s))
 
-    # Duplicates: against instruments of models listed earlier, on the rounds both scored.
+    # Duplicates: against instruments of models listed earlier, on the rounds both scored (numpy: this runs
+    # once per backtest decision).
     accepted: list[tuple[Instrument, pd.Series]] = []
+    arrays: list[tuple[np.ndarray, np.ndarray]] = []  # (values, scored) of each accepted instrument
     order = {m: i for i, m in enumerate(models)}
     for inst, s in candidates:
         dup = None
-        for prev, ps in accepted:
+        v = s.to_numpy(dtype=float)
+        scored = ~np.isnan(v)
+        for (prev, _ps), (pv, pscored) in zip(accepted, arrays):
             if order[prev.model] >= order[inst.model]:
                 continue
-            both_scored = s.notna() & ps.notna()
+            both_scored = scored & pscored
             if int(both_scored.sum()) < p.min_rounds:
                 continue
-            rho = float(np.corrcoef(s[both_scored].to_numpy(), ps[both_scored].to_numpy())[0, 1])
+            rho = float(np.corrcoef(v[both_scored], pv[both_scored])[0, 1])
             if rho >= p.max_correlation:
                 dup = (prev, rho)
                 break
@@ -160,6 +167,7 @@ def build(table: pd.DataFrame, models: tuple[str, ...], regime: Regime, p: Portf
             dropped.append(Dropped(inst.name, f"duplicate of {dup[0].name} (correlation {dup[1]:.6f} ≥ {p.max_correlation:g})"))
         else:
             accepted.append((inst, s))
+            arrays.append((v, scored))
 
     if not accepted:
         raise DataError("no eligible instruments: " + "; ".join(f"{d.instrument}: {d.reason}" for d in dropped[:6])

@@ -36,9 +36,28 @@ def wide_scores(table: pd.DataFrame, models: tuple[str, ...], scores: tuple[str,
             .reindex(index=rounds, columns=list(models)) for k in scores}
 
 
-def slot_payouts(wide: dict[str, pd.DataFrame], rounds: list[int], held: list[Held], factors: dict[str, float],
-                 clip: float) -> np.ndarray:
+class ScoreArrays:
+    """`wide_scores` as numpy arrays with round and model positions, for booking many plans quickly."""
+
+    def __init__(self, wide: dict[str, pd.DataFrame]):
+        first = next(iter(wide.values())) if wide else pd.DataFrame()
+        self.row = {int(r): i for i, r in enumerate(first.index)}
+        self.col = {str(m): i for i, m in enumerate(first.columns)}
+        for w in wide.values():
+            assert list(w.index) == list(first.index) and list(w.columns) == list(first.columns)
+        self.values = {k: w.to_numpy(dtype=float) for k, w in wide.items()}
+
+    def series(self, score: str, model: str, rounds: list[int]) -> np.ndarray:
+        """Values of (score, model) on `rounds`; NaN where absent."""
+        rows = np.array([self.row.get(int(r), -1) for r in rounds], dtype=int)
+        v = self.values[score][np.maximum(rows, 0), self.col[model]] if len(rows) else np.zeros(0)
+        return np.where(rows >= 0, v, np.nan)
+
+
+def slot_payouts(wide: dict[str, pd.DataFrame] | ScoreArrays, rounds: list[int], held: list[Held],
+                 factors: dict[str, float], clip: float) -> np.ndarray:
     """Payout (NMR), rounds × slots."""
+    arrays = wide if isinstance(wide, ScoreArrays) else ScoreArrays(wide)
     out = np.zeros((len(rounds), len(held)))
     for j, h in enumerate(held):
         raw = np.zeros(len(rounds))
@@ -46,7 +65,7 @@ def slot_payouts(wide: dict[str, pd.DataFrame], rounds: list[int], held: list[He
         for k, m in h.multipliers.items():
             if m == 0:
                 continue
-            v = wide[k][h.model].reindex(rounds).to_numpy(dtype=float)
+            v = arrays.series(k, h.model, rounds)
             absent |= np.isnan(v)
             raw += factors[k] * m * np.nan_to_num(v)
         sign = -1.0 if h.side == "short" else 1.0

@@ -150,7 +150,8 @@ def render(p: Plan) -> str:
     proof = ("proven optimal" if sv["status"] == "optimal"
              else f"NOT proven optimal: best bound {_fmt(sv['bound'])}, gap {_fmt(sv['gap'])} NMR")
     out.append(f"  solver {sv['name']}: {sv['status']} ({proof}), {sv['seconds']:.2f} s"
-               + ("" if sv["source"] == "solver" else "; plan from the greedy + neighbourhood search, better than the solver's"))
+               + {"solver": "", "dp": "; proven by the exact subset DP over every column (no solver call)"}.get(
+                   sv["source"], "; plan from the greedy + neighbourhood search, better than the solver's"))
     for u in p.unreachable:
         out.append(f"  unreachable: {_fmt(u['unreachable'])} NMR of {u['score']}: {u['why']}")
     if p.window_performance:

@@ -29,6 +29,12 @@ _TRUE = {"true", "1", "yes", "t"}
 _FALSE = {"false", "0", "no", "f"}
 
 
+def _per_value(col: pd.Series, fn) -> pd.Series:
+    """`fn` applied to each distinct value of `col` once, mapped back onto every row."""
+    codes, uniques = pd.factorize(col, use_na_sentinel=False)
+    return pd.Series(np.asarray([fn(u) for u in uniques], dtype=object)[codes], index=col.index)
+
+
 def validate_table(df: pd.DataFrame, origin: str) -> pd.DataFrame:
     """Normalise types and check a score table; NaN values are dropped (a missing round is an absent row)."""
     missing = [c for c in ("round", "model", "score", "value") if c not in df.columns]
@@ -41,10 +47,11 @@ def validate_table(df: pd.DataFrame, origin: str) -> pd.DataFrame:
         i = int(bad.to_numpy().nonzero()[0][0])
         raise DataError(f"{origin}: row {i + 1}: round {df['round'].iloc[i]!r} is not a whole number")
     out["round"] = rounds.astype("int64")
-    out["model"] = df["model"].astype(str).str.strip().str.lower()
+    # String work on the distinct values only (a table has tens of thousands of rows, few names).
+    out["model"] = _per_value(df["model"], lambda v: str(v).strip().lower())
     # Scores keep the API's displayName as written: no closed list, no case folding.
-    out["score"] = df["score"].astype(str).str.strip()
-    bad_name = ~out["score"].str.match(SCORE_NAME.pattern)
+    out["score"] = _per_value(df["score"], lambda v: str(v).strip())
+    bad_name = ~_per_value(out["score"], lambda v: bool(SCORE_NAME.match(v))).astype(bool)
     if bad_name.any():
         i = int(bad_name.to_numpy().nonzero()[0][0])
         raise DataError(f"{origin}: row {i + 1}: score {df['score'].iloc[i]!r} is not a score name (a displayName such as v2_corr20)")

@@ -39,6 +39,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -77,7 +78,8 @@ class SolverInfo:
     gap: float  # objective − bound, NMR
     seconds: float
     solver_status: str  # what the solver itself said
-    source: str  # "solver" | "heuristic" (greedy + local + neighbourhood search found the better plan)
+    source: str  # "solver" | "dp" (the exact subset DP, no solver call) | "heuristic" (greedy + local +
+    # neighbourhood search found the better plan)
     formulation: str = "compact"  # "partition" (exact set partitioning, small fleets) | "compact"
 
 
@@ -413,10 +415,18 @@ def _run(prob, solver: SolverName, deadline: float, warm: bool, presolve: bool =
     return bound, status_text, said_optimal, sol_ok
 
 
+DP_STATUS = "exact: the subset DP over every column (no solver call)"
+EXACT_DP = True  # the partition formulation's DP optimum stands as proven (see `_solve_partition`)
+
+
 def _solve_partition(slots, refs, allowed, idle, regime, targets, change_penalty, solver: SolverName,
-                     time_limit: float, heur: list[tuple[int, int]],
+                     time_limit: float, heur: list[tuple[int, int]], exact_dp: bool = True,
                      ) -> tuple[list[tuple[int, int]] | None, float, str, bool]:
     """The set-partitioning program (partition.py); returns as `_solve_pulp` does.
+
+    `partition.column_costs` enumerates every column exactly and `partition.best_partition` is an exact
+    DP over all of them, so its optimum is the program's: with `exact_dp` it stands as proven (bound =
+    its objective, status text DP_STATUS) and no solver runs. Without, the named solver proves it:
 
     Columns that cannot be in a plan better than the starting plan are left out: a column (c, M) whose
     floor, cost(c, M) + Σ_(c' ≠ c) min over M' outside M of cost(c', M'), is above the starting plan's
@@ -442,6 +452,13 @@ def _solve_partition(slots, refs, allowed, idle, regime, targets, change_penalty
     # The subset DP over the same columns is exact and takes milliseconds; its plan is the starting plan
     # and its objective the cut-off for columns, so the program below only has to prove it.
     dp_obj, dp_masks = partition.best_partition(cols, len(slots))
+    if exact_dp and math.isfinite(dp_obj):
+        plan = _group_plan(slots, refs, regime, targets, change_penalty,
+                           [[j for j in range(len(slots)) if m >> j & 1] for m in dp_masks])
+        for j, x in enumerate(plan):
+            if x is None or x[1] == zero:
+                plan[j] = (idle[j], zero)  # an idle slot goes to its idle candidate (as below)
+        return plan, dp_obj, DP_STATUS, True  # type: ignore[return-value]
     if dp_obj <= upper + 1e-9 * max(1.0, upper):  # on a tie the DP's plan, whatever the rounding
         upper = dp_obj
         start = [sum(1 << i for i, j in enumerate(members) if m >> j & 1)
@@ -536,12 +553,38 @@ PROBE_SHARE = 0.15  # of the time limit for a first attempt at the full program 
 PROBE_MAX_BINARIES = 30_000  # no first attempt beyond this many (slot, candidate, combination) binaries
 
 
+_HIGHS_BANNER_SILENCED = False
+
+
+def _silence_highs_banner() -> None:
+    """HiGHS prints its banner to the process's stdout (file descriptor 1, below Python) when the first
+    `Highs` object is made, whatever `output_flag` says; it would stand before the plan. Make that first
+    object with descriptor 1 pointing at /dev/null. Once per process."""
+    global _HIGHS_BANNER_SILENCED
+    if _HIGHS_BANNER_SILENCED:
+        return
+    import highspy
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+    _HIGHS_BANNER_SILENCED = True
+
+
 def _highs_cmd(deadline: float, warm: bool, presolve: bool = True):
     """PuLP's HiGHS API solver whose time limit runs to `deadline` (time.perf_counter()) from the moment
     HiGHS starts, so PuLP's model transfer (seconds at 100k binaries) is not added to the limit; with
     `warm`, it also hands HiGHS the variables' initial values, which PuLP does not pass."""
     import highspy
     import pulp
+
+    _silence_highs_banner()
 
     class Highs(pulp.HiGHS):
         def callSolver(self, lp):
@@ -776,8 +819,12 @@ def _proves(res, slots, refs, targets, regime, change_penalty) -> bool:
 
 
 def solve(slots: list[SlotInput], targets: tuple[Target, ...], regime: Regime, models: tuple[str, ...], *,
-          solver: SolverName = SolverName.HIGHS, time_limit: float = 60.0, change_penalty: float = 0.0) -> SlotPlan:
-    """Best plan for `slots` against `targets`; status carries whether it is proven optimal."""
+          solver: SolverName = SolverName.HIGHS, time_limit: float = 60.0, change_penalty: float = 0.0,
+          exact_dp: bool | None = None) -> SlotPlan:
+    """Best plan for `slots` against `targets`; status carries whether it is proven optimal.
+
+    With `exact_dp`, a fleet in the set-partitioning formulation takes the exact subset DP's optimum as
+    proven (`solver.source` "dp"); without, the named solver proves it (tests use both). None: EXACT_DP."""
     if not slots:
         raise OptimizationError("no slots to assign")
     for s in slots:
@@ -799,7 +846,7 @@ def solve(slots: list[SlotInput], targets: tuple[Target, ...], regime: Regime, m
     formulation = "partition" if partition.applies(slots, refs, allowed, regime, change_penalty) else "compact"
     if formulation == "partition":
         left = time_limit - (time.perf_counter() - t0)
-        result = _solve_partition(*args, max(left, 1.0), heur)
+        result = _solve_partition(*args, max(left, 1.0), heur, EXACT_DP if exact_dp is None else exact_dp)
     elif len(slots) >= LNS_MIN_SLOTS:
         # A short first attempt at the full program: many mid-size fleets prove within it, and then the
         # neighbourhood search would only delay the answer. Not for very large programs: they never proved
@@ -833,7 +880,7 @@ def solve(slots: list[SlotInput], targets: tuple[Target, ...], regime: Regime, m
                                                              groups)
         if first is not None:
             bound = max(bound, first[1])  # both bounds are valid for the same program
-    source = "solver"
+    source = "dp" if status_text == DP_STATUS else "solver"
     if plan is None:
         choices = warm_choices
         source = "heuristic"

@@ -75,6 +75,8 @@ def check_plan_invariants(plan: dict) -> None:
 def test_example_plan_invariants(example_plan):
     text, plan, _ = example_plan
     check_plan_invariants(plan)
+    # stdout is the plan and nothing else (HiGHS prints a banner below Python unless silenced)
+    assert text.startswith("stakealloc ") and "Running HiGHS" not in text
 
 
 def test_example_plan_states_its_rules_and_column_substitution(example_plan):

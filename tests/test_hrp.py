@@ -145,3 +145,89 @@ def test_prune_min_weight():
     with pytest.raises(OptimizationError, match="prunes every instrument"):
         prune(pd.Series({"a": 0.5, "b": 0.5}), 0.6)
 
+
+ALL_MEASURES = [r.value for r in RiskMeasure]
+LINKAGES = ["single", "complete", "average", "weighted", "centroid", "median", "ward"]
+ENTROPIC = {"EVaR", "EDaR"}
+
+
+def _compare(window, rm, **kw):
+    """Our weights against riskfolio's HCPortfolio where riskfolio's result is valid: finite, ≥ 0, and on a
+    well-posed input (no risk ≤ 0, which riskfolio inverts as it is and we floor, with a note). Ours are
+    always valid weights."""
+    res = hrp(window, RiskMeasure(rm), **kw)
+    ours = res.weights
+    assert np.isfinite(ours).all() and (ours >= 0).all() and ours.sum() == pytest.approx(1, abs=1e-12)
+    if res.notes:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            ref = riskfolio_hrp(window, RiskMeasure(rm), **kw)
+        except (ValueError, ZeroDivisionError):
+            return None
+    if not (np.isfinite(ref.to_numpy()).all() and (ref >= 0).all()):
+        return None
+    assert list(ours.index) == list(ref.index)
+    tol = 1e-6 if rm in ENTROPIC else 1e-9
+    diff = float((ours - ref).abs().max())
+    assert diff <= tol, (rm, kw, diff)
+    return diff
+
+
+@pytest.mark.parametrize("linkage", LINKAGES)
+def test_every_measure_equals_riskfolio_for_every_linkage(real_window, linkage):
+    """All 22 codes × the seven linkages, 15 instruments × 80 rounds of the example fleet's window."""
+    compared = [rm for rm in ALL_MEASURES if _compare(real_window, rm, linkage=linkage) is not None]
+    assert len(compared) >= 19, set(ALL_MEASURES) - set(compared)  # well-posed nearly everywhere here
+
+
+@pytest.fixture(scope="module")
+def wide_window(bundled):
+    """A second size: 24 models' CORR and MMC streams (48 instruments, both sides off) × 100 rounds."""
+    from stakealloc.config import Portfolio
+    from stakealloc.instruments import build
+    from stakealloc.regimes import custom_regime
+
+    models = tuple(sorted(bundled["model"].unique()))[:24]
+    regime = custom_regime(["canon_corr", "canon_mmc"], [[1.0, 0.0], [0.0, 1.0]])
+    p = Portfolio(leverage=1.0, leverage_given=True, lookback=100, min_rounds=60, missing="zero", max_correlation=0.999)
+    from stakealloc.config import Missing
+
+    p = Portfolio(**{**p.__dict__, "missing": Missing.ZERO})
+    return build(bundled, models, regime, p).returns
+
+
+@pytest.mark.parametrize("rm", ["MV", "CVaR", "MDD", "CDaR", "EDaR", "EVaR", "MAD", "UCI"])
+def test_main_measures_equal_riskfolio_at_a_second_size(wide_window, rm):
+    assert wide_window.shape[1] >= 30
+    assert _compare(wide_window, rm) is not None
+
+
+def test_native_measures_by_hand():
+    from stakealloc import risk
+
+    a = np.array([0.1, -0.2, 0.05, 0.05])
+    # cumulative from 1: 1.1, 0.9, 0.95, 1.0; drawdowns 0, 0.2, 0.15, 0.1
+    assert risk.max_drawdown(a) == pytest.approx(0.2)
+    assert risk.average_drawdown(a) == pytest.approx((0.2 + 0.15 + 0.1) / 4)
+    assert risk.ulcer_index(a) == pytest.approx(np.sqrt((0.04 + 0.0225 + 0.01) / 4))
+    b = np.array([0.01] * 19 + [-0.1])
+    assert risk.cvar(b, 0.05) == pytest.approx(0.1) and risk.var(b, 0.05) == pytest.approx(0.1)
+    assert risk.worst(b) == pytest.approx(0.1)
+    # EVaR lies between the mean loss and the worst loss, and is CVaR's upper bound
+    c = np.random.default_rng(3).normal(0.001, 0.02, 200)
+    assert risk.cvar(c, 0.05) <= risk.evar(c, 0.05) <= risk.worst(c)
+
+
+def test_a_plan_never_imports_riskfolio(tmp_path):
+    """riskfolio is off the weekly run's path: only gerber/distance codependences and tests import it."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    code = ("import sys\nfrom stakealloc import cli\nrc = cli.main(['run', 'fleet.toml'])\n"
+            "assert rc == 0\nassert 'riskfolio' not in sys.modules, 'riskfolio imported'\n")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr

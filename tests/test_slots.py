@@ -13,13 +13,18 @@ from stakealloc.targets import Target
 SOLVERS = [SolverName.HIGHS, SolverName.CBC]
 
 
-@pytest.fixture(params=["partition", "compact"])
+@pytest.fixture(params=[("partition", True), ("partition", False), ("compact", True)],
+                ids=["partition-dp", "partition-solver", "compact"])
 def formulation(request, monkeypatch):
     """Run a small-fleet test with each formulation: small fleets in separable regimes take the set-
-    partitioning program, so the compact one is forced by lowering the partition's slot limit."""
-    if request.param == "compact":
+    partitioning program, whose exact DP stands as the proof unless the named solver is made to prove it;
+    the compact one is forced by lowering the partition's slot limit."""
+    name, dp = request.param
+    if name == "compact":
         monkeypatch.setattr("stakealloc.partition.MAX_SLOTS", 0)
-    return request.param
+    if not dp:
+        monkeypatch.setattr("stakealloc.slots.EXACT_DP", False)
+    return name
 
 
 def brute_force(slots, targets, regime, refs, change_penalty=0.0):
@@ -417,3 +422,21 @@ def test_kicks_escape_a_local_optimum(monkeypatch):
     assert runs[0] == runs[1]
     assert all(c in allowed[j] for j, (c, _p) in enumerate(runs[0]))
     assert S._obj(slots, refs, runs[0], targets, regime, 0.0) < local - 1.0  # measured: 4.53 -> 1.22 NMR
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_exact_dp_stands_as_proven_and_the_solver_agrees(solver):
+    """The partition formulation's DP enumerates every column exactly: its optimum is reported as proven
+    without a solver call (source "dp"), and the named solver, made to prove it, finds the same optimum."""
+    stakes, optimum = FORUM_DRAWS[0]
+    slots = [SlotInput(f"s{j}", s) for j, s in enumerate(stakes)]
+    targets = tuple(Target(m, side, k, v) for (m, side), vals in FORUM_TARGETS.items()
+                    for k, v in zip(("v2_corr20", "tc"), vals) if v > 0)
+    models = tuple(m for m, _ in FORUM_TARGETS)
+    dp = solve(slots, targets, PRESETS["classic-2023"], models, solver=solver)
+    proved = solve(slots, targets, PRESETS["classic-2023"], models, solver=solver, exact_dp=False)
+    assert (dp.solver.source, dp.solver.status, dp.solver.formulation) == ("dp", "optimal", "partition")
+    assert dp.solver.solver_status.startswith("exact: the subset DP") and dp.solver.gap <= 1e-9
+    assert proved.solver.source == "solver" and proved.solver.status == "optimal"
+    assert dp.solver.objective == pytest.approx(proved.solver.objective, abs=1e-6)
+    assert dp.solver.objective == pytest.approx(optimum, abs=0.006)
