@@ -51,6 +51,13 @@ class Tournament(StrEnum):
         return {"classic": 8, "signals": 11, "crypto": 12}[self.value]
 
 
+class Objective(StrEnum):
+    """What the slot program minimises: nominal exposure deviation, or the payout's tracking error."""
+
+    EXPOSURE = "exposure"
+    TRACKING = "tracking"
+
+
 class SolverName(StrEnum):
     CBC = "CBC"
     HIGHS = "HiGHS"
@@ -117,7 +124,8 @@ class Data:
 class Solver:
     name: SolverName = SolverName.HIGHS
     time_limit: float = 60.0  # seconds
-    change_penalty: float = 0.0  # NMR per slot whose assignment changes
+    change_penalty: float = 0.0  # per slot whose assignment changes: NMR (exposure), NMR per round (tracking)
+    objective: Objective = Objective.EXPOSURE
 
 
 @dataclass(frozen=True)
@@ -168,10 +176,18 @@ class Fleet:
             raise ConfigError("slot stakes are not known yet (fetch them from the API first)")
         return float(sum(stakes))  # type: ignore[arg-type]
 
-    def with_overrides(self, *, risk_measure: RiskMeasure | None = None) -> "Fleet":
-        if risk_measure is None:
-            return self
-        return replace(self, portfolio=replace(self.portfolio, risk_measure=risk_measure))
+    def with_overrides(self, *, risk_measure: RiskMeasure | None = None, objective: "Objective | None" = None,
+                       lookback: int | None = None, linkage: str | None = None) -> "Fleet":
+        f = self
+        if risk_measure is not None:
+            f = replace(f, portfolio=replace(f.portfolio, risk_measure=risk_measure))
+        if lookback is not None:
+            f = replace(f, portfolio=replace(f.portfolio, lookback=lookback))
+        if linkage is not None:
+            f = replace(f, portfolio=replace(f.portfolio, linkage=linkage))
+        if objective is not None:
+            f = replace(f, solver=replace(f.solver, objective=objective))
+        return f
 
 
 # --- reading helpers -------------------------------------------------------
@@ -255,7 +271,7 @@ _PORTFOLIO = ("leverage", "lookback", "risk_measure", "linkage", "codependence",
               "side", "min_rounds", "max_stale", "missing", "min_weight", "max_correlation")
 _PAYOUT = ("regime", "scores", "combinations", "payout_factor", "clip", "multiplier_step")
 _DATA = ("source", "snapshot", "cache_dir", "tournament", "columns")
-_SOLVER = ("name", "time_limit", "change_penalty")
+_SOLVER = ("name", "time_limit", "change_penalty", "objective")
 _SLOT = ("name", "stake", "current", "current_multipliers", "pin", "exclude")
 
 
@@ -393,6 +409,8 @@ def _solver(doc: dict) -> Solver:
         name=SolverName(name),
         time_limit=_num(t, "time_limit", "solver", 60.0, lo=0.0, lo_open=True, hi=86400.0),  # type: ignore[arg-type]
         change_penalty=_num(t, "change_penalty", "solver", 0.0, lo=0.0),  # type: ignore[arg-type]
+        objective=Objective(_choice(t, "objective", "solver", Objective.EXPOSURE.value,
+                                    tuple(o.value for o in Objective))),
     )
 
 

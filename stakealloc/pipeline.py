@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import hrp, instruments, slots, targets
+from . import hrp, instruments, slots, targets, tracking
+from .config import Objective
 from .config import Fleet, Ref, Source
 from .errors import ConfigError, DataError
 from .payout import Held, slot_payouts, summary, wide_scores
@@ -75,13 +76,30 @@ def plan(fleet: Fleet, table: pd.DataFrame, *, source: str, current_round: int |
     return assemble(fleet, tg, table=table, wt=wt, source=source, current_round=current_round, notes=notes)
 
 
+def solve_slots(fleet: Fleet, si: list[slots.SlotInput], tg: tuple[Target, ...],
+                st: tracking.Streams | None) -> slots.SlotPlan:
+    """The slot program for the fleet's objective; tracking needs the window's streams `st`."""
+    s = fleet.solver
+    if s.objective is Objective.TRACKING:
+        if st is None:
+            raise ConfigError('solver.objective: "tracking" follows the target portfolio\'s payout over the '
+                              'weights\' window, which given targets do not have; use objective = "exposure"')
+        return tracking.solve(si, tg, fleet.payout.regime, fleet.models, st, solver=s.name,
+                              time_limit=s.time_limit, change_penalty=s.change_penalty)
+    return slots.solve(si, tg, fleet.payout.regime, fleet.models, solver=s.name, time_limit=s.time_limit,
+                       change_penalty=s.change_penalty)
+
+
 def assemble(fleet: Fleet, tg: tuple[Target, ...], *, table: pd.DataFrame | None, wt: Weights | None,
              source: str, current_round: int | None = None, notes: tuple[str, ...] = ()) -> Plan:
     """Solve the slot program for targets `tg` and build the plan record (also used by `assign`)."""
     regime = fleet.payout.regime
     si = slot_inputs(fleet)
-    sp = slots.solve(si, tg, regime, fleet.models, solver=fleet.solver.name, time_limit=fleet.solver.time_limit,
-                     change_penalty=fleet.solver.change_penalty)
+    st = None
+    if wt is not None and table is not None:
+        # The window the weights were fitted on (after the missing-data policy): tracking is measured there.
+        st = tracking.streams(table, list(wt.inst.returns.index), fleet.models, regime)
+    sp = solve_slots(fleet, si, tg, st)
     total = fleet.total_stake
     ach = slots.achieved(si, list(sp.choices), regime)
     slot_rows = []
@@ -106,8 +124,12 @@ def assemble(fleet: Fleet, tg: tuple[Target, ...], *, table: pd.DataFrame | None
     sv = sp.solver
     solver = {"name": sv.name, "status": sv.status, "objective": sv.objective, "bound": sv.bound, "gap": sv.gap,
               "seconds": sv.seconds, "solver_status": sv.solver_status, "source": sv.source,
-              "formulation": sv.formulation,
+              "formulation": sv.formulation, "objective_kind": sv.objective_kind,
               "time_limit": fleet.solver.time_limit}
+    te = None
+    if st is not None:
+        held = [(r["model"], r["side"], r["multipliers"], r["stake"]) for r in slot_rows]
+        te = tracking.tracking_error(tracking.plan_payout(st, held), tracking.target_payout(st, tg))
     notes = list(notes)
     if "tc" in regime.scores and any(r["side"] == "short" and r["score"] == "tc" for r in target_rows):
         notes.append("the short side of TC is an approximation: TC of inverted predictions is not exactly −TC")
@@ -138,7 +160,8 @@ def assemble(fleet: Fleet, tg: tuple[Target, ...], *, table: pd.DataFrame | None
         weights={str(k): float(v) for k, v in (wt.weights.items() if wt is not None else [])},
         deviation=deviation, change_penalty=fleet.solver.change_penalty, penalty=sp.penalty, slots=slot_rows,
         targets=target_rows, solver=solver, data=data, unreachable=slots.capacity_notes(si, tg, regime),
-        notes=notes, round=current_round, window_performance=perf)
+        notes=notes, round=current_round, window_performance=perf, tracking_error=te,
+        tracking_rounds=list(st.rounds) if st is not None else [])
 
 
 def window_performance(fleet: Fleet, table: pd.DataFrame, slot_rows: list[dict], window: list[int]) -> dict:

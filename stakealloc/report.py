@@ -39,6 +39,8 @@ class Plan:
     columns: dict[str, str] = field(default_factory=dict)  # regime score -> data column it was read from
     payout_factors: dict[str, float] = field(default_factory=dict)  # in force, per score
     clip: float | None = None  # in force
+    tracking_error: float | None = None  # NMR per round, in the window; None without a window (given targets)
+    tracking_rounds: list[int] = field(default_factory=list)  # the window's rounds it was measured on
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).replace(microsecond=0).isoformat())
 
     def to_json(self) -> dict[str, Any]:
@@ -55,6 +57,8 @@ class Plan:
                        "columns": self.columns},
             "weights": self.weights,
             "deviation": self.deviation,
+            "tracking_error": self.tracking_error,
+            "tracking_rounds": list(self.tracking_rounds),
             "change_penalty": {"per_slot": self.change_penalty, "charged": self.penalty},
             "slots": self.slots,
             "targets": self.targets,
@@ -145,10 +149,20 @@ def render(p: Plan) -> str:
     sv = p.solver
     out.append("Totals")
     out.append(f"  stake {_fmt(p.total_stake)} NMR; leverage desired {p.leverage_desired:.4g}, achieved {p.leverage_achieved:.4g}")
-    pen = f" + change penalty {_fmt(p.penalty)}" if p.change_penalty else ""
-    out.append(f"  deviation Σ|achieved − target| = {_fmt(p.deviation)} NMR{pen}")
+    kind = sv.get("objective_kind", "exposure")
+    pen = f" + change penalty {_fmt(p.penalty)}" if p.change_penalty and kind == "exposure" else ""
+    out.append(f"  deviation Σ|achieved − target| = {_fmt(p.deviation)} NMR{pen}"
+               + ("  (the objective)" if kind == "exposure" else ""))
+    if p.tracking_error is not None:
+        r = p.tracking_rounds
+        tpen = (f" + change penalty {p.change_penalty * sum(s['changed'] for s in p.slots):,.2f} NMR/round"
+                if p.change_penalty and kind == "tracking" else "")
+        out.append(f"  tracking error: mean |plan payout − target payout| = {p.tracking_error:,.2f} NMR per round "
+                   f"over rounds {r[0]}–{r[-1]} ({len(r)}, linear payout){tpen}"
+                   + ("  (the objective)" if kind == "tracking" else ""))
+    unit = "NMR" if kind == "exposure" else "NMR per round"
     proof = ("proven optimal" if sv["status"] == "optimal"
-             else f"NOT proven optimal: best bound {_fmt(sv['bound'])}, gap {_fmt(sv['gap'])} NMR")
+             else f"NOT proven optimal: best bound {_fmt(sv['bound'])}, gap {_fmt(sv['gap'])} {unit}")
     out.append(f"  solver {sv['name']}: {sv['status']} ({proof}), {sv['seconds']:.2f} s"
                + {"solver": "", "dp": "; proven by the exact subset DP over every column (no solver call)"}.get(
                    sv["source"], "; plan from the greedy + neighbourhood search, better than the solver's"))

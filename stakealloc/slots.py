@@ -80,7 +80,8 @@ class SolverInfo:
     solver_status: str  # what the solver itself said
     source: str  # "solver" | "dp" (the exact subset DP, no solver call) | "heuristic" (greedy + local +
     # neighbourhood search found the better plan)
-    formulation: str = "compact"  # "partition" (exact set partitioning, small fleets) | "compact"
+    formulation: str = "compact"  # "partition" (exact set partitioning, small fleets) | "compact" | "tracking"
+    objective_kind: str = "exposure"  # "exposure": NMR of Σ|achieved − target|; "tracking": NMR per round
 
 
 @dataclass(frozen=True)
