@@ -20,11 +20,12 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from . import hrp, instruments, slots, targets
+from . import hrp, instruments, targets, tracking
 from .config import Fleet, Ref
 from .errors import ConfigError, DataError
 from .payout import Held, RoundRules, ScoreArrays, slot_payouts, summary, wide_scores
-from .pipeline import regime_table, slot_inputs
+from .config import Objective
+from .pipeline import regime_table, slot_inputs, solve_slots
 from .progress import Progress
 from .regimes import LAG_MARGIN, Regime, ScoreConfig, ScoreSpec
 from .scores import BUNDLED_COLUMNS, column_of
@@ -64,11 +65,13 @@ class Result:
         }
 
 
-def metrics(pay: pd.Series, stake: float, turnover: float | None) -> dict:
-    """Per-round metrics beside the same on non-overlapping rounds (every 20th)."""
+def metrics(pay: pd.Series, stake: float, turnover: float | None, tracking_error: float | None = None) -> dict:
+    """Per-round metrics beside the same on non-overlapping rounds (every 20th). `tracking_error`: mean over
+    held rounds of |linear payout of the held plan − that of its decision's target portfolio|, NMR/round."""
     arr = pay.to_numpy(dtype=float)
     m = summary(arr, stake)
     m["turnover"] = turnover
+    m["tracking_error"] = tracking_error
     m["non_overlapping"] = summary(arr[::NON_OVERLAP], stake)
     return m
 
@@ -99,17 +102,21 @@ class _Runner:
         self._plans: dict[tuple, tuple] = {}
         self.unproven = 0  # solves whose plan was not proven optimal
 
-    def plan(self, inst: instruments.InstrumentSet, w: pd.Series) -> tuple[tuple[str, str, str, tuple[float, ...]], ...]:
+    def plan(self, inst: instruments.InstrumentSet, w: pd.Series, table: pd.DataFrame):
+        """(plan, targets, proven) for weights `w` on the window of `inst`; `table` holds the window's scores
+        (the tracking objective follows the target portfolio's payout over the rounds the weights saw)."""
         f = self.fleet
         tg = targets.compute(w, inst.info, self.regime, f.portfolio.leverage, f.total_stake)
-        key = tuple((t.model, t.side, t.score, t.target) for t in tg)
+        tracking_on = f.solver.objective is Objective.TRACKING
+        key = (tuple((t.model, t.side, t.score, t.target) for t in tg),
+               tuple(int(r) for r in inst.returns.index) if tracking_on else None)
         if key not in self._plans:
-            sp = slots.solve(self.si, tg, self.regime, f.models, solver=f.solver.name,
-                             time_limit=f.solver.time_limit, change_penalty=f.solver.change_penalty)
-            self.unproven += sp.solver.status != "optimal"
-            self._plans[key] = tuple((s.name, c.ref.model, c.ref.side, self.regime.combinations[c.combo])
-                                     for s, c in zip(self.si, sp.choices))
-        return self._plans[key]
+            st = (tracking.streams(table, list(inst.returns.index), f.models, self.regime) if tracking_on else None)
+            sp = solve_slots(f, self.si, tg, st)
+            self._plans[key] = (tuple((s.name, c.ref.model, c.ref.side, self.regime.combinations[c.combo])
+                                      for s, c in zip(self.si, sp.choices)), sp.solver.status == "optimal")
+        plan, proven = self._plans[key]
+        return plan, tg, proven
 
     def tree(self, inst: instruments.InstrumentSet) -> hrp.Tree:
         p = self.fleet.portfolio
@@ -131,9 +138,9 @@ def _decide(fleet: Fleet, resolved: pd.DataFrame, lag: int, strategies: list[str
     runner = _Runner(fleet)
     out = []
     for d in ds:
+        usable = resolved[resolved["round"] + lag < d]
         try:
-            inst = instruments.build(resolved[resolved["round"] + lag < d], fleet.models, fleet.payout.regime,
-                                     fleet.portfolio)
+            inst = instruments.build(usable, fleet.models, fleet.payout.regime, fleet.portfolio)
         except DataError:
             out.append(None)
             continue
@@ -143,8 +150,9 @@ def _decide(fleet: Fleet, resolved: pd.DataFrame, lag: int, strategies: list[str
             if strat == "current":
                 continue
             w = runner.weights(inst, strat, tree)
-            per[strat] = (runner.plan(inst, w), (int(inst.returns.index[0]), int(inst.returns.index[-1])),
-                          {str(k): float(v) for k, v in w.items()})
+            plan, tg, proven = runner.plan(inst, w, usable)
+            per[strat] = (plan, (int(inst.returns.index[0]), int(inst.returns.index[-1])),
+                          {str(k): float(v) for k, v in w.items()}, tg, proven)
         out.append(per)
     return out
 
@@ -238,7 +246,7 @@ def default_lag(regime: Regime, columns: dict[str, str], horizons: dict[str, Sco
 
 def run(fleet: Fleet, table: pd.DataFrame, strategies: list[str], *, step: int = 5, lag: int | None = None,
         start: int | None = None, progress: bool = False, rules: dict[int, list[ScoreConfig]] | None = None,
-        jobs: int = 1) -> Result:
+        jobs: int = 1, in_sample: bool = True) -> Result:
     """Walk forward; `strategies` are risk-measure codes and/or the baselines `equal`, `current`.
 
     `table` is the raw score table; `rules` the rounds' own payout configurations (from the API), if known."""
@@ -268,6 +276,9 @@ def run(fleet: Fleet, table: pd.DataFrame, strategies: list[str], *, step: int =
     decisions: list[Decision] = []
     changes: dict[str, list[int]] = {s: [] for s in strategies}
     last: dict[str, tuple] = {}
+    last_tg: dict[str, tuple] = {}
+    misses: dict[str, list[float]] = {s: [] for s in strategies}  # |plan − target| linear payout, per held round
+    unproven = {s: 0 for s in strategies if s != "current"}
     decided = _decide_all(fleet, resolved, lag, strategies, ds, jobs, progress)
     for d, per in zip(ds, decided):
         hold = [r for r in held_rounds if d <= r < d + step]
@@ -277,23 +288,28 @@ def run(fleet: Fleet, table: pd.DataFrame, strategies: list[str], *, step: int =
             elif per is None:
                 plan, window, wts = last.get(strat, _current_plan(fleet)), None, {}
             else:
-                plan, window, wts = per[strat]
+                plan, window, wts, last_tg[strat], proven = per[strat]
+                unproven[strat] += not proven
             if strat in last:
                 changes[strat].append(sum(a != b for a, b in zip(plan, last[strat])))
             last[strat] = plan
             decisions.append(Decision(d, strat, plan, window, wts))
             if hold:
                 payouts.loc[hold, strat] = book.pay(plan, hold)
+                if strat in last_tg:  # `current` has no target portfolio
+                    misses[strat] += np.abs(book.linear(plan, hold) - book.linear_targets(last_tg[strat], hold)).tolist()
     stake = fleet.total_stake
-    table_out = {s: metrics(payouts[s], stake, float(np.mean(changes[s])) if changes[s] else 0.0) for s in strategies}
-    in_sample = _in_sample(fleet, resolved, strategies, runner, book, held_rounds)
+    table_out = {s: metrics(payouts[s], stake, float(np.mean(changes[s])) if changes[s] else 0.0,
+                            float(np.mean(misses[s])) if misses[s] else None) for s in strategies}
+    in_sample_tab = _in_sample(fleet, resolved, strategies, runner, book, held_rounds) if in_sample else {}
     settings = {"step": step, "lag": lag, "lag_source": lag_source, "decisions": len(ds), "first_decision": ds[0],
                 "last_decision": ds[-1], "rounds": [held_rounds[0], held_rounds[-1]] if held_rounds else None,
                 "payout_factors": dict(zip(regime.scores, fleet.payout.factors)), "clip": fleet.payout.clip_value,
                 "own_rules_rounds": book.own_rounds, "plan_rules_rounds": len(held_rounds) - book.own_rounds,
                 "total_stake": stake, "regime": regime.name, "lookback": fleet.portfolio.lookback,
-                "non_overlapping_every": NON_OVERLAP}
-    return Result(table_out, decisions, payouts, in_sample, settings)
+                "linkage": fleet.portfolio.linkage, "objective": fleet.solver.objective.value,
+                "unproven": unproven, "non_overlapping_every": NON_OVERLAP}
+    return Result(table_out, decisions, payouts, in_sample_tab, settings)
 
 
 class _Booker:
@@ -320,6 +336,24 @@ class _Booker:
     def held(self, plan) -> list[Held]:
         return [Held(m, side, dict(zip(self.regime.scores, mult)), s.stake)
                 for (_, m, side, mult), s in zip(plan, self.fleet.slots) if m]
+
+    def linear(self, plan, rounds: list[int]) -> np.ndarray:
+        """Linear payout (NMR per round: Σ exposure × score, unclipped, no factor, missing as 0) of a plan."""
+        out = np.zeros(len(rounds))
+        for h in self.held(plan):
+            for k, m in h.multipliers.items():
+                if m:
+                    sign = -1.0 if h.side == "short" else 1.0
+                    out += h.stake * m * sign * np.nan_to_num(self.arrays.series(k, h.model, rounds))
+        return out
+
+    def linear_targets(self, tg, rounds: list[int]) -> np.ndarray:
+        """Linear payout of a target portfolio (targets in NMR of exposure) on `rounds`."""
+        out = np.zeros(len(rounds))
+        for t in sorted(tg, key=lambda t: (t.model, t.side, t.score)):
+            sign = -1.0 if t.side == "short" else 1.0
+            out += t.target * sign * np.nan_to_num(self.arrays.series(t.score, t.model, rounds))
+        return out
 
     def pay(self, plan, rounds: list[int]) -> np.ndarray:
         """Total payout (NMR) per round of `rounds` for the plan."""
@@ -350,7 +384,8 @@ def _in_sample(fleet, resolved, strategies, runner, book, held_rounds) -> dict[s
     out = {}
     tree = runner.tree(inst)
     for strat in strategies:
-        plan = _current_plan(fleet) if strat == "current" else runner.plan(inst, runner.weights(inst, strat, tree))
+        plan = (_current_plan(fleet) if strat == "current"
+                else runner.plan(inst, runner.weights(inst, strat, tree), resolved)[0])
         out[strat] = metrics(pd.Series(book.pay(plan, held_rounds), index=held_rounds), fleet.total_stake, None)
     return out
 
@@ -367,16 +402,20 @@ def format_table(res: Result, title: str) -> str:
               f"{s['plan_rules_rounds']} under the plan's" if s["own_rules_rounds"]
               else "  every round booked under the plan's rules: no round's own payout rules are known "
                    "(the current ones were used)"),
-             f"  total stake {s['total_stake']:,.2f} NMR; non-overlapping = every {s['non_overlapping_every']}th round"]
+             f"  total stake {s['total_stake']:,.2f} NMR; non-overlapping = every {s['non_overlapping_every']}th round",
+             f"  slot objective {s['objective']}; plans not proven optimal: "
+             + (", ".join(f"{k} {v}" for k, v in s["unproven"].items() if v) or "none")
+             + "; track = out-of-sample mean |plan − target| linear payout, NMR/round"]
     hdr = (f"  {'strategy':<9} {'total NMR':>10} {'mean NMR':>9} {'mean %':>7} {'Sharpe':>7} {'max DD':>9} "
-           f"{'CVaR5':>8} {'turnover':>8} | {'mean %':>7} {'Sharpe':>7} {'max DD':>9} {'n':>3}")
+           f"{'CVaR5':>8} {'turnover':>8} {'track':>7} | {'mean %':>7} {'Sharpe':>7} {'max DD':>9} {'n':>3}")
     for name, tab in (("out of sample (walk forward)", res.strategies), ("in sample (weights fitted on all rounds: look-ahead)", res.in_sample)):
         lines += ["", f"  {name}", hdr]
         for k, m in tab.items():
             no = m["non_overlapping"]
             t = "" if m["turnover"] is None else f"{m['turnover']:.2f}"
+            te = "" if m.get("tracking_error") is None else f"{m['tracking_error']:.2f}"
             lines.append(f"  {k:<9} {m['total']:>10,.1f} {m['mean']:>9.2f} {m['mean_pct']:>7.3f} {m['sharpe']:>7.3f} "
-                         f"{m['max_drawdown']:>9,.1f} {m['cvar5']:>8.1f} {t:>8} | {no['mean_pct']:>7.3f} "
+                         f"{m['max_drawdown']:>9,.1f} {m['cvar5']:>8.1f} {t:>8} {te:>7} | {no['mean_pct']:>7.3f} "
                          f"{no['sharpe']:>7.3f} {no['max_drawdown']:>9,.1f} {no['rounds']:>3}")
     return "\n".join(lines) + "\n"
 

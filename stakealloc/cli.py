@@ -123,8 +123,43 @@ def cmd_slots(args) -> int:
 
 def cmd_backtest(args) -> int:
     from .backtest import main as backtest_main
+    from .config import Objective
 
-    return backtest_main(args, _load(args), _scores, _progress_enabled(args))
+    fleet = _load(args)
+    if args.objective:
+        fleet = fleet.with_overrides(objective=Objective(args.objective))
+    if args.time_limit is not None:
+        if not args.time_limit > 0:
+            raise ConfigError(f"--time-limit: must be > 0 seconds, got {args.time_limit:g}")
+        from dataclasses import replace
+
+        fleet = replace(fleet, solver=replace(fleet.solver, time_limit=args.time_limit))
+    return backtest_main(args, fleet, _scores, _progress_enabled(args))
+
+
+def cmd_sweep(args) -> int:
+    from pathlib import Path
+
+    from . import sweep
+    from .backtest import default_jobs
+
+    fleet = _load(args)
+    measures = sweep.measures_of(args.risk_measures)
+    lookbacks, linkages, objectives = sweep.with_fleet_defaults(fleet, args.lookbacks, args.linkages, args.objectives)
+    if args.step < 1:
+        raise ConfigError(f"--step: must be ≥ 1, got {args.step}")
+    jobs = default_jobs() if args.jobs is None else args.jobs
+    if jobs < 1:
+        raise ConfigError(f"--jobs: must be ≥ 1, got {jobs}")
+    if not 0 < args.dask_timeout <= 30:
+        raise ConfigError(f"--dask-timeout: must be in (0, 30] seconds, got {args.dask_timeout:g}")
+    sd = _scores(fleet, args)
+    meta = sweep.run(sd.fleet, sd.table, sd.rules, Path(args.out), measures=measures, lookbacks=lookbacks,
+                     linkages=linkages, objectives=objectives, step=args.step, lag=args.lag, jobs=jobs,
+                     dask=args.dask, dask_timeout=args.dask_timeout, progress=_progress_enabled(args))
+    print(f"{args.out}: sweep.csv, heatmap.png, meta.json; {meta['cells_computed']} cells computed, "
+          f"{meta['cells_reused']} reused ({meta['executor']})")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -175,12 +210,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lag", type=int, default=None,
                    help="round r is usable at decision d when r + lag < d (default: from the payout scores' horizons, "
                         "25 for 20-day scores, 65 for 60-day ones)")
+    p.add_argument("--objective", choices=("exposure", "tracking"), help="override solver.objective")
+    p.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
+                   help="override solver.time_limit for every slot solve (plans not proven in it are counted)")
     p.add_argument("--jobs", type=int, default=None, metavar="N",
                    help="worker processes for the decisions (default: all cores; 1: in this process)")
     p.add_argument("--json", metavar="PATH")
     p.add_argument("--offline", action="store_true")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_backtest)
+    p = sub.add_parser("sweep", help="backtest a grid of settings (resumable; joblib or a Dask cluster)")
+    fleet_arg(p)
+    p.add_argument("--out", required=True, metavar="DIR", help="sweep.csv, heatmap.png, meta.json and the cells")
+    p.add_argument("--risk-measures", default="MV,CVaR,MDD", help="comma-separated riskfolio codes")
+    p.add_argument("--lookbacks", help="comma-separated resolved rounds (default: the fleet's)")
+    p.add_argument("--linkages", help="comma-separated linkages (default: the fleet's)")
+    p.add_argument("--objectives", help="comma-separated slot objectives: exposure, tracking (default: the fleet's)")
+    p.add_argument("--step", type=int, default=5)
+    p.add_argument("--lag", type=int, default=None, help="as for backtest (default: from the payout scores)")
+    p.add_argument("--jobs", type=int, default=None, metavar="N", help="local worker processes (default: all cores)")
+    p.add_argument("--dask", metavar="tcp://HOST:PORT", help="run the cells on this dask.distributed scheduler")
+    p.add_argument("--dask-timeout", type=float, default=10.0, metavar="SECONDS",
+                   help="how long to try to reach the scheduler (default 10, at most 30)")
+    p.add_argument("--offline", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_sweep)
     return ap
 
 

@@ -96,6 +96,34 @@ plt.tight_layout(); plt.show()"""),
   redo).
 * Caveats: one fleet, one period (2025–2026 daily rounds), a constant payout factor of 1, and the short side
   approximated by negated scores."""),
+    md("""## Which slot objective? Exposure against tracking, out of sample
+
+The slot program can minimise the nominal deviation Σ|achieved − target| (`exposure`) or the tracking error,
+the mean |plan payout − target payout| per round over the weights' window (`tracking`). Here both run the same
+walk forward (every 10 rounds, to keep this notebook quick) for three measures and `equal`; `track` is the
+out-of-sample tracking error (NMR per round) of each held plan against its own decision's target portfolio.
+The tracking solves get 1 s each here, so some plans are the best found rather than proven (`unproven`)."""),
+    code("""from dataclasses import replace
+
+from stakealloc.config import Objective
+
+CMP = ["CVaR", "CDaR", "MDD"]
+cmp = {}
+for objective in (Objective.EXPOSURE, Objective.TRACKING):
+    f = fleet.with_overrides(objective=objective)
+    f = replace(f, solver=replace(f.solver, time_limit=1.0))
+    cmp[objective.value] = backtest.run(f, table, CMP + ["equal"], step=10, jobs=backtest.default_jobs())
+rows = {(o, k): {"mean %": m["mean_pct"], "Sharpe": m["sharpe"], "track NMR/round": m["tracking_error"],
+                 "turnover": m["turnover"], "unproven": r.settings["unproven"][k]}
+        for o, r in cmp.items() for k, m in r.strategies.items()}
+pd.DataFrame(rows).T.round(3)"""),
+    code("""fig, ax = plt.subplots(1, 2, figsize=(11, 3.4), dpi=70)
+for o, r in cmp.items():
+    r.payouts[["CVaR"]].cumsum().rename(columns={"CVaR": f"CVaR, {o}"}).plot(ax=ax[0], lw=1)
+te = pd.DataFrame({o: {k: m["tracking_error"] for k, m in r.strategies.items()} for o, r in cmp.items()})
+te.plot.bar(ax=ax[1])
+ax[0].set_title("cumulative payout (NMR), out of sample"); ax[1].set_title("tracking error (NMR per round)")
+plt.tight_layout(); plt.show()"""),
     code("""# The out-of-sample table as JSON: tests compare it with `stakealloc backtest --json` for the same settings.
 print(json.dumps({"settings": res.settings, "strategies": res.strategies}, sort_keys=True))""",
          metadata={"tags": ["oos-json"]}),

@@ -1,0 +1,282 @@
+"""Parameter sweeps: the walk-forward backtest over a grid of settings, resumable, locally or on Dask.
+
+A cell is one (risk measure, lookback, linkage, objective); baselines are `current` (once: it depends on
+none of them) and `equal` (once per lookback and objective: it has no clustering). Cells that share
+(lookback, linkage, objective) are computed together in one task, so the instruments and the clustering
+of each window are computed once for all their measures; each task runs single-threaded, and the
+parallelism is over tasks (joblib processes, or the workers of an existing `dask.distributed` cluster).
+
+Every finished cell is stored in OUT/cells/, atomically, under a key of its parameters, the step and lag,
+the solver settings, the fleet's and the data's sha256 and the stakealloc version, so a rerun computes
+only what is missing and anything changed invalidates what it affects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from . import __version__, atomic
+from .config import Fleet, Objective, parse_risk_measure
+from .errors import ConfigError, StakeallocError
+
+COLUMNS = ["risk_measure", "lookback", "linkage", "objective", "mean_pct", "sharpe", "max_drawdown", "cvar5",
+           "turnover", "tracking_error", "nonoverlap_mean_pct", "nonoverlap_sharpe", "decisions", "unproven"]
+
+
+class ClusterError(StakeallocError):
+    """The Dask scheduler could not be reached or failed (exit 3, like a data or API failure)."""
+
+    exit_code = 3
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One row of the sweep. Baselines leave what they do not depend on empty (None)."""
+
+    risk_measure: str  # a riskfolio code, or "equal" / "current"
+    lookback: int | None
+    linkage: str | None
+    objective: str | None
+
+    def group(self) -> tuple:
+        """Cells computed together (sharing windows and clustering)."""
+        return (self.lookback, self.linkage, self.objective, self.risk_measure in ("equal", "current"))
+
+    def as_row(self) -> dict:
+        return {"risk_measure": self.risk_measure, "lookback": self.lookback, "linkage": self.linkage,
+                "objective": self.objective}
+
+
+def grid(measures: list[str], lookbacks: list[int], linkages: list[str], objectives: list[str]) -> list[Cell]:
+    """The sweep's rows in a fixed order: measures × lookbacks × linkages × objectives, then `equal` per
+    (lookback, objective), then `current` once."""
+    cells = [Cell(rm, lb, lk, ob) for rm, lb, lk, ob in itertools.product(measures, lookbacks, linkages, objectives)]
+    cells += [Cell("equal", lb, None, ob) for lb, ob in itertools.product(lookbacks, objectives)]
+    cells.append(Cell("current", None, None, None))
+    return cells
+
+
+def data_sha256(table: pd.DataFrame) -> str:
+    """A digest of the score table's content (rows in their sorted order, values as written by repr)."""
+    cols = ["round", "model", "score", "value", "resolved"]
+    t = table[cols].sort_values(cols[:3], kind="stable")
+    h = hashlib.sha256()
+    for row in t.itertuples(index=False):
+        h.update(f"{row[0]},{row[1]},{row[2]},{float(row[3])!r},{bool(row[4])}\n".encode())
+    return h.hexdigest()
+
+
+def cell_key(cell: Cell, settings: dict, fleet_sha: str, data_sha: str) -> str:
+    blob = json.dumps({"cell": cell.as_row(), "settings": settings, "fleet": fleet_sha, "data": data_sha,
+                       "version": __version__}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+def _row(cell: Cell, m: dict, decisions: int, unproven: int) -> dict:
+    no = m["non_overlapping"]
+    return {**cell.as_row(), "mean_pct": m["mean_pct"], "sharpe": m["sharpe"], "max_drawdown": m["max_drawdown"],
+            "cvar5": m["cvar5"], "turnover": m["turnover"], "tracking_error": m["tracking_error"],
+            "nonoverlap_mean_pct": no["mean_pct"], "nonoverlap_sharpe": no["sharpe"], "decisions": decisions,
+            "unproven": unproven}
+
+
+def compute_group(fleet: Fleet, table: pd.DataFrame, rules: dict, cells: list[Cell], step: int,
+                  lag: int | None) -> list[dict]:
+    """The rows of `cells` (one group: same lookback, linkage and objective) from one backtest. Pure; runs
+    in a worker, single-threaded."""
+    from . import backtest
+
+    first = cells[0]
+    f = fleet.with_overrides(lookback=first.lookback, linkage=first.linkage,
+                             objective=Objective(first.objective) if first.objective else None)
+    strategies = [c.risk_measure for c in cells]
+    res = backtest.run(f, table, strategies, step=step, lag=lag, rules=rules, jobs=1, in_sample=False)
+    n = res.settings["decisions"]
+    return [_row(c, res.strategies[c.risk_measure], n, res.settings["unproven"].get(c.risk_measure, 0))
+            for c in cells]
+
+
+class _Store:
+    def __init__(self, out: Path):
+        self.dir = out / "cells"
+
+    def load(self, key: str) -> dict | None:
+        p = self.dir / f"{key}.json"
+        if not p.exists():
+            return None
+        try:
+            doc = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None  # unreadable: computed again
+        return doc.get("row") if isinstance(doc, dict) and doc.get("key") == key else None
+
+    def save(self, key: str, row: dict) -> None:
+        atomic.write_text(self.dir / f"{key}.json", json.dumps({"key": key, "row": row}, sort_keys=True) + "\n")
+
+
+def _dask_client(address: str, timeout: float):
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ConfigError("--dask: needs the dask extra: pip install 'stakealloc[dask]'") from None
+    try:
+        return Client(address, timeout=timeout, set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as e:
+        raise ClusterError(f"--dask: cannot reach the Dask scheduler at {address} within {timeout:g} s "
+                           f"({type(e).__name__})") from None
+
+
+def run(fleet: Fleet, table: pd.DataFrame, rules: dict, out: Path, *, measures: list[str], lookbacks: list[int],
+        linkages: list[str], objectives: list[str], step: int, lag: int | None, jobs: int = 1,
+        dask: str | None = None, dask_timeout: float = 10.0, progress: bool = False) -> dict:
+    """Compute the missing cells into `out`, then write sweep.csv, heatmap.png and meta.json. Returns meta."""
+    from .progress import Progress
+
+    for lb in lookbacks:
+        if lb < 2:
+            raise ConfigError(f"--lookbacks: {lb} is below 2 rounds")
+    cells = grid(measures, lookbacks, linkages, objectives)
+    s = fleet.solver
+    settings = {"step": step, "lag": lag, "solver": s.name.value, "time_limit": s.time_limit,
+                "change_penalty": s.change_penalty, "measures": measures, "lookbacks": lookbacks,
+                "linkages": linkages, "objectives": objectives}
+    fleet_sha, data_sha = fleet.sha256, data_sha256(table)
+    key_settings = {k: settings[k] for k in ("step", "lag", "solver", "time_limit", "change_penalty")}
+    keys = {c: cell_key(c, key_settings, fleet_sha, data_sha) for c in cells}
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"--out: cannot create {out}: {e.strerror}") from None
+    store = _Store(out)
+    rows: dict[Cell, dict] = {}
+    for c in cells:
+        row = store.load(keys[c])
+        if row is not None:
+            rows[c] = row
+    missing = [c for c in cells if c not in rows]
+    groups: dict[tuple, list[Cell]] = {}
+    for c in missing:
+        groups.setdefault(c.group(), []).append(c)
+    tasks = list(groups.values())
+    bar = Progress(len(missing), "sweep", progress)
+
+    def take(result: list[dict], group: list[Cell]) -> None:
+        for c, row in zip(group, result):
+            store.save(keys[c], row)  # each finished cell is kept at once: an interrupted sweep resumes
+            rows[c] = row
+            bar.step(f"{c.risk_measure} {c.lookback or ''} {c.linkage or ''} {c.objective or ''}")
+
+    if dask:
+        executor = f"dask {dask}"
+        client = _dask_client(dask, dask_timeout)
+        try:
+            # The table and rules travel once (scattered); each task carries only its cells.
+            table_f = client.scatter(table, broadcast=True)
+            futures = {client.submit(compute_group, fleet, table_f, rules, g, step, lag, pure=False): i
+                       for i, g in enumerate(tasks)}
+            from distributed import as_completed
+
+            for fut in as_completed(futures):
+                take(fut.result(), tasks[futures[fut]])
+        finally:
+            client.close()
+    elif jobs > 1 and len(tasks) > 1:
+        from joblib import Parallel, delayed
+
+        executor = f"joblib {jobs} processes"
+        results = Parallel(n_jobs=jobs, return_as="generator")(
+            delayed(compute_group)(fleet, table, rules, g, step, lag) for g in tasks)
+        for g, res in zip(tasks, results):
+            take(res, g)
+    else:
+        executor = "local, 1 process"
+        for g in tasks:
+            take(compute_group(fleet, table, rules, g, step, lag), g)
+    bar.close()
+
+    frame = pd.DataFrame([rows[c] for c in cells], columns=COLUMNS)
+    atomic.write_text(out / "sweep.csv", frame.to_csv(index=False, lineterminator="\n", float_format="%.10g"))
+    heatmap(frame, out / "heatmap.png")
+    resolved = table[table["resolved"]]["round"]
+    meta = {"version": __version__, "fleet_sha256": fleet_sha, "data_sha256": data_sha,
+            "rounds": [int(resolved.min()), int(resolved.max())], "settings": settings, "executor": executor,
+            "cells_computed": len(missing), "cells_reused": len(cells) - len(missing)}
+    atomic.write_text(out / "meta.json", json.dumps(meta, indent=1, sort_keys=True) + "\n")
+    return meta
+
+
+def heatmap(frame: pd.DataFrame, path: Path) -> None:
+    """Out-of-sample Sharpe, risk measure × lookback, one panel per (linkage, objective)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cells = frame[~frame["risk_measure"].isin(["equal", "current"])]
+    panels = list(dict.fromkeys(zip(cells["linkage"], cells["objective"])))
+    fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(3.2 * max(len(panels), 1) + 1.2, 3.4), dpi=90,
+                             squeeze=False)
+    fig.subplots_adjust(bottom=0.18, left=0.15)
+    vmin, vmax = float(cells["sharpe"].min()), float(cells["sharpe"].max())
+    im = None
+    for ax, (lk, ob) in zip(axes[0], panels):
+        sub = cells[(cells["linkage"] == lk) & (cells["objective"] == ob)]
+        piv = sub.pivot(index="risk_measure", columns="lookback", values="sharpe")
+        piv = piv.reindex(index=list(dict.fromkeys(sub["risk_measure"])))
+        im = ax.imshow(piv.to_numpy(dtype=float), cmap="viridis", vmin=vmin, vmax=vmax, aspect="auto")
+        ax.set_xticks(range(piv.shape[1]), [str(int(c)) for c in piv.columns])
+        ax.set_yticks(range(piv.shape[0]), list(piv.index))
+        for (i, j), v in pd.DataFrame(piv.to_numpy()).stack().items():
+            dark = vmax == vmin or (v - vmin) / (vmax - vmin) < 0.6  # light text on the dark end of viridis
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color="w" if dark else "k")
+        ax.set_title(f"{lk}, {ob}", fontsize=9)
+        ax.set_xlabel("lookback (rounds)")
+    if im is not None:
+        fig.colorbar(im, ax=axes[0].tolist(), label="out-of-sample Sharpe")
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    atomic.write_bytes(path, buf.getvalue())
+
+
+def parse_list(text: str, key: str, kind) -> list:
+    out = []
+    for part in [p.strip() for p in text.split(",") if p.strip()]:
+        try:
+            out.append(kind(part))
+        except (ValueError, ConfigError) as e:
+            raise ConfigError(f"{key}: {part!r}: {e}") from None
+    if not out:
+        raise ConfigError(f"{key}: name at least one value")
+    return list(dict.fromkeys(out))
+
+
+def measures_of(text: str) -> list[str]:
+    return parse_list(text, "--risk-measures", lambda p: parse_risk_measure(p, key="--risk-measures").value)
+
+
+def with_fleet_defaults(fleet: Fleet, lookbacks: str | None, linkages: str | None,
+                        objectives: str | None) -> tuple[list[int], list[str], list[str]]:
+    from .config import LINKAGES
+
+    def linkage(p: str) -> str:
+        if p not in LINKAGES:
+            raise ValueError(f"not one of {', '.join(LINKAGES)}")
+        return p
+
+    lbs = parse_list(lookbacks, "--lookbacks", int) if lookbacks else [fleet.portfolio.lookback]
+    lks = parse_list(linkages, "--linkages", linkage) if linkages else [fleet.portfolio.linkage]
+    obs = (parse_list(objectives, "--objectives", lambda p: Objective(p).value) if objectives
+           else [fleet.solver.objective.value])
+    return lbs, lks, obs
+
+
+

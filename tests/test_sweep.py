@@ -1,0 +1,142 @@
+"""Parameter sweeps: the table equals the cell-by-cell backtest, --jobs and Dask give the same table,
+interrupted sweeps resume without recomputing, a changed fleet invalidates, an unreachable scheduler exits 3."""
+
+import csv
+import json
+import socket
+import time
+
+import pandas as pd
+import pytest
+
+from conftest import BASE_FLEET, run_cli
+from stakealloc import backtest, sweep
+from stakealloc.config import load_fleet
+
+SMALL = BASE_FLEET.replace("[portfolio]", "[portfolio]\nlookback = 60\nmin_rounds = 40")
+GRID = dict(measures=["MV", "CVaR"], lookbacks=[50, 60], linkages=["single"], objectives=["exposure"], step=10, lag=None)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory, bundled):
+    p = tmp_path_factory.mktemp("sw") / "fleet.toml"
+    p.write_text(SMALL)
+    return load_fleet(p), bundled[bundled["round"] <= 1010]
+
+
+def read(out):
+    return pd.read_csv(out / "sweep.csv", keep_default_na=False, dtype=str)
+
+
+def test_small_grid_equals_the_cell_by_cell_backtest(setup, tmp_path):
+    fleet, table = setup
+    meta = sweep.run(fleet, table, {}, tmp_path / "a", jobs=1, **GRID)
+    rows = read(tmp_path / "a")
+    assert list(rows.columns) == sweep.COLUMNS
+    # 2 measures × 2 lookbacks, equal per lookback, current once
+    assert [tuple(r) for r in rows[["risk_measure", "lookback", "linkage", "objective"]].to_numpy()] == [
+        ("MV", "50", "single", "exposure"), ("MV", "60", "single", "exposure"), ("CVaR", "50", "single", "exposure"),
+        ("CVaR", "60", "single", "exposure"), ("equal", "50", "", "exposure"), ("equal", "60", "", "exposure"),
+        ("current", "", "", "")]
+    assert meta["cells_computed"] == 7 and meta["cells_reused"] == 0
+    for lb in (50, 60):
+        res = backtest.run(fleet.with_overrides(lookback=lb), table, ["MV", "CVaR", "equal"], step=10)
+        for rm in ("MV", "CVaR", "equal"):
+            row = rows[(rows["risk_measure"] == rm) & (rows["lookback"] == str(lb))].iloc[0]
+            m = res.strategies[rm]
+            assert float(row["sharpe"]) == pytest.approx(m["sharpe"], rel=1e-9)
+            assert float(row["mean_pct"]) == pytest.approx(m["mean_pct"], rel=1e-9)
+            assert float(row["tracking_error"]) == pytest.approx(m["tracking_error"], rel=1e-9)
+            assert int(row["decisions"]) == res.settings["decisions"] and int(row["unproven"]) == 0
+    m = json.loads((tmp_path / "a" / "meta.json").read_text())
+    assert set(m) == {"version", "fleet_sha256", "data_sha256", "rounds", "settings", "executor", "cells_computed",
+                      "cells_reused"}
+    assert (tmp_path / "a" / "heatmap.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_jobs_2_equals_jobs_1(setup, tmp_path):
+    fleet, table = setup
+    sweep.run(fleet, table, {}, tmp_path / "one", jobs=1, **GRID)
+    sweep.run(fleet, table, {}, tmp_path / "two", jobs=2, **GRID)
+    assert (tmp_path / "one" / "sweep.csv").read_text() == (tmp_path / "two" / "sweep.csv").read_text()
+
+
+def test_resume_computes_only_missing_cells_and_a_changed_fleet_invalidates(setup, tmp_path, monkeypatch):
+    fleet, table = setup
+    out = tmp_path / "r"
+    calls = []
+    real = sweep.compute_group
+
+    def counting(*a, **kw):
+        calls.append([c.risk_measure for c in a[3]])
+        return real(*a, **kw)
+
+    monkeypatch.setattr(sweep, "compute_group", counting)
+    sweep.run(fleet, table, {}, out, jobs=1, **GRID)
+    first = (out / "sweep.csv").read_text()
+    # an interruption: two finished cells lost
+    cells = sorted((out / "cells").glob("*.json"))
+    assert len(cells) == 7
+    for p in cells[:2]:
+        p.unlink()
+    calls.clear()
+    meta = sweep.run(fleet, table, {}, out, jobs=1, **GRID)
+    assert meta["cells_computed"] == 2 and meta["cells_reused"] == 5
+    assert sum(len(c) for c in calls) == 2
+    assert (out / "sweep.csv").read_text() == first
+    # a changed fleet (another sha256) or another step: nothing reused
+    from dataclasses import replace
+
+    meta = sweep.run(replace(fleet, sha256="0" * 64), table, {}, out, jobs=1, **GRID)
+    assert meta["cells_reused"] == 0
+    meta = sweep.run(fleet, table, {}, out, jobs=1, **{**GRID, "step": 20})
+    assert meta["cells_reused"] == 0
+
+
+def test_cli_sweep_writes_table_heatmap_meta(write_fleet, tmp_path):
+    fleet = write_fleet(SMALL)
+    out = tmp_path / "s"
+    r = run_cli("sweep", str(fleet), "--out", str(out), "--risk-measures", "MV", "--lookbacks", "60", "--step", "40",
+                "--jobs", "1")
+    assert r.returncode == 0, r.stderr
+    assert "3 cells computed, 0 reused" in r.stdout
+    rows = list(csv.DictReader(open(out / "sweep.csv")))
+    assert [r["risk_measure"] for r in rows] == ["MV", "equal", "current"]
+    r = run_cli("sweep", str(fleet), "--out", str(out), "--risk-measures", "MV", "--lookbacks", "60", "--step", "40")
+    assert r.returncode == 0 and "0 cells computed, 3 reused" in r.stdout
+    r = run_cli("sweep", str(fleet), "--out", str(out), "--risk-measures", "MDDD")
+    assert r.returncode == 2 and "--risk-measures" in r.stderr
+
+
+def _free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_unreachable_scheduler_exits_3_naming_the_address(write_fleet, tmp_path):
+    addr = f"tcp://127.0.0.1:{_free_port()}"  # nothing listens there
+    t0 = time.monotonic()
+    r = run_cli("sweep", str(write_fleet(SMALL)), "--out", str(tmp_path / "d"), "--dask", addr, "--dask-timeout", "2")
+    assert r.returncode == 3, r.stderr
+    assert addr in r.stderr and "Traceback" not in r.stderr
+    assert time.monotonic() - t0 < 30
+
+
+def test_dask_local_cluster_gives_the_same_table(setup, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    fleet, table = setup
+    sweep.run(fleet, table, {}, tmp_path / "local", jobs=1, **GRID)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster:
+        with distributed.Client(cluster) as client:
+            meta = sweep.run(fleet, table, {}, tmp_path / "dask", dask=cluster.scheduler_address, **GRID)
+            # the work ran on the workers: each holds the scattered table
+            assert len(client.scheduler_info()["workers"]) == 2
+    assert meta["executor"] == f"dask {cluster.scheduler_address}"
+    assert (tmp_path / "local" / "sweep.csv").read_text() == (tmp_path / "dask" / "sweep.csv").read_text()
+    local = json.loads((tmp_path / "local" / "meta.json").read_text())
+    remote = json.loads((tmp_path / "dask" / "meta.json").read_text())
+    assert {k: v for k, v in local.items() if k != "executor"} == {k: v for k, v in remote.items() if k != "executor"}
