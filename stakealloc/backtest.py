@@ -443,6 +443,6 @@ def main(args, fleet: Fleet, load_scores, progress: bool) -> int:
               jobs=jobs)
     source = sd.source
     if args.json:
-        atomic.write_text(args.json, json.dumps(res.to_json(), indent=1) + "\n")
+        atomic.output(args.json, json.dumps(res.to_json(), indent=1, allow_nan=False) + "\n", key="--json")
     sys.stdout.write(format_table(res, f"stakealloc backtest on {source}: {', '.join(strategies)}"))
     return 0

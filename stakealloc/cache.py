@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import atomic
+from .errors import DataError
 from .numerai import ScoreRow
 from .regimes import ScoreConfig, ScoreSpec
 
@@ -52,7 +53,10 @@ class Cache:
     def legacy_path(self, model: str) -> Path | None:
         """A format-1 file of `model` (scores under short keys), if one is there: never read, only reported."""
         p = self.root / f"scores-{_safe(model)}.json"
-        return p if p.exists() else None
+        try:
+            return p if p.is_file() else None
+        except OSError:
+            return None
 
     def drop_legacy(self, model: str) -> None:
         p = self.legacy_path(model)
@@ -63,11 +67,19 @@ class Cache:
                 pass  # unreadable leftovers stay; they are never read
 
     def _read(self, path: Path) -> Any | None:
-        if not path.exists():
-            return None
         try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            text = path.read_text(encoding="utf-8")
+        except (FileNotFoundError, NotADirectoryError):
+            if self.root.exists() and not self.root.is_dir():
+                raise DataError(f"cache: {self.root} is not a directory (data.cache_dir)") from None
+            return None
+        except PermissionError:
+            raise DataError(f"cache: {path}: permission denied (data.cache_dir)") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise Corrupt(f"{path}: unreadable ({type(e).__name__})") from None
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as e:
             raise Corrupt(f"{path}: unreadable ({type(e).__name__})") from None
         if not isinstance(doc, dict) or doc.get("format") != FORMAT or "payload" not in doc:
             raise Corrupt(f"{path}: not a stakealloc cache file of format {FORMAT}")
@@ -76,8 +88,11 @@ class Cache:
         return doc["payload"]
 
     def _write(self, path: Path, payload: Any) -> None:
-        atomic.write_text(path, json.dumps({"format": FORMAT, "sha256": _digest(payload), "payload": payload},
-                                           sort_keys=True) + "\n")
+        try:
+            atomic.write_text(path, json.dumps({"format": FORMAT, "sha256": _digest(payload), "payload": payload},
+                                               sort_keys=True) + "\n")
+        except OSError as e:  # a full disk, a read-only or missing directory, a cache_dir that is a file
+            raise DataError(f"cache: cannot write {path}: {e.strerror or e}") from None
 
     # --- scores ---------------------------------------------------------------------
 

@@ -18,11 +18,13 @@ def _progress_enabled(args) -> bool:
 
 
 def _load(args):
-    from .config import load_fleet, parse_risk_measure
+    from .config import Objective, load_fleet, parse_risk_measure
 
     fleet = load_fleet(args.fleet)
     if getattr(args, "risk_measure", None):
         fleet = fleet.with_overrides(risk_measure=parse_risk_measure(args.risk_measure, key="--risk-measure"))
+    if getattr(args, "objective", None):
+        fleet = fleet.with_overrides(objective=Objective(args.objective))
     return fleet
 
 
@@ -44,9 +46,9 @@ def _write_outputs(plan, args) -> None:
 
     # Everything is computed before anything is written; each file is replaced atomically.
     if getattr(args, "json", None):
-        atomic.write_text(args.json, plan.json_text())
+        atomic.output(args.json, plan.json_text(), key="--json")
     if getattr(args, "csv", None):
-        atomic.write_text(args.csv, plan.csv_text())
+        atomic.output(args.csv, plan.csv_text(), key="--csv")
 
 
 def _exit_for(plan) -> int:
@@ -88,7 +90,17 @@ def cmd_assign(args) -> int:
 
     if fleet.data.source is Source.NUMERAI and (fleet.payout.live or any(s.stake is None for s in fleet.slots)):
         fleet = _scores(fleet, args).fleet
-    tg = targets.read_csv(args.targets, fleet.payout.regime, fleet.models)
+    if fleet.solver.objective.value == "tracking" and not fleet.solver.objective_given:
+        from dataclasses import replace
+
+        from .config import Objective
+
+        # The default objective needs the weights' window; given targets have none, so assign uses exposure.
+        fleet = replace(fleet, solver=replace(fleet.solver, objective=Objective.EXPOSURE))
+    if fleet.solver.objective.value == "tracking":
+        raise ConfigError('solver.objective: "tracking" follows the target portfolio\'s payout over the weights\' '
+                          'window, which given targets do not have; use objective = "exposure" with assign')
+    tg = targets.read_csv(args.targets, fleet.payout.regime, fleet.models, fleet.portfolio.leverage)
     p = assemble(fleet, tg, table=None, wt=None, source=f"targets {args.targets}")
     _write_outputs(p, args)
     sys.stdout.write(p.text())
@@ -123,11 +135,8 @@ def cmd_slots(args) -> int:
 
 def cmd_backtest(args) -> int:
     from .backtest import main as backtest_main
-    from .config import Objective
 
     fleet = _load(args)
-    if args.objective:
-        fleet = fleet.with_overrides(objective=Objective(args.objective))
     if args.time_limit is not None:
         if not args.time_limit > 0:
             raise ConfigError(f"--time-limit: must be > 0 seconds, got {args.time_limit:g}")
@@ -173,7 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="plan this week's slot assignment")
     fleet_arg(p)
     p.add_argument("--risk-measure", help="override portfolio.risk_measure (riskfolio code, e.g. CVaR)")
-    p.add_argument("--json", metavar="PATH", help="also write the plan as JSON")
+    p.add_argument("--objective", choices=("exposure", "tracking"), help="override solver.objective")
+    p.add_argument("--json", metavar="PATH", help="also write the plan as JSON ('-': stdout)")
     p.add_argument("--csv", metavar="PATH", help="also write the slot table as CSV")
     p.add_argument("--offline", action="store_true", help="use the cache only (data.source = numerai)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -238,18 +248,41 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _secrets() -> tuple[str, ...]:
+    import os
+
+    from .numerai import url_password
+
+    vals = [os.environ.get("NUMERAI_PUBLIC_ID"), os.environ.get("NUMERAI_SECRET_KEY"),
+            url_password(os.environ.get("STAKEALLOC_API_URL") or "")]
+    return tuple(v.strip() for v in vals if v and v.strip())
+
+
+def _say(msg: str) -> None:
+    from .numerai import scrub
+
+    print(scrub(msg, _secrets()), file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Exit 0 ok, 2 bad input, 3 data or API, 4 optimisation, 130 interrupted; 1 only for a bug."""
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except StakeallocError as e:
-        print(f"stakealloc: error: {e}", file=sys.stderr)
+        _say(f"stakealloc: error: {e}")
         return e.exit_code
     except KeyboardInterrupt:
-        print("stakealloc: interrupted", file=sys.stderr)
+        _say("stakealloc: interrupted")
         return 130
     except BrokenPipeError:
         return 0
+    except MemoryError:
+        _say("stakealloc: error: out of memory")
+        return 3
+    except Exception as e:  # a bug: one line, no traceback, no secret
+        _say(f"stakealloc: internal error: {type(e).__name__}: {e}")
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

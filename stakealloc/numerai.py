@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -46,6 +47,10 @@ Q_ROUND = "query($tournament: Int!) { rounds(tournament: $tournament, number: 0)
 Q_ACCOUNT = "query { account { models { id name tournament } } }"
 
 MAX_ROUND = 100_000
+MAX_BODY = 50_000_000  # bytes of one response
+MAX_RETRY_AFTER = 30.0  # seconds honoured of a server's Retry-After
+RETRY_BUDGET = 120.0  # seconds of attempts and waits for one request
+KEY_CHARS = re.compile(r"^[\x21-\x7e]+$")  # visible ASCII: what an HTTP header can carry
 SCHEMA_ERRORS = ("Cannot query field", "Unknown argument")
 
 
@@ -75,26 +80,43 @@ class Client:
     """The tournament API. `sleep` and the timings are injectable so tests run fast."""
 
     def __init__(self, url: str | None = None, *, public_id: str | None = None, secret_key: str | None = None,
-                 timeout: float = 30.0, retries: int = 5, backoff: float = 1.0, max_wait: float = 120.0,
+                 timeout: float = 60.0, retries: int = 5, backoff: float = 1.0, max_wait: float = MAX_RETRY_AFTER,
+                 budget: float = RETRY_BUDGET,
                  pause: float = 0.3, sleep: Callable[[float], None] = time.sleep, session=None, tournament: int = 8,
                  warn: Callable[[str], None] | None = None):
         import requests
 
         self.url = url or DEFAULT_URL
+        self.display_url = check_url(self.url)
+        for name, key in (("NUMERAI_PUBLIC_ID", public_id), ("NUMERAI_SECRET_KEY", secret_key)):
+            if key and not KEY_CHARS.match(key):
+                # Shown nowhere, not even in part: a stray newline or \r would otherwise end up in an exception text.
+                raise ConfigError(f"{name}: contains characters an API key cannot hold (whitespace, control or "
+                                  "non-ASCII characters); the value is not shown")
+        self._secrets = tuple(x for x in (public_id, secret_key, url_password(self.url)) if x)
+        self.budget = budget
         self.tournament = tournament
         self.legacy_scores = False  # the server rejected submissionScores as a schema error
         self._warn = warn or (lambda msg: print(f"stakealloc: warning: {msg}", file=sys.stderr))
         self._auth = f"Token {public_id}${secret_key}" if public_id and secret_key else None
+        if not (math.isfinite(timeout) and timeout > 0):
+            raise ConfigError(f"STAKEALLOC_API_TIMEOUT: must be a positive number of seconds, got {timeout!r}")
         self.timeout, self.retries, self.backoff, self.max_wait = timeout, retries, backoff, max_wait
         self.pause, self.sleep = pause, sleep
         self.session = session or requests.Session()
         self.session.headers.update({"User-Agent": "stakealloc", "Content-Type": "application/json"})
 
     def __repr__(self) -> str:  # never show the keys
-        return f"Client(url={self.url!r}, auth={'yes' if self._auth else 'no'})"
+        return f"Client(url={self.display_url!r}, auth={'yes' if self._auth else 'no'})"
 
     @classmethod
     def from_env(cls, **kw) -> "Client":
+        raw = os.environ.get("STAKEALLOC_API_TIMEOUT")
+        if raw is not None and "timeout" not in kw:
+            try:
+                kw["timeout"] = float(raw)
+            except ValueError:
+                raise ConfigError(f"STAKEALLOC_API_TIMEOUT: {raw!r} is not a number of seconds") from None
         return cls(os.environ.get("STAKEALLOC_API_URL") or None, public_id=os.environ.get("NUMERAI_PUBLIC_ID"),
                    secret_key=os.environ.get("NUMERAI_SECRET_KEY"), **kw)
 
@@ -105,7 +127,11 @@ class Client:
     # --- transport ------------------------------------------------------------------
 
     def post(self, query: str, variables: dict[str, Any], *, what: str, auth: bool = False) -> dict[str, Any]:
-        """POST one GraphQL query; returns its `data`. `what` names the query and model in errors."""
+        """POST one GraphQL query; returns its `data`. `what` names the query and model in errors.
+
+        Every attempt has a total deadline (connect + read, `timeout`), the body is capped at MAX_BODY,
+        and all attempts with their waits stay within `budget` seconds; a server's `Retry-After` is honoured
+        up to MAX_RETRY_AFTER. Messages never carry the keys or URL credentials (`scrub`)."""
         import requests
 
         headers = {}
@@ -114,42 +140,121 @@ class Client:
                 raise ConfigError(f"{what}: needs NUMERAI_PUBLIC_ID and NUMERAI_SECRET_KEY in the environment")
             headers["Authorization"] = self._auth
         last = "no attempt"
+        t0 = time.monotonic()
+        waited = 0.0
+        attempts = 0
         for attempt in range(self.retries + 1):
+            attempts += 1
             wait = min(self.backoff * (2 ** attempt), self.max_wait)
             try:
-                r = self.session.post(self.url, json={"query": query, "variables": variables}, headers=headers,
-                                      timeout=self.timeout)
-            except requests.Timeout:
-                last = f"timed out after {self.timeout:g} s"
-            except requests.ConnectionError as e:
-                last = f"connection failed ({type(e).__name__})"
+                status, retry_after, blob = self._request(requests, query, variables, headers)
+            except _Transient as e:
+                last = str(e)
             else:
-                if r.status_code == 429 or r.status_code >= 500:
-                    last = f"HTTP {r.status_code}"
-                    ra = _retry_after(r.headers.get("Retry-After"))
-                    if ra is not None:
-                        wait = min(max(ra, wait if r.status_code >= 500 else 0.0), self.max_wait)
-                elif r.status_code >= 400:
-                    raise ApiError(f"{what}: HTTP {r.status_code} from the Numerai API")
+                if status == 429 or status >= 500:
+                    last = f"HTTP {status}"
+                    if retry_after is not None:
+                        wait = min(max(retry_after, wait if status >= 500 else 0.0), self.max_wait)
+                elif status >= 400:
+                    raise ApiError(f"{what}: HTTP {status} from the Numerai API")
                 else:
                     try:
-                        body = r.json()
-                    except (ValueError, json.JSONDecodeError):
+                        body = json.loads(blob.decode("utf-8"))
+                    except (ValueError, UnicodeDecodeError):
                         last = "malformed JSON in the response"
                     else:
                         if not isinstance(body, dict):
                             last = "unexpected response shape"
                         elif body.get("errors"):
                             errs = body["errors"] if isinstance(body["errors"], list) else [body["errors"]]
-                            msgs = [str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errs]
+                            msgs = [self.scrub(str(e.get("message", e)) if isinstance(e, dict) else str(e))[:500]
+                                    for e in errs]
                             raise GraphQLError(f"{what}: the API answered with an error: {'; '.join(msgs)}", msgs)
                         elif not isinstance(body.get("data"), dict):
                             last = "response without data"
                         else:
                             return body["data"]
             if attempt < self.retries:
+                # Elapsed time includes real waits; an injected `sleep` that does not sleep still counts.
+                if max(time.monotonic() - t0, waited) + wait > self.budget:
+                    last += f"; the retry budget of {self.budget:g} s is spent"
+                    break
                 self.sleep(wait)
-        raise ApiError(f"{what}: gave up after {self.retries + 1} attempts: {last}")
+                waited += wait
+        raise ApiError(self.scrub(f"{what}: gave up after {attempts} attempt{'s' if attempts > 1 else ''}: {last}"))
+
+    def _request(self, requests, query: str, variables: dict, headers: dict) -> tuple[int, float | None, bytes]:
+        """(status, Retry-After seconds or None, body) of one POST within the total deadline (connect, headers
+        and body: a server that drip-feeds bytes is cut off) and the size cap; transient failures (timeouts,
+        broken connections or bodies) raise _Transient."""
+        import threading
+
+        box: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                box["result"] = self._exchange(requests, query, variables, headers, box)
+            except BaseException as e:  # handed to the caller's thread
+                box["error"] = e
+
+        t = threading.Thread(target=work, daemon=True, name="stakealloc-request")
+        t.start()
+        t.join(self.timeout)
+        if t.is_alive():
+            # Per-read socket timeouts do not bound a drip feed: cut the connection and start a new session.
+            _shutdown(box.get("response"))
+            self._new_session()
+            raise _Transient(f"the response took longer than {self.timeout:g} s")
+        if "error" in box:
+            raise box["error"]
+        return box["result"]
+
+    def _exchange(self, requests, query: str, variables: dict, headers: dict, box: dict):
+        try:
+            r = self.session.post(self.url, json={"query": query, "variables": variables}, headers=headers,
+                                  timeout=(min(self.timeout, 10.0), self.timeout), stream=True)
+        except requests.Timeout:
+            raise _Transient(f"timed out after {self.timeout:g} s") from None
+        except requests.TooManyRedirects:
+            raise ApiError(f"{self.display_url}: too many redirects") from None
+        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ContentDecodingError) as e:
+            raise _Transient(f"connection failed ({type(e).__name__})") from None
+        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+                requests.exceptions.InvalidSchema, requests.exceptions.InvalidHeader, ValueError) as e:
+            raise ConfigError(f"STAKEALLOC_API_URL or the keys: the request cannot be sent ({type(e).__name__})") \
+                from None
+        box["response"] = r
+        try:
+            chunks, size = [], 0
+            for chunk in r.iter_content(65536):
+                size += len(chunk)
+                if size > MAX_BODY:
+                    raise ApiError(f"{self.display_url}: response larger than {MAX_BODY // 1_000_000} MB")
+                chunks.append(chunk)
+        except requests.Timeout:
+            raise _Transient(f"timed out after {self.timeout:g} s") from None
+        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ContentDecodingError) as e:
+            raise _Transient(f"broken response ({type(e).__name__})") from None
+        finally:
+            r.close()
+        return r.status_code, _retry_after(r.headers.get("Retry-After")), b"".join(chunks)
+
+    def _new_session(self) -> None:
+        import requests
+
+        old = self.session
+        self.session = requests.Session()
+        self.session.headers.update(old.headers)
+        try:
+            old.close()
+        except Exception:  # noqa: BLE001 - a half-dead pool: nothing more to do
+            pass
+
+    def scrub(self, text: str) -> str:
+        """`text` without the keys, the token or URL credentials."""
+        return scrub(text, self._secrets)
 
     # --- queries -------------------------------------------------------------------
 
@@ -278,19 +383,79 @@ class Client:
         return lines
 
 
+def _shutdown(response) -> None:
+    """Cut a response's socket so that a thread blocked reading it returns."""
+    import socket
+
+    if response is None:
+        return
+    for path in (("raw", "_connection", "sock"), ("raw", "_fp", "fp", "raw", "_sock")):
+        obj = response
+        try:
+            for attr in path:
+                obj = getattr(obj, attr)
+            obj.shutdown(socket.SHUT_RDWR)
+            return
+        except (AttributeError, OSError):
+            continue
+
+
+class _Transient(Exception):
+    """A failure worth another attempt (timeouts, broken connections or bodies)."""
+
+
 def _retry_after(v: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header: ignored unless a finite number ≥ 0 or an HTTP date; capped."""
     if v is None:
         return None
     try:
-        return max(float(v), 0.0)
+        x = float(v)
     except ValueError:
         from email.utils import parsedate_to_datetime
 
         try:
             dt = parsedate_to_datetime(v)
-        except (TypeError, ValueError):
+            x = dt.timestamp() - time.time()
+        except (TypeError, ValueError, OverflowError):
             return None
-        return max(dt.timestamp() - time.time(), 0.0)
+        x = max(x, 0.0)
+    if not math.isfinite(x) or x < 0:
+        return None
+    return min(x, MAX_RETRY_AFTER)
+
+
+def check_url(url: str) -> str:
+    """The API URL as it may be shown (credentials removed); exit 2 for one that cannot be used."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        u = urlsplit(url)
+        host = u.hostname
+        u.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise ConfigError("STAKEALLOC_API_URL: not a valid URL") from None
+    if u.scheme not in ("http", "https") or not host:
+        raise ConfigError("STAKEALLOC_API_URL: must be an http:// or https:// URL with a host")
+    netloc = host if u.port is None else f"{host}:{u.port}"
+    return urlunsplit((u.scheme, netloc, u.path, "", ""))
+
+
+def url_password(url: str) -> str | None:
+    from urllib.parse import urlsplit
+
+    try:
+        u = urlsplit(url)
+        return u.password or (u.username if u.username else None)
+    except ValueError:
+        return None
+
+
+def scrub(text: str, secrets: tuple[str, ...]) -> str:
+    """Replace every secret (and the token built from them) in `text`; longest first."""
+    for sec in sorted(set(secrets), key=len, reverse=True):
+        if sec and len(sec) >= 3:
+            text = text.replace(sec, "***")
+    return text
 
 
 def _toml_str(v: str) -> str:

@@ -178,6 +178,9 @@ def custom_regime(scores: object, combinations: object, *, key: str = "payout") 
         if t in combos:
             raise ConfigError(f"{where}: combination {list(t)} is listed twice")
         combos.append(t)
+    if not any(any(v > 0 for v in c) for c in combos):
+        raise ConfigError(f"{key}.combinations: no combination pays (every multiplier is 0); a slot could carry "
+                          "nothing")
     return Regime("custom", tuple(scores), tuple(combos), source="custom")
 
 

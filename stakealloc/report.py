@@ -70,7 +70,12 @@ class Plan:
         }
 
     def json_text(self) -> str:
-        return json.dumps(self.to_json(), indent=2) + "\n"
+        try:
+            return json.dumps(self.to_json(), indent=2, allow_nan=False) + "\n"
+        except ValueError:  # NaN or Infinity: not JSON; the inputs' ranges should have stopped it
+            from .errors import OptimizationError
+
+            raise OptimizationError("the plan holds a non-finite number (NaN or infinity); nothing was written") from None
 
     def csv_text(self) -> str:
         buf = io.StringIO()

@@ -93,6 +93,8 @@ def read_snapshot(path: str | Path) -> pd.DataFrame:
         raise DataError(f"{p}: no such snapshot file") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         raise DataError(f"{p}: not a readable CSV: {e}") from None
+    except OSError as e:  # a directory, no permission, an I/O error
+        raise DataError(f"{p}: cannot read: {e.strerror or type(e).__name__}") from None
     return validate_table(df, str(p))
 
 

@@ -376,6 +376,35 @@ def _solve_pulp(slots, refs, allowed, idle, regime, targets, change_penalty, sol
     return plan, bound, status_text, said_optimal
 
 
+SOLVE_GRACE = 2.0  # seconds a solver may run past its deadline before it is abandoned
+BUILD_SECONDS_PER_BINARY = 8e-5  # PuLP's build, transfer and read-back per binary (measured: 105k binaries, 8 s)
+
+
+def _wait_for(fn, until: float) -> bool:
+    """Run `fn` in a daemon thread, waiting in short steps so that Ctrl-C (KeyboardInterrupt, which Python
+    delivers to the main thread only) is honoured at once, not when the native solver returns; False when it
+    is still running at `until` (time.perf_counter()), which leaves it to finish in the background."""
+    import threading
+
+    box: dict = {}
+
+    def work() -> None:
+        try:
+            fn()
+        except BaseException as e:  # handed to the caller
+            box["error"] = e
+
+    t = threading.Thread(target=work, daemon=True, name="stakealloc-solver")
+    t.start()
+    while t.is_alive():
+        t.join(0.05)
+        if t.is_alive() and time.perf_counter() > until:
+            return False
+    if "error" in box:
+        raise box["error"]
+    return True
+
+
 def _run(prob, solver: SolverName, deadline: float, warm: bool, presolve: bool = True,
          ) -> tuple[float, str, bool, bool]:
     """Solve `prob` with the named solver until `deadline` (time.perf_counter()). Returns (best bound,
@@ -403,7 +432,9 @@ def _run(prob, solver: SolverName, deadline: float, warm: bool, presolve: bool =
     else:
         # `solve` passes a starting plan only after the neighbourhood search: the plain greedy plan was
         # measured to slow HiGHS's proofs (benchmarks/README.md).
-        prob.solve(_highs_cmd(deadline, warm, presolve))
+        cmd = _highs_cmd(deadline, warm, presolve)  # in this thread: it may redirect the process's stdout
+        if not _wait_for(lambda: prob.solve(cmd), deadline + SOLVE_GRACE):
+            return 0.0, f"abandoned: HiGHS ran past its time limit + {SOLVE_GRACE:g} s", False, False
         import highspy
 
         h = prob.solverModel
@@ -877,10 +908,17 @@ def solve(slots: list[SlotInput], targets: tuple[Target, ...], regime: Regime, m
     else:
         left = time_limit - (time.perf_counter() - t0)
         searched = len(slots) >= LNS_MIN_SLOTS
-        plan, bound, status_text, said_optimal = _solve_pulp(*args, max(left, 1.0), warm if searched else None,
-                                                             groups)
-        if first is not None:
-            bound = max(bound, first[1])  # both bounds are valid for the same program
+        binaries = sum(len(a) for a in allowed) * ncombo
+        if searched and binaries * BUILD_SECONDS_PER_BINARY > left:
+            # PuLP alone would take longer to hand this program over than the time left (measured: 4 s for
+            # 105k binaries): the searched plan stands, with the first attempt's bound if there was one.
+            plan, bound, said_optimal = None, first[1] if first is not None else 0.0, False
+            status_text = f"not run: {binaries:,} binaries cannot be built in the {max(left, 0):.1f} s left"
+        else:
+            plan, bound, status_text, said_optimal = _solve_pulp(*args, max(left, 1.0), warm if searched else None,
+                                                                 groups)
+            if first is not None:
+                bound = max(bound, first[1])  # both bounds are valid for the same program
     source = "dp" if status_text == DP_STATUS else "solver"
     if plan is None:
         choices = warm_choices

@@ -8,8 +8,8 @@ from dataclasses import replace
 import pandas as pd
 
 from .cache import Cache, Corrupt, default_dir
-from .config import Fleet, with_regime
-from .errors import DataError
+from .config import NMR_SUPPLY, Fleet, check_totals, with_regime
+from .errors import ConfigError, DataError
 from .numerai import Client, ScoreRow
 from .progress import Progress
 from .regimes import ScoreConfig, payout_configs, regime_from_configs
@@ -39,6 +39,17 @@ def rounds_to_fetch(cached: list[ScoreRow], current_round: int) -> int:
     return max(current_round - oldest_open + 1, 1)
 
 
+def _trusted(load, offline: bool, empty):
+    """What a cache file holds; a corrupt one is fetched again online and an error offline (never used)."""
+    try:
+        return load()
+    except Corrupt as e:
+        if offline:
+            raise DataError(f"cache: {e}; run without --offline to fetch it again") from None
+        _warn(f"{e}; fetching again")
+        return empty
+
+
 def newest_with_payout(rules: dict[int, list[ScoreConfig]]) -> int | None:
     have = [r for r, c in rules.items() if payout_configs(c)]
     return max(have) if have else None
@@ -49,13 +60,7 @@ def sync(fleet: Fleet, *, offline: bool, progress: bool, client: Client | None =
     tournament = fleet.data.tournament.number
     cache = Cache(fleet.data.cache_dir or default_dir(), tournament)
     notes: list[str] = []
-    facts: dict = {}
-    try:
-        facts = cache.load_facts()
-    except Corrupt as e:
-        if offline:
-            raise DataError(f"cache: {e}") from None
-        _warn(f"{e}; fetching again")
+    facts: dict = _trusted(cache.load_facts, offline, {})
     client = None if offline else (client or Client.from_env(tournament=tournament))
     current_round = None if client is None else client.current_round()
 
@@ -67,13 +72,7 @@ def sync(fleet: Fleet, *, offline: bool, progress: bool, client: Client | None =
               + ("they are not used" if offline else "they are fetched again by displayName"))
     bar = Progress(len(fleet.models), "scores", progress and not offline)
     for i, m in enumerate(fleet.models):
-        try:
-            hit = cache.load_scores(m)
-        except Corrupt as e:
-            if offline:
-                raise DataError(f"cache: {e}; run without --offline to fetch it again") from None
-            _warn(f"{e}; fetching again")
-            hit = None
+        hit = _trusted(lambda: cache.load_scores(m), offline, None)
         if client is None:
             if hit is None:
                 missing.append(m)
@@ -95,13 +94,7 @@ def sync(fleet: Fleet, *, offline: bool, progress: bool, client: Client | None =
         raise DataError(f"--offline: no cached scores for {', '.join(missing)}; run `stakealloc fetch` first")
 
     # The rounds' payout rules: for the backtest (each round booked with its own) and for `live`.
-    try:
-        rules = cache.load_rules()
-    except Corrupt as e:
-        if offline:
-            raise DataError(f"cache: {e}; run without --offline to fetch it again") from None
-        _warn(f"{e}; fetching again")
-        rules = {}
+    rules = _trusted(cache.load_rules, offline, {})
     live_round = facts.get("live_round") if isinstance(facts.get("live_round"), int) else None
     live_open = bool(facts.get("live_open"))
     if client is not None:
@@ -133,9 +126,15 @@ def sync(fleet: Fleet, *, offline: bool, progress: bool, client: Client | None =
                 raise DataError(f"--offline: no cached stake for slot {s.name!r}; run `stakealloc fetch` first")
             if stake <= 0:
                 raise DataError(f"slot {s.name!r}: the API reports no stake ({stake}); give `stake` in the fleet file")
+            if stake > NMR_SUPPLY:
+                raise DataError(f"slot {s.name!r}: the API reports a stake of {stake:g} NMR, more than NMR's supply")
             s = replace(s, stake=float(stake))
         slots.append(s)
     fleet = replace(fleet, slots=tuple(slots))
+    try:
+        check_totals(fleet.slots, fleet.solver)
+    except ConfigError as e:
+        raise DataError(f"with the API's stakes: {e}") from None
     if fleet.payout.live:
         if live_round is None or live_round not in rules:
             raise DataError('payout.regime = "live": no round with payout rules (roundScoreConfigs) is known'
@@ -146,5 +145,5 @@ def sync(fleet: Fleet, *, offline: bool, progress: bool, client: Client | None =
                          "payout configurations")
 
     table = validate_table(pd.DataFrame(rows, columns=["round", "model", "score", "value", "resolved"]), "Numerai API")
-    where = "cache (offline)" if offline else f"Numerai API ({client.url})"  # type: ignore[union-attr]
+    where = "cache (offline)" if offline else f"Numerai API ({client.display_url})"  # type: ignore[union-attr]
     return ScoreData(fleet, table, where, current_round if client is not None else None, rules, tuple(notes))

@@ -41,14 +41,19 @@ def compute(weights: pd.Series, info: dict[str, Instrument], regime: Regime, lev
     return tuple(Target(m, s, k, v) for (m, s, k), v in out.items())
 
 
-def read_csv(path: str, regime: Regime, models: tuple[str, ...]) -> tuple[Target, ...]:
+def read_csv(path: str, regime: Regime, models: tuple[str, ...], leverage: float = 100.0) -> tuple[Target, ...]:
     """Targets given by hand: CSV `model,side,score,target` (NMR), for `stakealloc assign`."""
     import math
 
+    from .config import NMR_SUPPLY
+
+    limit = leverage * NMR_SUPPLY
     try:
         df = pd.read_csv(path, dtype=str, keep_default_na=False)
     except FileNotFoundError:
         raise ConfigError(f"--targets: no such file {path!r}") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError, OSError) as e:
+        raise ConfigError(f"--targets: {path}: cannot read ({type(e).__name__})") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
         raise ConfigError(f"--targets: {path}: not a readable CSV: {e}") from None
     need = ["model", "side", "score", "target"]
@@ -72,6 +77,8 @@ def read_csv(path: str, regime: Regime, models: tuple[str, ...]) -> tuple[Target
             raise ConfigError(f"{where}: target {row['target']!r} is not a number") from None
         if not math.isfinite(t) or t < 0:
             raise ConfigError(f"{where}: target {t} must be a finite number ≥ 0 (NMR)")
+        if t > limit:
+            raise ConfigError(f"{where}: target {t:g} NMR is more than leverage × NMR's supply ({limit:g})")
         if (m, side, k) in out:
             raise ConfigError(f"{where}: ({m}, {side}, {k}) appears twice")
         out[(m, side, k)] = t

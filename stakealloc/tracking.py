@@ -192,7 +192,7 @@ def _improve(opt: _Options, g: np.ndarray, pick: list[int], deadline: float) -> 
             return pick
 
 
-MIP_MAX_NONZEROS = 400_000  # options × rounds above which the MIP is not built (measured: PuLP's build time)
+MIP_MAX_NONZEROS = 150_000  # options × rounds above which the MIP is not built (measured: PuLP's build time)
 STARTS = 32  # greedy starts: the first by stake, the others in seeded random orders with seeded noise
 NOISE = 0.002  # the noise's scale, as a share of the target portfolio's mean absolute payout per round
 

@@ -37,6 +37,7 @@ columns = { v2_corr20 = "canon_corr", mmc = "canon_mmc" }
 [solver]
 name = "HiGHS"
 time_limit = 20
+objective = "exposure"  # most tests are about the exposure program; test_tracking.py sets "tracking"
 
 [[slots]]
 name = "slot_a"

@@ -226,7 +226,9 @@ def test_cache_writes_are_atomic(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", boom)
-    with pytest.raises(OSError):
+    from stakealloc.errors import DataError
+
+    with pytest.raises(DataError, match="cache: cannot write .*disk full"):
         cache.save_scores("m", "id-m", [ScoreRow(1, "corr", 0.2, True)])
     assert cache.path_of("m").read_text() == good
     assert [p.name for p in tmp_path.iterdir()] == [cache.path_of("m").name]  # no temporary left behind

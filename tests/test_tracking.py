@@ -121,7 +121,8 @@ def test_change_penalty_in_nmr_per_round_equals_brute_force():
     assert plan.solver.status == "optimal" and plan.solver.objective == pytest.approx(best, abs=0.01)
 
 
-TRACK_FLEET = BASE_FLEET.replace('time_limit = 20', 'time_limit = 20\nobjective = "tracking"')
+TRACK_FLEET = BASE_FLEET.replace('objective = "exposure"', 'objective = "tracking"')
+assert TRACK_FLEET != BASE_FLEET
 
 
 def test_cli_tracking_plan_json_tracking_error_by_hand(write_fleet, tmp_path, bundled):

@@ -1,0 +1,336 @@
+"""Hostile servers and hostile inputs: no traceback, no secret in any message, bounded waits, outputs that
+never clobber what is not a regular file."""
+
+import json
+import os
+import stat
+import time
+
+import pytest
+
+from conftest import BASE_FLEET, run_cli
+from fault_server import FaultServer
+from stakealloc.errors import ApiError, ConfigError
+from stakealloc.numerai import Client, _retry_after
+
+SECRET = "SECRETKEY-do-not-leak-42"
+PUBLIC = "PUBLICID-7"
+
+
+def client(url, **kw):
+    slept = []
+    kw.setdefault("timeout", 2.0)
+    return Client(url, public_id=PUBLIC, secret_key=SECRET, sleep=slept.append, backoff=0.01, **kw), slept
+
+
+@pytest.mark.parametrize("mode", ["truncated", "chunked", "badgzip"])
+def test_broken_bodies_are_retried_then_an_api_error(mode):
+    with FaultServer([mode, "ok"]) as fs:
+        c, slept = client(fs.url)
+        assert c.model_id("x") == "id-x"  # the second attempt succeeds
+        assert len(fs.seen) == 2 and len(slept) == 1
+    with FaultServer([mode]) as fs:
+        c, _ = client(fs.url, retries=2)
+        with pytest.raises(ApiError, match="gave up after 3 attempts"):
+            c.model_id("x")
+
+
+def test_drip_fed_body_hits_the_total_deadline():
+    with FaultServer(["drip"], drip_every=0.2) as fs:
+        c, _ = client(fs.url, timeout=1.0, retries=1)
+        t0 = time.monotonic()
+        with pytest.raises(ApiError, match="longer than 1 s|timed out"):
+            c.model_id("x")
+        assert time.monotonic() - t0 < 6  # two attempts of about 1 s each, not the body's ~12 s
+
+
+def test_error_text_echoing_the_token_is_scrubbed():
+    with FaultServer(["echo"]) as fs:
+        c, _ = client(fs.url)
+        with pytest.raises(ApiError) as e:
+            c.account_models()
+    assert "Authorization" in str(e.value) and SECRET not in str(e.value) and PUBLIC not in str(e.value)
+
+
+def test_retry_after_nan_and_huge_are_bounded():
+    assert _retry_after("nan") is None and _retry_after("-3") is None and _retry_after("inf") is None
+    assert _retry_after("1e9") == 30.0 and _retry_after("2.5") == 2.5
+    with FaultServer(["nan429", "huge429", "ok"]) as fs:
+        c, slept = client(fs.url)
+        assert c.model_id("x") == "id-x"
+    assert slept[0] == pytest.approx(0.01) and slept[1] == 30.0  # nan ignored (backoff), 1e9 capped at 30 s
+
+
+def test_retry_budget_bounds_the_whole_request():
+    with FaultServer(["huge429"]) as fs:
+        c, slept = client(fs.url, retries=10, budget=65.0)  # sleeps are recorded, not slept
+        t0 = time.monotonic()
+        with pytest.raises(ApiError, match="retry budget of 65 s is spent"):
+            c.model_id("x")
+    assert sum(slept) <= 65.0 and len(slept) == 2 and time.monotonic() - t0 < 10
+
+
+def test_huge_response_is_refused():
+    with FaultServer(["huge"], huge_bytes=60_000_000) as fs:
+        c, _ = client(fs.url, timeout=30.0)
+        with pytest.raises(ApiError, match="larger than 50 MB"):
+            c.model_id("x")
+
+
+def test_redirect_loop_is_an_api_error():
+    with FaultServer(["redirect"]) as fs:
+        c, _ = client(fs.url)
+        with pytest.raises(ApiError, match="too many redirects"):
+            c.model_id("x")
+
+
+@pytest.mark.parametrize("key", [SECRET + "\r", "a b", "ключ"])
+def test_bad_key_characters_are_refused_without_showing_the_key(key):
+    with pytest.raises(ConfigError) as e:
+        Client("http://127.0.0.1:9", public_id=PUBLIC, secret_key=key)
+    assert "NUMERAI_SECRET_KEY" in str(e.value) and key.strip() not in str(e.value)
+
+
+@pytest.mark.parametrize("url,needle", [("ftp://127.0.0.1/", "http:// or https://"), ("http://", "with a host"),
+                                        ("http://127.0.0.1:99999/", "not a valid URL")])
+def test_bad_api_url_is_bad_input(url, needle):
+    with pytest.raises(ConfigError, match=needle):
+        Client(url)
+
+
+def test_url_credentials_never_shown(write_fleet, tmp_path):
+    fleet = write_fleet(BASE_FLEET.replace('columns = { v2_corr20 = "canon_corr", mmc = "canon_mmc" }',
+                                           'source = "numerai"\ncache_dir = "cache"'))
+    r = run_cli("run", str(fleet), "--json", str(tmp_path / "p.json"),
+                env={"STAKEALLOC_API_URL": "http://user:pw-secret-9@127.0.0.1:9/", "STAKEALLOC_API_TIMEOUT": "1"})
+    assert r.returncode == 3 and "pw-secret-9" not in r.stdout + r.stderr and "Traceback" not in r.stderr
+
+
+def test_cli_key_with_carriage_return_is_exit_2_without_the_key(write_fleet):
+    r = run_cli("slots", env={"NUMERAI_PUBLIC_ID": PUBLIC, "NUMERAI_SECRET_KEY": SECRET + "\r"})
+    assert r.returncode == 2 and SECRET not in r.stderr and "Traceback" not in r.stderr
+
+
+# --- outputs -------------------------------------------------------------------------------
+
+
+def test_outputs_never_replace_a_device_a_fifo_or_a_directory(write_fleet, tmp_path):
+    fleet = str(write_fleet())
+    r = run_cli("run", fleet, "--json", "/dev/null")
+    assert r.returncode == 0 and stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    r = run_cli("run", fleet, "--json", str(tmp_path))
+    assert r.returncode == 2 and "--json" in r.stderr and "is a directory" in r.stderr
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    import threading
+
+    got = []
+    t = threading.Thread(target=lambda: got.append(open(fifo).read()))
+    t.start()
+    r = run_cli("run", fleet, "--json", str(fifo))
+    t.join(timeout=60)
+    assert r.returncode == 0 and json.loads(got[0])["slots"] and stat.S_ISFIFO(os.stat(fifo).st_mode)
+
+
+def test_outputs_symlink_stdout_permissions_and_missing_directory(write_fleet, tmp_path):
+    fleet = str(write_fleet())
+    target = tmp_path / "real.json"
+    target.write_text("old")
+    link = tmp_path / "link.json"
+    link.symlink_to(target)
+    r = run_cli("run", fleet, "--json", str(link))
+    assert r.returncode == 0 and link.is_symlink() and json.loads(target.read_text())["slots"]
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~_umask()
+    r = run_cli("run", fleet, "--csv", "-")
+    assert r.returncode == 0 and "slot,model,side,stake,changed" in r.stdout
+    r = run_cli("run", fleet, "--json", str(tmp_path / "no" / "such" / "p.json"))
+    assert r.returncode == 2 and "does not exist" in r.stderr
+
+
+def _umask():
+    m = os.umask(0)
+    os.umask(m)
+    return m
+
+
+# --- ranges, cache paths, strict JSON ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("old,new,needle", [
+    ("stake = 600.0", "stake = 1e308", "slots[1] (slot_b).stake: must be ≤ 1.1e+07"),
+    ("stake = 600.0", "stake = 9223372036854775807", "must be ≤ 1.1e+07"),
+    ("stake = 1000.0", "stake = 6000000.0\n", ""),
+    ('regime = "classic-2024"', 'regime = "custom"\nscores = ["canon_corr"]\ncombinations = [[0]]',
+     "no combination pays"),
+    ("time_limit = 20", "time_limit = 20\nchange_penalty = 5000", "solver.change_penalty: 5000 is more than the total"),
+])
+def test_ranges_that_mean_something(write_fleet, old, new, needle):
+    text = BASE_FLEET.replace(old, new, 1)
+    if old == "stake = 1000.0":  # two slots over half the supply each: the total is over it
+        text = text.replace("stake = 600.0", "stake = 6000000.0")
+        needle = "more than NMR's total supply"
+    if "custom" in new:
+        text = text.replace('columns = { v2_corr20 = "canon_corr", mmc = "canon_mmc" }', "")
+    r = run_cli("validate", str(write_fleet(text)))
+    assert r.returncode == 2 and needle in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("kind", ["file", "readonly"])
+def test_cache_dir_that_is_a_file_or_unwritable_is_exit_3(write_fleet, tmp_path, kind):
+    from fake_numerai import FakeNumerai
+
+    if kind == "file":
+        (tmp_path / "cache").write_text("not a directory")
+    else:
+        (tmp_path / "cache").mkdir()
+        os.chmod(tmp_path / "cache", 0o500)
+        if os.access(tmp_path / "cache", os.W_OK):  # root may write anyway
+            pytest.skip("running as a user who can write a read-only directory")
+    fleet = write_fleet(BASE_FLEET.replace('columns = { v2_corr20 = "canon_corr", mmc = "canon_mmc" }',
+                                           'source = "numerai"\ncache_dir = "cache"'))
+    r = run_cli("run", str(fleet), "--offline")
+    assert r.returncode == 3 and "cache" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_targets_file_that_is_a_directory_is_exit_2(write_fleet, tmp_path):
+    r = run_cli("assign", str(write_fleet()), "--targets", str(tmp_path))
+    assert r.returncode == 2 and "--targets" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_plan_json_is_strict(write_fleet, tmp_path):
+    r = run_cli("run", str(write_fleet()), "--json", str(tmp_path / "p.json"))
+    assert r.returncode == 0
+
+    def refuse(x):
+        raise ValueError(f"non-standard JSON constant {x}")
+
+    json.loads((tmp_path / "p.json").read_text(), parse_constant=refuse)
+
+
+def test_two_runs_sharing_a_cache_at_once_both_succeed(write_fleet, tmp_path, bundled):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    from fake_numerai import FakeNumerai
+    from stakealloc.cache import Cache
+
+    models = ["fearindex", "reputation", "jos_stack", "integration_test", "nb_example_model"]
+    fleet = write_fleet(BASE_FLEET.replace('columns = { v2_corr20 = "canon_corr", mmc = "canon_mmc" }',
+                                           'source = "numerai"\ncache_dir = "cache"'))
+    with FakeNumerai(bundled, models) as fake:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("NUMERAI_")}
+        env["STAKEALLOC_API_URL"] = fake.url
+        procs = [subprocess.Popen([sys.executable, "-m", "stakealloc.cli", "run", str(fleet), "--json",
+                                   str(tmp_path / f"p{i}.json")], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for i in range(2)]
+        outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [o[1] for o in outs]
+    a, b = (json.loads((tmp_path / f"p{i}.json").read_text()) for i in range(2))
+    assert a["slots"] == b["slots"] and a["weights"] == b["weights"]
+    cache = Cache(tmp_path / "cache", 8)
+    for m in models:  # every cache file whole and valid
+        mid, rows = cache.load_scores(m)
+        assert mid == f"id-{m}" and rows
+    assert cache.load_rules() and not list((tmp_path / "cache").glob("*.tmp"))
+
+
+def test_slots_block_escapes_model_names(bundled):
+    import tomllib
+
+    from fake_numerai import FakeNumerai
+
+    evil = 'x"\n[[slots]]\nname = "injected'
+    with FakeNumerai(bundled, []) as fake:
+        fake.account = [(evil, "id-1")]
+        fake.stakes[evil] = "1.5"
+        r = run_cli("slots", env={"STAKEALLOC_API_URL": fake.url, "NUMERAI_PUBLIC_ID": PUBLIC,
+                                  "NUMERAI_SECRET_KEY": SECRET})
+    assert r.returncode == 0, r.stderr
+    doc = tomllib.loads(r.stdout)
+    assert len(doc["slots"]) == 1 and doc["slots"][0]["name"] == evil.lower()
+
+
+def test_ctrl_c_during_a_solve_exits_130_within_2_seconds(tmp_path):
+    """A large program under HiGHS: SIGINT while the native solver runs (which Python cannot interrupt)
+    ends the run at once, because the solver runs in a thread the main thread waits on in short steps."""
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    code = ("import sys, time\n"
+            "sys.path.insert(0, 'benchmarks')\n"
+            "from slots import instance\n"
+            "from stakealloc.regimes import PRESETS\n"
+            "from stakealloc.config import SolverName\n"
+            "from stakealloc.slots import _solve_pulp, _symmetry_groups, candidates\n"
+            "slots, tg, models = instance(40, 20, PRESETS['classic-2023'], 1)\n"
+            "refs, allowed, idle = candidates(slots, tg, models, 0.0)\n"
+            "groups = _symmetry_groups(slots, allowed, 0.0)\n"
+            "print('solving', flush=True)\n"
+            "try:\n"  # the full compact program: after a second of building, HiGHS alone for up to 120 s
+            "    _solve_pulp(slots, refs, allowed, idle, PRESETS['classic-2023'], tg, 0.0, SolverName.HIGHS,\n"
+            "                120.0, None, groups)\n"
+            "except KeyboardInterrupt:\n"
+            "    print('interrupted', flush=True); sys.exit(130)\n")
+    p = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "solving"
+    time.sleep(4)  # inside the search or the solver by now
+    t0 = time.monotonic()
+    p.send_signal(signal.SIGINT)
+    out, _ = p.communicate(timeout=30)
+    assert p.returncode == 130 and "interrupted" in out
+    assert time.monotonic() - t0 < 2.0
+
+
+def test_a_solve_returns_within_its_time_limit_plus_2_seconds():
+    import sys
+
+    from conftest import ROOT
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from slots import instance
+    from stakealloc.regimes import PRESETS
+    from stakealloc.slots import solve
+
+    slots, tg, models = instance(50, 20, PRESETS["classic-2023"], 1)
+    t0 = time.perf_counter()
+    plan = solve(slots, tg, PRESETS["classic-2023"], models, time_limit=4)
+    assert time.perf_counter() - t0 <= 4 + 2
+    assert plan.solver.status in ("optimal", "feasible")
+
+
+def test_full_disk_on_an_output_is_exit_3_and_leaves_nothing(tmp_path, monkeypatch):
+    import errno
+
+    from stakealloc import atomic
+    from stakealloc.errors import DataError
+
+    real_fdopen = os.fdopen
+
+    class Full:
+        def __init__(self, fd, *a, **kw):
+            self.f = real_fdopen(fd, *a, **kw)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+        def write(self, blob):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(atomic.os, "fdopen", Full)
+    with pytest.raises(DataError, match="--json: cannot write .*No space left"):
+        atomic.output(str(tmp_path / "p.json"), "x" * 10, key="--json")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_snapshot_path_that_is_a_directory_is_exit_3(write_fleet, tmp_path):
+    (tmp_path / "snap").mkdir()
+    fleet = write_fleet(BASE_FLEET.replace("[data]\n", '[data]\nsnapshot = "snap"\n'))
+    r = run_cli("run", str(fleet))
+    assert r.returncode in (2, 3) and "snap" in r.stderr and "Traceback" not in r.stderr

@@ -1,0 +1,159 @@
+"""Property-based tests (hypothesis) with a fixed CI profile: derandomized, bounded examples.
+
+The fleet parser and the API response parser never raise anything but a StakeallocError on any input; the
+slot program equals brute force on random small instances; HRP gives valid weights or a StakeallocError
+on random windows, degenerate ones included."""
+
+import itertools
+import string
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from stakealloc.errors import StakeallocError
+
+settings.register_profile("ci", derandomize=True, max_examples=60, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("ci")
+
+# --- the fleet parser ------------------------------------------------------------------------------
+
+scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**20, 10**20),
+                    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=12))
+KEYS = ["models", "portfolio", "payout", "data", "solver", "slots", "leverage", "lookback", "risk_measure", "regime",
+        "scores", "combinations", "stake", "name", "current", "columns", "tournament", "objective", "time_limit",
+        "change_penalty", "current_multipliers", "pin", "exclude", "multiplier_step", "clip", "v2_corr20"]
+values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                                       st.dictionaries(st.sampled_from(KEYS), inner, max_size=5)),
+                      max_leaves=20)
+
+
+@given(doc=st.dictionaries(st.sampled_from(KEYS), values, max_size=7))
+def test_fleet_parser_never_raises_anything_else(doc, tmp_path_factory):
+    from stakealloc.config import parse_fleet
+
+    base = tmp_path_factory.mktemp("p")
+    try:
+        parse_fleet(doc, base=base)
+    except StakeallocError:
+        pass
+
+
+@given(text=st.text(alphabet=string.printable, max_size=300))
+def test_fleet_text_never_raises_anything_else(text, tmp_path_factory):
+    from stakealloc.config import load_fleet
+
+    p = tmp_path_factory.mktemp("t") / "f.toml"
+    p.write_text(text)
+    try:
+        load_fleet(p)
+    except StakeallocError:
+        pass
+
+
+# --- the API response parser ---------------------------------------------------------------------------
+
+json_values = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12),
+                                     st.floats(allow_nan=False), st.text(max_size=8)),
+                           lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                                   st.dictionaries(st.text(max_size=12), inner, max_size=4)),
+                           max_leaves=25)
+score_item = st.fixed_dictionaries({}, optional={
+    "roundNumber": json_values, "displayName": json_values, "value": json_values, "day": json_values,
+    "resolved": json_values, "version": json_values})
+
+
+@given(st.lists(st.one_of(score_item, json_values), max_size=6))
+def test_score_parser_never_raises_anything_else(items):
+    from stakealloc.numerai import parse_submission_scores
+
+    try:
+        rows = parse_submission_scores(items, "m")
+    except StakeallocError:
+        return
+    for r in rows:  # what it accepts is typed and in range
+        assert isinstance(r.round, int) and 1 <= r.round <= 100_000 and np.isfinite(r.value)
+        assert isinstance(r.resolved, bool) and isinstance(r.score, str)
+
+
+config_item = st.fixed_dictionaries({}, optional={
+    k: json_values for k in ("displayName", "name", "version", "totalScoreDays", "returnsLagDays", "dataDelayDays",
+                             "isPayout", "minMultiplier", "maxMultiplier", "defaultMultiplier", "clipThreshold",
+                             "payoutFactor")})
+
+
+@given(st.lists(st.one_of(st.fixed_dictionaries({"number": json_values, "roundScoreConfigs": json_values}),
+                          st.fixed_dictionaries({"number": st.integers(1, 2000),
+                                                 "roundScoreConfigs": st.lists(config_item, max_size=4)}),
+                          json_values), max_size=4))
+def test_round_config_parser_never_raises_anything_else(rounds):
+    from stakealloc.numerai import parse_rounds
+    from stakealloc.regimes import regime_from_configs
+
+    try:
+        for n, configs in parse_rounds(rounds, "rules"):
+            regime_from_configs(configs, n, step=0.5)
+    except StakeallocError:
+        pass
+
+
+# --- the slot program against brute force ------------------------------------------------------------
+
+
+@given(st.lists(st.floats(10, 2000), min_size=1, max_size=4), st.lists(st.floats(0, 3000), min_size=4, max_size=4),
+       st.sampled_from(["classic-2024", "classic-2023-r589"]))
+@settings(max_examples=25)
+def test_slot_program_equals_brute_force(stakes, tvals, regime_name):
+    from stakealloc.config import Ref
+    from stakealloc.regimes import PRESETS
+    from stakealloc.slots import SlotInput, solve
+    from stakealloc.targets import Target
+
+    regime = PRESETS[regime_name]
+    slots = [SlotInput(f"s{j}", round(s, 2)) for j, s in enumerate(stakes)]
+    refs = [Ref("a", "long"), Ref("b", "short")]
+    targets = tuple(Target(r.model, r.side, k, round(v, 2)) for (r, k), v in
+                    zip(itertools.product(refs, regime.scores), tvals))
+    if not any(t.target > 0 for t in targets):
+        return
+    plan = solve(slots, targets, regime, ("a", "b"), time_limit=20)
+    tg = {(t.model, t.side, t.score): t.target for t in targets}
+    cands = list(dict.fromkeys(Ref(t.model, t.side) for t in targets if t.target > 0))
+    best = np.inf
+    for choice in itertools.product(range(len(cands)), range(len(regime.combinations)), repeat=len(slots)):
+        ach = {}
+        for j in range(len(slots)):
+            c, p = choice[2 * j], choice[2 * j + 1]
+            for k, m in zip(regime.scores, regime.combinations[p]):
+                key = (cands[c].model, cands[c].side, k)
+                ach[key] = ach.get(key, 0.0) + slots[j].stake * m
+        best = min(best, sum(abs(ach.get(k, 0.0) - tg.get(k, 0.0)) for k in set(ach) | set(tg)))
+    assert plan.solver.status == "optimal"
+    assert plan.solver.objective == pytest.approx(best, abs=0.011)
+
+
+# --- HRP on random windows -------------------------------------------------------------------------
+
+
+@given(st.integers(1, 6), st.integers(2, 40), st.sampled_from(["MV", "CVaR", "MDD", "EDaR", "UCI", "WR", "MAD"]),
+       st.integers(0, 2**31 - 1), st.sampled_from(["none", "constant", "never-losing", "duplicate"]))
+def test_hrp_valid_weights_or_a_clear_error(n, T, rm, seed, trap):
+    from stakealloc.hrp import RiskMeasure, hrp
+
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(rng.normal(0.0, 0.02, (T, n)), columns=[f"i{j}" for j in range(n)])
+    if trap == "constant":
+        X.iloc[:, 0] = 0.01
+    elif trap == "never-losing":
+        X.iloc[:, 0] = np.abs(X.iloc[:, 0])
+    elif trap == "duplicate" and n > 1:
+        X.iloc[:, 1] = X.iloc[:, 0]
+    try:
+        w = hrp(X, RiskMeasure(rm)).weights
+    except StakeallocError:
+        return
+    assert list(w.index) == list(X.columns)
+    assert np.isfinite(w).all() and (w >= 0).all() and w.sum() == pytest.approx(1.0, abs=1e-9)
