@@ -143,6 +143,8 @@ def naive_tracking(slots, targets, regime, st, time_limit: float, max_terms: int
     prob.solve(pulp.HiGHS(msg=False, timeLimit=time_limit, gapAbs=ABS_GAP, gapRel=REL_GAP, threads=1))
     secs = time.perf_counter() - t0
     h = prob.solverModel
+    if h.getInfo().primal_solution_status != 2:  # no plan found within the limit
+        return secs, "no plan", None, float(h.getInfo().mip_dual_bound)
     obj = pulp.value(prob.objective)
     bound = float(h.getInfo().mip_dual_bound)
     proven = h.getModelStatus() == highspy.HighsModelStatus.kOptimal and obj - bound <= max(ABS_GAP, REL_GAP * obj)
@@ -170,7 +172,8 @@ def tracking_rows(a) -> None:
                 ours = time.perf_counter() - t0
                 sv = plan.solver
                 nv = None if a.no_naive else naive_tracking(slots, tg, regime, st, a.time_limit)
-                row = (["-", "not built (too large)", "-"] if nv is None else [f"{nv[0]:.2f}", nv[1], f"{nv[2]:.3f}"])
+                row = (["-", "not built (too large)", "-"] if nv is None
+                       else [f"{nv[0]:.2f}", nv[1], "-" if nv[2] is None else f"{nv[2]:.3f}"])
                 print(f"| {rname} | {S} | {K} | {ours:.2f} | {sv.status} | {sv.objective:.3f} | {sv.gap:.3f} | "
                       + " | ".join(row) + " |", flush=True)
 

@@ -158,7 +158,8 @@ NB_MEASURES = "MV,MAD,CVaR,EVaR,WR,MDD,CDaR,UCI"
 @pytest.fixture(scope="module")
 def cli_backtest(tmp_path_factory):
     out = tmp_path_factory.mktemp("cli") / "bt.json"
-    r = run_cli("backtest", "fleet.toml", "--risk-measures", NB_MEASURES, "--step", "5", "--json", str(out))
+    r = run_cli("backtest", "fleet.toml", "--risk-measures", NB_MEASURES, "--step", "5", "--objective", "exposure",
+                "--json", str(out))
     assert r.returncode == 0, r.stderr
     return r.stdout, json.loads(out.read_text())
 
