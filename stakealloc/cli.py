@@ -77,7 +77,8 @@ def cmd_validate(args) -> int:
     r = fleet.payout.regime
     print(f"{args.fleet}: ok: {len(fleet.models)} models, {len(fleet.slots)} slots, regime "
           f"{'live' if fleet.payout.live else r.name} ({len(r.combinations)} combination(s)), "
-          f"risk measure {fleet.portfolio.risk_measure.value}, leverage {fleet.portfolio.leverage:g}")
+          f"risk measure {fleet.portfolio.risk_measure.value}, leverage {fleet.portfolio.leverage:g}, "
+          f"slot objective {fleet.solver.objective.value}, tournament {fleet.data.tournament.value}")
     return 0
 
 
