@@ -193,11 +193,12 @@ def _improve(opt: _Options, g: np.ndarray, pick: list[int], deadline: float) -> 
 
 
 MIP_MAX_NONZEROS = 150_000  # options × rounds above which the MIP is not built (measured: PuLP's build time)
+SEARCH_STARTS = 2000  # starts when the MIP is not built: as many as 90 % of the time limit allows
 STARTS = 32  # greedy starts: the first by stake, the others in seeded random orders with seeded noise
 NOISE = 0.002  # the noise's scale, as a share of the target portfolio's mean absolute payout per round
 
 
-def _greedy(opt: _Options, g: np.ndarray, stakes: list[float], deadline: float) -> list[int]:
+def _greedy(opt: _Options, g: np.ndarray, stakes: list[float], deadline: float, starts: int = STARTS) -> list[int]:
     """Best of STARTS greedy constructions, each improved by local search and pair moves. The tracking
     landscape is rugged (on the example fleet the best plan differs from the stake-ordered greedy's local
     optimum in every slot), so several seeded starts; a fixed count, so a run repeats exactly unless the
@@ -206,7 +207,7 @@ def _greedy(opt: _Options, g: np.ndarray, stakes: list[float], deadline: float) 
     rng = np.random.default_rng(20261130)
     scale = NOISE * float(np.mean(np.abs(g))) if len(g) else 0.0
     best: tuple[float, list[int]] | None = None
-    for start in range(STARTS):
+    for start in range(starts):
         if start and time.perf_counter() > deadline:
             break
         order = sorted(range(S), key=lambda j: (-stakes[j], j)) if start == 0 else rng.permutation(S).tolist()
@@ -281,7 +282,11 @@ def solve(slots, targets: tuple[Target, ...], regime: Regime, models: tuple[str,
     refs, allowed, idle = candidates(slots, targets, models, change_penalty)
     opt = _options(slots, refs, allowed, idle, regime, st, change_penalty)
     g = target_payout(st, targets)
-    heur = _greedy(opt, g, [s.stake for s in slots], t0 + GREEDY_SHARE * time_limit)
+    size = sum(V.shape[0] for V in opt.vectors) * len(g)
+    build = size <= MIP_MAX_NONZEROS
+    # Without a program to run, the search has (nearly) the whole time limit, and more starts.
+    heur = _greedy(opt, g, [s.stake for s in slots], t0 + (GREEDY_SHARE if build else 0.9) * time_limit,
+                   STARTS if build else SEARCH_STARTS)
     ncombo = len(regime.combinations)
     groups = _symmetry_groups(slots, allowed, change_penalty)
     # The symmetry rows want interchangeable slots' options in order: reorder the warm plan to match.
@@ -293,8 +298,7 @@ def solve(slots, targets: tuple[Target, ...], regime: Regime, models: tuple[str,
         return _objective(resid, float(sum(opt.penalties[j][pick[j]] for j in range(len(pick)))))
 
     left = time_limit - (time.perf_counter() - t0)
-    size = sum(V.shape[0] for V in opt.vectors) * len(g)
-    if size > MIP_MAX_NONZEROS:
+    if not build:
         # Building such a program in PuLP alone would outlast the time limit: the searched plan stands, its
         # bound the trivial 0 (status feasible, the whole objective as gap).
         pick, bound, said_optimal = None, 0.0, False
