@@ -21,10 +21,9 @@ import numpy as np
 import pandas as pd
 
 from . import hrp, instruments, targets, tracking
-from .config import Fleet, Ref
+from .config import Fleet, Objective, Ref
 from .errors import ConfigError, DataError
 from .payout import Held, RoundRules, ScoreArrays, slot_payouts, summary, wide_scores
-from .config import Objective
 from .pipeline import regime_table, slot_inputs, solve_slots
 from .progress import Progress
 from .regimes import LAG_MARGIN, Regime, ScoreConfig, ScoreSpec
