@@ -50,6 +50,10 @@ class Result:
     in_sample: dict[str, dict]
     settings: dict
 
+    def to_dict(self) -> dict:
+        """The result as the CLI's --json writes it."""
+        return self.to_json()
+
     def to_json(self) -> dict:
         return {
             "settings": self.settings,

@@ -43,6 +43,10 @@ class Plan:
     tracking_rounds: list[int] = field(default_factory=list)  # the window's rounds it was measured on
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).replace(microsecond=0).isoformat())
 
+    def to_dict(self) -> dict[str, Any]:
+        """The plan as the CLI's --json writes it."""
+        return self.to_json()
+
     def to_json(self) -> dict[str, Any]:
         return {
             "meta": {"version": __version__, "fleet_sha256": self.fleet_sha256, "created": self.created,
