@@ -1,4 +1,4 @@
-"""Walk-forward backtest: which risk measure would have paid, out of sample (design §8).
+"""Walk-forward backtest: which risk measure would have paid, out of sample.
 
 At decision round d only rounds r with r + lag < d are usable. The default lag is
 the payout scores' horizon: max over them of dataDelayDays + returnsLagDays +

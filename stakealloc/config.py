@@ -21,7 +21,7 @@ DEFAULT_LEVERAGE = 2.0  # exposure per NMR of total stake where slots choose mul
 
 
 class Side(StrEnum):
-    """Which side of each (model, score) is eligible (design §2)."""
+    """Which side of each (model, score) is eligible."""
 
     MEAN = "mean"
     LONG = "long"

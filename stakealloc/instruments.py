@@ -1,4 +1,4 @@
-"""Instruments: long and short per-round score streams of each source model (design §2).
+"""Instruments: long and short per-round score streams of each source model.
 
 With several multiplier combinations, every (model, paying score) gives
 `{model}_{score}` and `short_{model}_{score}`. With exactly one combination p

@@ -1,4 +1,4 @@
-"""Numerai tournament GraphQL client (design §7), over one `requests.Session`.
+"""Numerai tournament GraphQL client, over one `requests.Session`.
 
 Every request has a timeout; connection errors, timeouts, HTTP 5xx/429 and
 malformed JSON are retried with exponential backoff (honouring `Retry-After`);

@@ -1,4 +1,4 @@
-"""The weekly job as one pure function: fleet + score table -> plan (design's pipeline)."""
+"""The weekly job as one pure function: fleet + score table -> plan."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The slot program (design §5): give every staking slot one (model, side) and one allowed
+"""The slot program: give every staking slot one (model, side) and one allowed
 multiplier combination so the achieved exposures come as close to the targets as possible.
 
     minimise  Σ_(model,side,score) |achieved − target|  +  change_penalty · #changed slots   (NMR)
@@ -72,7 +72,7 @@ class Choice:
 @dataclass(frozen=True)
 class SolverInfo:
     name: str
-    status: str  # optimal | feasible | infeasible
+    status: str  # optimal | feasible (no plan at all is an OptimizationError, exit 4)
     objective: float  # NMR (deviation + change penalties), recomputed from the plan
     bound: float  # NMR, best lower bound proven by the solver
     gap: float  # objective − bound, NMR

@@ -1,4 +1,4 @@
-"""Target exposures (NMR) per (model, side, score) from instrument weights (design §4)."""
+"""Target exposures (NMR) per (model, side, score) from instrument weights."""
 
 from __future__ import annotations
 
