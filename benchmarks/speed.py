@@ -87,12 +87,24 @@ def run_rows(repeat: int) -> list[str]:
                        stdout=subprocess.DEVNULL)
         run_t.append(time.perf_counter() - t0)
     r, f = min(run_t), min(floor_t)
+    import json
+    import tempfile
+
+    out = Path(tempfile.mkdtemp())
     t0 = time.perf_counter()
-    subprocess.run([str(exe), "run", "fleet.toml"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([str(exe), "run", "fleet.toml", "--json", str(out / "t.json")], cwd=ROOT, check=True,
+                   stdout=subprocess.DEVNULL)
     tr = time.perf_counter() - t0
+    subprocess.run([str(exe), "run", "fleet.toml", "--objective", "exposure", "--json", str(out / "e.json")],
+                   cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    t, e = (json.loads((out / n).read_text()) for n in ("t.json", "e.json"))
     return [f"| `stakealloc run fleet.toml --objective exposure` | {r:.2f} s | import floor {f:.2f} s | {r / f:.2f}× |",
-            f"| `stakealloc run fleet.toml` (objective tracking, proven) | {tr:.2f} s | import floor {f:.2f} s | "
-            f"{tr / f:.1f}× |"]
+            f"| `stakealloc run fleet.toml` (objective tracking, {t['solver']['status']}) | {tr:.2f} s | "
+            f"import floor {f:.2f} s | {tr / f:.1f}× |",
+            f"| tracking error in the window, tracking plan | {t['tracking_error']:.2f} NMR/round | exposure plan "
+            f"{e['tracking_error']:.2f} | {t['tracking_error'] / e['tracking_error']:.2f}× |",
+            f"| nominal deviation, tracking plan | {t['deviation']:,.0f} NMR | exposure plan {e['deviation']:,.0f} | "
+            f"{t['deviation'] / e['deviation']:.2f}× |"]
 
 
 def backtest_rows() -> list[str]:
