@@ -1,0 +1,40 @@
+"""The printed plan: long displayNames keep the columns aligned; substitutions and identities are shown."""
+
+from stakealloc.regimes import Regime, ScoreSpec
+from stakealloc.report import Plan, render
+
+
+def plan(**kw):
+    regime = Regime("live", ("v2_corr20", "mmc"), ((0.75, 2.25),),
+                    (ScoreSpec("v2_corr20", "corr20", "2"), ScoreSpec("mmc", "mmc", "2")), source="api", round=1300)
+    base = dict(fleet_sha256="0" * 64, fleet_path="f.toml", risk_measure="CVaR", leverage_desired=3.0,
+                leverage_achieved=3.0, total_stake=100.0, regime=regime, weights={"a_payout": 1.0}, deviation=0.0,
+                change_penalty=0.0, penalty=0.0,
+                slots=[{"slot": "s", "stake": 100.0, "model": "a", "side": "long", "label": "a",
+                        "multipliers": {"v2_corr20": 0.75, "mmc": 2.25}, "exposure": {"v2_corr20": 75.0, "mmc": 225.0},
+                        "changed": True, "current": None}],
+                targets=[], solver={"name": "HiGHS", "status": "optimal", "objective": 0.0, "bound": 0.0, "gap": 0.0,
+                                    "seconds": 0.1, "solver_status": "Optimal", "source": "solver",
+                                    "formulation": "partition", "objective_kind": "exposure", "time_limit": 10},
+                data={"source": "x", "first_round": 1, "last_round": 2, "rounds": 2, "window_rounds": 2,
+                      "instruments": ["a_payout"], "dropped": [], "missing": "none", "hrp_notes": []},
+                columns={"v2_corr20": "canon_corr", "mmc": "mmc"}, payout_factors={"v2_corr20": 1.0, "mmc": 1.0},
+                clip=0.05)
+    base.update(kw)
+    return Plan(**base)
+
+
+def test_render_shows_rules_identity_substitution_and_aligned_columns():
+    text = render(plan())
+    assert "regime live (the API's rules for round 1300): every slot pays 0.75×v2_corr20 + 2.25×mmc" in text
+    assert "v2_corr20 (name corr20, version 2); mmc (name mmc, version 2)" in text
+    assert "substituted: v2_corr20 is read from the data column canon_corr" in text
+    head, row = [ln for ln in text.splitlines() if ln.lstrip("* ").startswith(("slot ", "s "))][:2]
+    assert head.index("v2_corr20 x") + len("v2_corr20 x") == row.index("0.75") + len("0.75")
+
+
+def test_json_carries_the_regime_record():
+    d = plan().to_dict()
+    assert d["regime"]["source"] == "api" and d["regime"]["round"] == 1300
+    assert d["regime"]["identity"][0] == {"displayName": "v2_corr20", "name": "corr20", "version": "2"}
+    assert d["regime"]["columns"]["v2_corr20"] == "canon_corr" and d["regime"]["clip"] == 0.05
