@@ -31,6 +31,12 @@ class UnknownModelError(ConfigError, ApiError):
     exit_code = 2
 
 
+class ClusterError(StakeallocError):
+    """The Dask scheduler of a sweep could not be reached or failed (exit 3, like a data or API failure)."""
+
+    exit_code = 3
+
+
 class OptimizationError(StakeallocError):
     """No weights or no slot plan could be produced."""
 

@@ -23,16 +23,10 @@ import pandas as pd
 
 from . import __version__, atomic
 from .config import Fleet, Objective, parse_risk_measure
-from .errors import ConfigError, StakeallocError
+from .errors import ClusterError, ConfigError
 
 COLUMNS = ["risk_measure", "lookback", "linkage", "objective", "mean_pct", "sharpe", "max_drawdown", "cvar5",
            "turnover", "tracking_error", "nonoverlap_mean_pct", "nonoverlap_sharpe", "decisions", "unproven"]
-
-
-class ClusterError(StakeallocError):
-    """The Dask scheduler could not be reached or failed (exit 3, like a data or API failure)."""
-
-    exit_code = 3
 
 
 @dataclass(frozen=True)
