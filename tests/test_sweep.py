@@ -132,9 +132,10 @@ def test_dask_local_cluster_gives_the_same_table(setup, tmp_path):
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                                   dashboard_address=None) as cluster:
         with distributed.Client(cluster) as client:
+            client.wait_for_workers(2, timeout=60)
             meta = sweep.run(fleet, table, {}, tmp_path / "dask", dask=cluster.scheduler_address, **GRID)
-            # the work ran on the workers: each holds the scattered table
-            assert len(client.scheduler_info()["workers"]) == 2
+            # two worker processes answer (the client's cached scheduler_info can lag, so ask them directly)
+            assert len(client.run(lambda: True)) == 2
     assert meta["executor"] == f"dask {cluster.scheduler_address}"
     assert (tmp_path / "local" / "sweep.csv").read_text() == (tmp_path / "dask" / "sweep.csv").read_text()
     local = json.loads((tmp_path / "local" / "meta.json").read_text())
