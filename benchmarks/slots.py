@@ -21,9 +21,10 @@ import time
 
 import numpy as np
 
-from stakealloc.config import Ref, SolverName
+from stakealloc.config import Objective, Ref, SolverName
 from stakealloc.regimes import PRESETS, Regime
-from stakealloc.slots import ABS_GAP, REL_GAP, Choice, SlotInput, candidates, evaluate, greedy, solve
+from stakealloc.slots import ABS_GAP, REL_GAP, SlotInput, SlotProblem, solve
+from stakealloc.slots.heuristics import greedy
 from stakealloc.targets import Target
 
 # The post's plan: s_01 1x/3x + s_05 0.5x/1.5x on r1_03 = (1412.0, 4236.1); 2.5 s_03 + 3 p_01 = 1917.9;
@@ -56,9 +57,8 @@ def forum(draw: int = 0):
 
 
 def greedy_objective(slots, tg, regime, models) -> float:
-    refs, allowed, idle = candidates(slots, tg, models, 0.0)
-    plan = greedy(slots, refs, allowed, idle, regime, tg, 0.0)
-    return sum(evaluate(slots, [Choice(refs[c], p) for c, p in plan], tg, regime, 0.0))
+    pb = SlotProblem.build(slots, tg, regime, models)
+    return pb.value(greedy(pb))
 
 
 def instance(S: int, K: int, regime: Regime, seed: int):
@@ -168,7 +168,8 @@ def tracking_rows(a) -> None:
                 st = tracking.Streams(tuple(range(80)), {(m, k): 0.6 * base + rng.normal(0.001, 0.015, 80)
                                                          for m in models for k in regime.scores})
                 t0 = time.perf_counter()
-                plan = tracking.solve(slots, tg, regime, models, st, time_limit=a.time_limit)
+                pb = SlotProblem.build(slots, tg, regime, models, objective=Objective.TRACKING, streams=st)
+                plan = solve(pb, time_limit=a.time_limit)
                 ours = time.perf_counter() - t0
                 sv = plan.solver
                 nv = None if a.no_naive else naive_tracking(slots, tg, regime, st, a.time_limit)
@@ -205,10 +206,11 @@ def main() -> None:
         naive_row = None
         for sname in a.solvers.split(","):
             t0 = time.perf_counter()
-            plan = solve(slots, tg, regime, models, solver=SolverName(sname), time_limit=a.time_limit)
+            pb = SlotProblem.build(slots, tg, regime, models)
+            plan = solve(pb, solver=SolverName(sname), time_limit=a.time_limit)
             ours = time.perf_counter() - t0
             sv = plan.solver
-            assert math.isclose(sum(evaluate(slots, list(plan.choices), tg, regime, 0.0)), sv.objective, abs_tol=1e-6)
+            assert math.isclose(sum(pb.evaluate(list(plan.choices))), sv.objective, abs_tol=1e-6)
             assert sv.objective <= g + 1e-9
             if a.no_naive:
                 row = ["-", "-", "-", "-"]

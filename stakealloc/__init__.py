@@ -16,7 +16,7 @@ def __getattr__(name: str):
 
         return getattr(api, name)
     if name == "RiskMeasure":
-        from .hrp import RiskMeasure
+        from .types import RiskMeasure
 
         return RiskMeasure
     raise AttributeError(f"module 'stakealloc' has no attribute {name!r}")

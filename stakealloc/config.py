@@ -12,20 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
-from .hrp import RiskMeasure
+from .types import SHORT, Objective, Ref, RiskMeasure, Side, SidePolicy, SolverName  # noqa: F401 (re-exported)
 from .regimes import PRESETS, Regime, check_score_name, custom_regime, preset
 
-SHORT = "short_"
 NMR_SUPPLY = 11_000_000.0  # NMR's total supply: no stake, or fleet, can hold more
 DEFAULT_LEVERAGE = 2.0  # exposure per NMR of total stake where slots choose multipliers
-
-
-class Side(StrEnum):
-    """Which side of each (model, score) is eligible."""
-
-    MEAN = "mean"
-    LONG = "long"
-    BOTH = "both"
 
 
 class Missing(StrEnum):
@@ -52,22 +43,10 @@ class Tournament(StrEnum):
         return {"classic": 8, "signals": 11, "crypto": 12}[self.value]
 
 
-class Objective(StrEnum):
-    """What the slot program minimises: nominal exposure deviation, or the payout's tracking error."""
-
-    EXPOSURE = "exposure"
-    TRACKING = "tracking"
-
-
 # The default follows the evidence (README, "The slot objective"): on the example fleet, walked forward, the
 # tracking plans tracked their targets more closely out of sample for CVaR, CDaR and MDD at ≥ 95 % of the
 # exposure plans' mean payout and Sharpe.
 DEFAULT_OBJECTIVE = Objective.TRACKING
-
-
-class SolverName(StrEnum):
-    CBC = "CBC"
-    HIGHS = "HiGHS"
 
 
 LINKAGES = ("single", "complete", "average", "weighted", "centroid", "median", "ward")
@@ -87,7 +66,7 @@ class Portfolio:
     codependence: str = "pearson"
     leaf_order: bool = True
     alpha: float = 0.05  # tail probability of CVaR, EVaR, CDaR, ...
-    side: Side = Side.MEAN
+    side: SidePolicy = SidePolicy.MEAN
     min_rounds: int = 60
     max_stale: int = 5
     missing: Missing = Missing.DROP_ROUNDS
@@ -134,25 +113,6 @@ class Solver:
     change_penalty: float = 0.0  # per slot whose assignment changes: NMR (exposure), NMR per round (tracking)
     objective: Objective = Objective.TRACKING
     objective_given: bool = False  # stated in the file (assign, which has no scores, can only use exposure)
-
-
-@dataclass(frozen=True)
-class Ref:
-    """A reference to a source model on one side: what a slot submits."""
-
-    model: str
-    side: str  # "long" | "short"
-
-    @property
-    def label(self) -> str:
-        return f"{SHORT}{self.model}" if self.side == "short" else self.model
-
-    @staticmethod
-    def parse(text: str) -> "Ref":
-        t = text.strip().lower()
-        if t.startswith(SHORT):
-            return Ref(t[len(SHORT):], "short")
-        return Ref(t, "long")
 
 
 @dataclass(frozen=True)
@@ -358,7 +318,7 @@ def _portfolio(doc: dict, regime: Regime) -> Portfolio:
         codependence=_choice(t, "codependence", "portfolio", "pearson", CODEPENDENCES),
         leaf_order=bool(t.get("leaf_order", True)),
         alpha=_num(t, "alpha", "portfolio", 0.05, lo=0.0, lo_open=True, hi=0.5),  # type: ignore[arg-type]
-        side=Side(_choice(t, "side", "portfolio", "mean", tuple(s.value for s in Side))),
+        side=SidePolicy(_choice(t, "side", "portfolio", "mean", tuple(s.value for s in SidePolicy))),
         min_rounds=_int(t, "min_rounds", "portfolio", 60, lo=2),
         max_stale=_int(t, "max_stale", "portfolio", 5, lo=1),
         missing=Missing(_choice(t, "missing", "portfolio", "drop-rounds", tuple(m.value for m in Missing))),

@@ -21,40 +21,13 @@ gerber1/gerber2/distance codependences and as the reference in tests. Beyond tha
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
 import numpy as np
 import pandas as pd
 
 from .errors import OptimizationError
 from .risk import measure
-
-
-class RiskMeasure(StrEnum):
-    """Risk measures valid for HRP; values are riskfolio-lib's `rm` codes."""
-
-    vol = "vol"  # standard deviation (not squared at cluster level)
-    MV = "MV"  # variance
-    KT = "KT"  # square root kurtosis
-    MAD = "MAD"  # mean absolute deviation
-    MSV = "MSV"  # semi standard deviation
-    SKT = "SKT"  # square root semi kurtosis
-    FLPM = "FLPM"  # first lower partial moment (Omega)
-    SLPM = "SLPM"  # second lower partial moment (Sortino)
-    VaR = "VaR"  # value at risk
-    CVaR = "CVaR"  # conditional value at risk
-    TG = "TG"  # tail Gini
-    EVaR = "EVaR"  # entropic value at risk
-    WR = "WR"  # worst realisation
-    VRG = "VRG"  # VaR range
-    CVRG = "CVRG"  # CVaR range
-    TGRG = "TGRG"  # tail Gini range
-    MDD = "MDD"  # maximum drawdown of uncompounded cumulative scores
-    ADD = "ADD"  # average drawdown
-    DaR = "DaR"  # drawdown at risk
-    CDaR = "CDaR"  # conditional drawdown at risk
-    EDaR = "EDaR"  # entropic drawdown at risk
-    UCI = "UCI"  # ulcer index
+from .types import RiskMeasure
 
 
 DRAWDOWN_MEASURES = frozenset({RiskMeasure.MDD, RiskMeasure.ADD, RiskMeasure.DaR, RiskMeasure.CDaR,

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .config import SHORT, Missing, Portfolio, Side
+from .config import Missing, Portfolio
+from .types import SHORT, SidePolicy
 from .errors import DataError
 from .regimes import Regime
 
@@ -130,9 +131,9 @@ def build(table: pd.DataFrame, models: tuple[str, ...], regime: Regime, p: Portf
             dropped.extend(Dropped(i.name, reason) for i in both)
             continue
         mean = float(s.mean())
-        if p.side is Side.BOTH:
+        if p.side is SidePolicy.BOTH:
             keep = both
-        elif p.side is Side.LONG:
+        elif p.side is SidePolicy.LONG:
             keep = (long_i,)
             dropped.append(Dropped(short_i.name, "side = long: short instruments are not eligible"))
         elif mean >= 0:

@@ -76,18 +76,22 @@ def plan(fleet: Fleet, table: pd.DataFrame, *, source: str, current_round: int |
     return assemble(fleet, tg, table=table, wt=wt, source=source, current_round=current_round, notes=notes)
 
 
-def solve_slots(fleet: Fleet, si: list[slots.SlotInput], tg: tuple[Target, ...],
-                st: tracking.Streams | None) -> slots.SlotPlan:
+def slot_problem(fleet: Fleet, si: list[slots.SlotInput], tg: tuple[Target, ...],
+                 st: tracking.Streams | None) -> slots.SlotProblem:
     """The slot program for the fleet's objective; tracking needs the window's streams `st`."""
     s = fleet.solver
-    if s.objective is Objective.TRACKING:
-        if st is None:
-            raise ConfigError('solver.objective: "tracking" follows the target portfolio\'s payout over the '
-                              'weights\' window, which given targets do not have; use objective = "exposure"')
-        return tracking.solve(si, tg, fleet.payout.regime, fleet.models, st, solver=s.name,
-                              time_limit=s.time_limit, change_penalty=s.change_penalty)
-    return slots.solve(si, tg, fleet.payout.regime, fleet.models, solver=s.name, time_limit=s.time_limit,
-                       change_penalty=s.change_penalty)
+    if s.objective is Objective.TRACKING and st is None:
+        raise ConfigError('solver.objective: "tracking" follows the target portfolio\'s payout over the '
+                          'weights\' window, which given targets do not have; use objective = "exposure"')
+    return slots.SlotProblem.build(si, tg, fleet.payout.regime, fleet.models, change_penalty=s.change_penalty,
+                                   objective=s.objective, streams=st)
+
+
+def solve_slots(fleet: Fleet, si: list[slots.SlotInput], tg: tuple[Target, ...],
+                st: tracking.Streams | None) -> slots.SlotPlan:
+    """The fleet's slot program solved with its solver settings."""
+    s = fleet.solver
+    return slots.solve(slot_problem(fleet, si, tg, st), solver=s.name, time_limit=s.time_limit)
 
 
 def assemble(fleet: Fleet, tg: tuple[Target, ...], *, table: pd.DataFrame | None, wt: Weights | None,
@@ -159,7 +163,7 @@ def assemble(fleet: Fleet, tg: tuple[Target, ...], *, table: pd.DataFrame | None
         payout_factors=dict(zip(regime.scores, fleet.payout.factors)), clip=fleet.payout.clip_value,
         weights={str(k): float(v) for k, v in (wt.weights.items() if wt is not None else [])},
         deviation=deviation, change_penalty=fleet.solver.change_penalty, penalty=sp.penalty, slots=slot_rows,
-        targets=target_rows, solver=solver, data=data, unreachable=slots.capacity_notes(si, tg, regime),
+        targets=target_rows, solver=solver, data=data, unreachable=slots.SlotProblem.build(si, tg, regime, fleet.models).capacity_notes(),
         notes=notes, round=current_round, window_performance=perf, tracking_error=te,
         tracking_rounds=list(st.rounds) if st is not None else [])
 

@@ -177,7 +177,6 @@ def test_ranges_that_mean_something(write_fleet, old, new, needle):
 
 @pytest.mark.parametrize("kind", ["file", "readonly"])
 def test_cache_dir_that_is_a_file_or_unwritable_is_exit_3(write_fleet, tmp_path, kind):
-    from fake_numerai import FakeNumerai
 
     if kind == "file":
         (tmp_path / "cache").write_text("not a directory")
@@ -265,14 +264,13 @@ def test_ctrl_c_during_a_solve_exits_130_within_2_seconds(tmp_path):
             "from slots import instance\n"
             "from stakealloc.regimes import PRESETS\n"
             "from stakealloc.config import SolverName\n"
-            "from stakealloc.slots import _solve_pulp, _symmetry_groups, candidates\n"
+            "from stakealloc.slots import SlotProblem\n"
+            "from stakealloc.slots.compact import solve_compact\n"
             "slots, tg, models = instance(40, 20, PRESETS['classic-2023'], 1)\n"
-            "refs, allowed, idle = candidates(slots, tg, models, 0.0)\n"
-            "groups = _symmetry_groups(slots, allowed, 0.0)\n"
+            "pb = SlotProblem.build(slots, tg, PRESETS['classic-2023'], models)\n"
             "print('solving', flush=True)\n"
             "try:\n"  # the full compact program: after a second of building, HiGHS alone for up to 120 s
-            "    _solve_pulp(slots, refs, allowed, idle, PRESETS['classic-2023'], tg, 0.0, SolverName.HIGHS,\n"
-            "                120.0, None, groups)\n"
+            "    solve_compact(pb, SolverName.HIGHS, 120.0)\n"
             "except KeyboardInterrupt:\n"
             "    print('interrupted', flush=True); sys.exit(130)\n")
     p = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)
@@ -293,11 +291,11 @@ def test_a_solve_returns_within_its_time_limit_plus_2_seconds():
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from slots import instance
     from stakealloc.regimes import PRESETS
-    from stakealloc.slots import solve
+    from stakealloc.slots import SlotProblem, solve
 
     slots, tg, models = instance(50, 20, PRESETS["classic-2023"], 1)
     t0 = time.perf_counter()
-    plan = solve(slots, tg, PRESETS["classic-2023"], models, time_limit=4)
+    plan = solve(SlotProblem.build(slots, tg, PRESETS["classic-2023"], models), time_limit=4)
     assert time.perf_counter() - t0 <= 4 + 2
     assert plan.solver.status in ("optimal", "feasible")
 

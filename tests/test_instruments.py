@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stakealloc.config import Missing, Portfolio, Side
+from stakealloc.config import Missing, Portfolio
+from stakealloc.types import SidePolicy as Side
 from stakealloc.errors import DataError
 from stakealloc.instruments import build
 from stakealloc.regimes import PRESETS, custom_regime

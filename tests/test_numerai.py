@@ -7,7 +7,7 @@ import os
 import pytest
 
 from conftest import BASE_FLEET, COLUMNS, run_cli
-from fake_numerai import CLASSIC_2024, CURRENT_ROUND, DEPRECATED, FakeNumerai, config
+from fake_numerai import CURRENT_ROUND, DEPRECATED, FakeNumerai, config
 from stakealloc.cache import Cache
 from stakealloc.errors import ApiError, ConfigError, UnknownModelError
 from stakealloc.numerai import Client, ScoreRow, parse_performances, parse_submission_scores

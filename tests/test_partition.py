@@ -6,10 +6,10 @@ import itertools
 import numpy as np
 import pytest
 
-from stakealloc import partition
+from stakealloc.slots import columns as partition
 from stakealloc.config import Ref, SolverName
 from stakealloc.regimes import PRESETS, custom_regime
-from stakealloc.slots import SlotInput, candidates, evaluate, is_changed, solve
+from stakealloc.slots import Choice, SearchOptions, SlotInput, SlotProblem, is_changed, solve
 from stakealloc.targets import Target
 
 
@@ -43,8 +43,6 @@ def test_nearest_sums_for_every_subset_equal_brute_force(seed):
 def column_brute_force(slots, ref, group, regime, targets, lam):
     """min over combinations per slot of the group on `ref` of deviation on ref + penalties of the group."""
     tg = {(t.model, t.side, t.score): t.target for t in targets}
-    from stakealloc.slots import Choice
-
     best = np.inf
     for combos in itertools.product(range(len(regime.combinations)), repeat=len(group)):
         dev = sum(abs(sum(slots[j].stake * regime.combinations[p][k] for j, p in zip(group, combos))
@@ -64,17 +62,17 @@ def test_column_costs_with_keepers_equal_brute_force():
              SlotInput("n", 120.0)]
     targets = (Target("a", "long", "v2_corr20", 500.0), Target("a", "long", "tc", 900.0),
                Target("b", "short", "tc", 400.0))
-    refs = [a, b]
-    allowed = [[0, 1]] * len(slots)
+    refs = (a, b)
     for lam in (0.0, 40.0):
-        cols = partition.column_costs(slots, refs, allowed, regime, targets, lam)
+        pb = SlotProblem(tuple(slots), targets, regime, refs, ((0, 1),) * len(slots), (0,) * len(slots), lam)
+        cols = partition.column_costs(pb)
         for c, ref in enumerate(refs):
             assert cols.members[c] == list(range(len(slots)))
             for mask in range(1 << len(slots)):
                 group = [j for j in range(len(slots)) if mask >> j & 1]
                 want = column_brute_force(slots, ref, group, regime, targets, lam)
                 assert cols.cost[c][mask] == pytest.approx(want, abs=1e-9), (lam, c, group)
-                cost, combos = partition.group_choice(slots, refs, regime, targets, lam, c, group)
+                cost, combos = partition.group_choice(pb, c, group)
                 assert cost == pytest.approx(want, abs=1e-9)
 
 
@@ -105,11 +103,12 @@ def test_partition_plan_with_pins_excludes_and_idle_slots(solver):
              SlotInput("x", 900.0), SlotInput("y", 350.0), SlotInput("z", 5000.0)]
     targets = (Target("a", "long", "v2_corr20", 600.0), Target("a", "long", "tc", 1500.0),
                Target("b", "short", "v2_corr20", 300.0), Target("b", "short", "tc", 800.0))
-    plan = solve(slots, targets, regime, ("a", "b"), solver=solver, time_limit=30)
+    plan = solve(SlotProblem.build(slots, targets, regime, ("a", "b")), solver=solver, time_limit=30)
     assert plan.solver.formulation == "partition" and plan.solver.status == "optimal"
     assert plan.choices[0].ref == Ref("b", "short") and plan.choices[1].ref.model != "a"
     # Brute force with the same pins and excludes: enumerate only allowed candidates per slot.
-    refs, allowed, idle = candidates(slots, targets, ("a", "b"), 0.0)
+    pb = SlotProblem.build(slots, targets, regime, ("a", "b"))
+    refs, allowed, idle = pb.refs, pb.allowed, pb.idle
     tg = {(t.model, t.side, t.score): t.target for t in targets}
     best = np.inf
     P = np.array(regime.combinations)
@@ -124,7 +123,7 @@ def test_partition_plan_with_pins_excludes_and_idle_slots(solver):
                 total += np.abs(a - tg.get((ref.model, ref.side, k), 0.0))
         best = min(best, float(total.min()))
     assert plan.solver.objective == pytest.approx(best, abs=1e-6)
-    assert sum(evaluate(slots, list(plan.choices), targets, regime, 0.0)) == pytest.approx(best, abs=1e-6)
+    assert sum(pb.evaluate(list(plan.choices))) == pytest.approx(best, abs=1e-6)
     zero = regime.zero_combination()
     for j, ch in enumerate(plan.choices):
         if ch.combo == zero:
@@ -136,12 +135,11 @@ def test_applies_only_within_its_limits():
     regime = PRESETS["classic-2023"]
     tg = (Target("a", "long", "v2_corr20", 100.0), Target("a", "long", "tc", 300.0))
     small = [SlotInput(f"s{j}", 100.0 + j) for j in range(4)]
-    refs, allowed, _ = candidates(small, tg, ("a",), 0.0)
-    assert partition.applies(small, refs, allowed, regime, 0.0)
-    big = [SlotInput(f"s{j}", 100.0 + j) for j in range(partition.MAX_SLOTS + 1)]
-    refs, allowed, _ = candidates(big, tg, ("a",), 0.0)
-    assert not partition.applies(big, refs, allowed, regime, 0.0)
-    assert not partition.applies(small, *candidates(small, tg, ("a",), 0.0)[:2], PRESETS["classic-2023-r589"], 0.0)
+    limit = SearchOptions().partition_max_slots
+    assert partition.applies(SlotProblem.build(small, tg, regime, ("a",)), limit)
+    big = [SlotInput(f"s{j}", 100.0 + j) for j in range(limit + 1)]
+    assert not partition.applies(SlotProblem.build(big, tg, regime, ("a",)), limit)
+    assert not partition.applies(SlotProblem.build(small, tg, PRESETS["classic-2023-r589"], ("a",)), limit)
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -156,8 +154,7 @@ def test_strict_groups_keep_the_optimum(seed):
     w = rng.dirichlet(np.ones(4))
     targets = (Target("a", "long", "v2_corr20", total * w[0]), Target("a", "long", "tc", 2 * total * w[1]),
                Target("b", "long", "v2_corr20", 0.3 * total * w[2]), Target("b", "long", "tc", total * w[3]))
-    refs, allowed, _ = candidates(slots, targets, ("a", "b"), 0.0)
-    cols = partition.column_costs(slots, refs, allowed, regime, targets, 0.0)
+    cols = partition.column_costs(SlotProblem.build(slots, targets, regime, ("a", "b")))
     strict = partition.strict_columns(cols)
     opt, _ = partition.best_partition(cols, 5)
     best_strict = np.inf

@@ -109,7 +109,7 @@ def test_round_config_parser_never_raises_anything_else(rounds):
 def test_slot_program_equals_brute_force(stakes, tvals, regime_name):
     from stakealloc.config import Ref
     from stakealloc.regimes import PRESETS
-    from stakealloc.slots import SlotInput, solve
+    from stakealloc.slots import SlotInput, SlotProblem, solve
     from stakealloc.targets import Target
 
     regime = PRESETS[regime_name]
@@ -119,7 +119,7 @@ def test_slot_program_equals_brute_force(stakes, tvals, regime_name):
                     zip(itertools.product(refs, regime.scores), tvals))
     if not any(t.target > 0 for t in targets):
         return
-    plan = solve(slots, targets, regime, ("a", "b"), time_limit=20)
+    plan = solve(SlotProblem.build(slots, targets, regime, ("a", "b")), time_limit=20)
     tg = {(t.model, t.side, t.score): t.target for t in targets}
     cands = list(dict.fromkeys(Ref(t.model, t.side) for t in targets if t.target > 0))
     best = np.inf

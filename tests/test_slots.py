@@ -7,7 +7,9 @@ import pytest
 
 from stakealloc.config import Ref, SolverName
 from stakealloc.regimes import PRESETS, custom_regime
-from stakealloc.slots import SlotInput, evaluate, solve
+from stakealloc.slots import SearchOptions, SlotInput, SlotProblem, solve
+from stakealloc.slots.heuristics import greedy
+from stakealloc.slots.neighbourhood import improve
 from stakealloc.targets import Target
 
 SOLVERS = [SolverName.HIGHS, SolverName.CBC]
@@ -15,16 +17,15 @@ SOLVERS = [SolverName.HIGHS, SolverName.CBC]
 
 @pytest.fixture(params=[("partition", True), ("partition", False), ("compact", True)],
                 ids=["partition-dp", "partition-solver", "compact"])
-def formulation(request, monkeypatch):
+def formulation(request):
     """Run a small-fleet test with each formulation: small fleets in separable regimes take the set-
     partitioning program, whose exact DP stands as the proof unless the named solver is made to prove it;
-    the compact one is forced by lowering the partition's slot limit."""
+    the compact one is forced by lowering the partition's slot limit. (name, the SearchOptions to solve with)."""
     name, dp = request.param
-    if name == "compact":
-        monkeypatch.setattr("stakealloc.partition.MAX_SLOTS", 0)
-    if not dp:
-        monkeypatch.setattr("stakealloc.slots.EXACT_DP", False)
-    return name
+    return name, SearchOptions(exact_dp=dp, partition_max_slots=0 if name == "compact" else 10)
+
+
+COMPACT = SearchOptions(partition_max_slots=0)
 
 
 def brute_force(slots, targets, regime, refs, change_penalty=0.0):
@@ -56,7 +57,7 @@ def check_invariants(plan, slots, targets, regime):
     assert len(plan.choices) == len(slots)
     for c in plan.choices:
         assert 0 <= c.combo < len(regime.combinations)
-    dev, pen = evaluate(slots, list(plan.choices), targets, regime, 0.0)
+    dev, pen = SlotProblem.build(slots, targets, regime, ("a",)).evaluate(list(plan.choices))
     assert plan.deviation == pytest.approx(dev, abs=1e-9)
     assert plan.solver.objective == pytest.approx(plan.deviation + plan.penalty, abs=1e-9)
     assert plan.solver.bound <= plan.solver.objective + 1e-9
@@ -74,8 +75,8 @@ def test_one_combination_six_slots_equals_brute_force(solver, seed, formulation)
     total = stakes.sum()
     targets = tuple(Target(r.model, r.side, k, total * wi * p) for r, wi in zip(refs, w)
                     for k, p in zip(regime.scores, regime.combinations[0]))
-    plan = solve(slots, targets, regime, ("a", "b", "c"), solver=solver, time_limit=30)
-    assert plan.solver.formulation == formulation
+    plan = solve(SlotProblem.build(slots, targets, regime, ("a", "b", "c")), solver=solver, time_limit=30, options=formulation[1])
+    assert plan.solver.formulation == formulation[0]
     check_invariants(plan, slots, targets, regime)
     best = brute_force(slots, targets, regime, refs)
     assert plan.solver.status == "optimal"
@@ -95,8 +96,8 @@ def test_2023_regime_four_slots_21_combinations_equals_brute_force(solver, seed,
     w = rng.dirichlet(np.ones(4))
     targets = (Target("a", "long", "v2_corr20", 2 * total * w[0]), Target("a", "long", "tc", 2 * total * w[1]),
                Target("b", "short", "v2_corr20", 2 * total * w[2]), Target("b", "short", "tc", 2 * total * w[3]))
-    plan = solve(slots, targets, regime, ("a", "b"), solver=solver, time_limit=60)
-    assert plan.solver.formulation == formulation
+    plan = solve(SlotProblem.build(slots, targets, regime, ("a", "b")), solver=solver, time_limit=60, options=formulation[1])
+    assert plan.solver.formulation == formulation[0]
     check_invariants(plan, slots, targets, regime)
     best = brute_force(slots, targets, regime, refs)
     assert plan.solver.objective == pytest.approx(best, abs=0.01)
@@ -109,7 +110,7 @@ def test_obvious_optimum_exact_hit(solver):
     regime = custom_regime(["v2_corr20"], [[1.0]])
     slots = [SlotInput("x", 100.0), SlotInput("y", 200.0), SlotInput("z", 300.0)]
     targets = (Target("a", "long", "v2_corr20", 300.0), Target("b", "short", "v2_corr20", 300.0))
-    plan = solve(slots, targets, regime, ("a", "b"), solver=solver)
+    plan = solve(SlotProblem.build(slots, targets, regime, ("a", "b")), solver=solver)
     assert plan.deviation == pytest.approx(0.0, abs=1e-9)
     assert [c.ref.label for c in plan.choices] in (["a", "a", "short_b"], ["short_b", "short_b", "a"])
     assert plan.solver.status == "optimal"
@@ -122,11 +123,11 @@ def test_r589_tc_only_with_2x_corr(solver):
     # A pure TC target of 100 on a 100 NMR slot: (0, 1) is not allowed; best is (2, 1) with 200 corr over,
     # or (0, 0) with 100 under. The optimum is idle: deviation 100.
     slots = [SlotInput("x", 100.0)]
-    plan = solve(slots, (Target("a", "long", "tc", 100.0),), regime, ("a",), solver=solver)
+    plan = solve(SlotProblem.build(slots, (Target("a", "long", "tc", 100.0),), regime, ("a",)), solver=solver)
     assert plan.deviation == pytest.approx(100.0)
     assert regime.combinations[plan.choices[0].combo] in ((0.0, 0.0), (2.0, 1.0))
     # corr 200 + tc 100 on 100 NMR: exactly (2, 1)
-    plan = solve(slots, (Target("a", "long", "v2_corr20", 200.0), Target("a", "long", "tc", 100.0)), regime, ("a",), solver=solver)
+    plan = solve(SlotProblem.build(slots, (Target("a", "long", "v2_corr20", 200.0), Target("a", "long", "tc", 100.0)), regime, ("a",)), solver=solver)
     assert regime.combinations[plan.choices[0].combo] == (2.0, 1.0) and plan.deviation == pytest.approx(0.0)
 
 
@@ -134,7 +135,7 @@ def test_pin_and_exclude():
     regime = PRESETS["classic-2024"]
     slots = [SlotInput("x", 100.0, pin=Ref("b", "short")), SlotInput("y", 100.0, exclude=("a",))]
     targets = (Target("a", "long", "v2_corr20", 100.0), Target("a", "long", "mmc", 400.0))
-    plan = solve(slots, targets, regime, ("a", "b"))
+    plan = solve(SlotProblem.build(slots, targets, regime, ("a", "b")))
     assert plan.choices[0].ref == Ref("b", "short")
     assert plan.choices[1].ref.model != "a"
 
@@ -144,13 +145,13 @@ def test_change_penalty_keeps_current_when_gain_is_small():
     # Moving x from a to b improves deviation by 2 × 10 = 20 NMR.
     slots = [SlotInput("x", 100.0, current=Ref("a", "long"), current_combo=0), SlotInput("y", 100.0)]
     targets = (Target("a", "long", "v2_corr20", 90.0), Target("b", "long", "v2_corr20", 110.0))
-    free = solve(slots, targets, regime, ("a", "b"), change_penalty=0.0)
+    free = solve(SlotProblem.build(slots, targets, regime, ("a", "b"), change_penalty=0.0))
     assert free.deviation == pytest.approx(20.0)
-    sticky = solve(slots, targets, regime, ("a", "b"), change_penalty=25.0)
+    sticky = solve(SlotProblem.build(slots, targets, regime, ("a", "b"), change_penalty=25.0))
     assert sticky.choices[0].ref == Ref("a", "long") and sticky.changed[0] is False
     assert sticky.changed[1] is True  # y has no current: always a to-do
     assert sticky.penalty == pytest.approx(25.0)
-    cheap = solve(slots, targets, regime, ("a", "b"), change_penalty=5.0)
+    cheap = solve(SlotProblem.build(slots, targets, regime, ("a", "b"), change_penalty=5.0))
     assert cheap.solver.objective == pytest.approx(cheap.deviation + 5.0 * sum(cheap.changed))
 
 
@@ -160,8 +161,8 @@ def test_change_penalty_equals_brute_force(solver, formulation):
     slots = [SlotInput("x", 500.0, current=Ref("a", "long"), current_combo=3),
              SlotInput("y", 300.0, current=Ref("b", "short"), current_combo=20), SlotInput("z", 200.0)]
     targets = (Target("a", "long", "v2_corr20", 400.0), Target("a", "long", "tc", 1000.0), Target("b", "short", "tc", 700.0))
-    plan = solve(slots, targets, regime, ("a", "b"), solver=solver, change_penalty=30.0)
-    assert plan.solver.formulation == formulation and plan.solver.status == "optimal"
+    plan = solve(SlotProblem.build(slots, targets, regime, ("a", "b"), change_penalty=30.0), solver=solver, options=formulation[1])
+    assert plan.solver.formulation == formulation[0] and plan.solver.status == "optimal"
     best = brute_force(slots, targets, regime, [Ref("a", "long"), Ref("b", "short")], change_penalty=30.0)
     assert plan.solver.objective == pytest.approx(best, abs=0.01)
 
@@ -186,7 +187,7 @@ def test_time_limited_solve_reports_feasible_with_gap():
     w = rng.dirichlet(np.ones(16))
     total = stakes.sum()
     targets = tuple(Target(m, "long", k, 2 * total * w[2 * i + j]) for i, m in enumerate(models) for j, k in enumerate(("v2_corr20", "tc")))
-    plan = solve(slots, targets, regime, models, solver=SolverName.HIGHS, time_limit=1)
+    plan = solve(SlotProblem.build(slots, targets, regime, models), solver=SolverName.HIGHS, time_limit=1)
     check_invariants(plan, slots, targets, regime)
     if plan.solver.status == "feasible":
         assert plan.solver.gap > max(0.01, 1e-4 * plan.solver.objective)
@@ -195,17 +196,15 @@ def test_time_limited_solve_reports_feasible_with_gap():
 
 
 def test_unreachable_targets_are_reported():
-    from stakealloc.slots import capacity_notes
-
     regime = PRESETS["classic-2023"]
     slots = [SlotInput("x", 100.0), SlotInput("y", 50.0)]
     # corr pays at most 1x: 150 NMR of stake carries at most 150 NMR of corr
-    notes = capacity_notes(slots, (Target("a", "long", "v2_corr20", 120.0), Target("b", "long", "v2_corr20", 80.0),
-                                   Target("a", "long", "tc", 100.0)), regime)
+    notes = SlotProblem.build(slots, (Target("a", "long", "v2_corr20", 120.0), Target("b", "long", "v2_corr20", 80.0),
+                                      Target("a", "long", "tc", 100.0)), regime, ("a", "b")).capacity_notes()
     assert len(notes) == 1 and notes[0]["score"] == "v2_corr20"
     assert notes[0]["unreachable"] == pytest.approx(50.0)
     assert "at most 150.0 NMR of v2_corr20" in notes[0]["why"]
-    plan = solve(slots, (Target("a", "long", "v2_corr20", 120.0), Target("b", "long", "v2_corr20", 80.0)), regime, ("a", "b"))
+    plan = solve(SlotProblem.build(slots, (Target("a", "long", "v2_corr20", 120.0), Target("b", "long", "v2_corr20", 80.0)), regime, ("a", "b")))
     assert plan.deviation >= 50.0 - 1e-9  # at least the unreachable part
 
 
@@ -230,35 +229,31 @@ def fleet(S, K, regime, seed, rules=None):
 
 
 @pytest.mark.parametrize("regime_name,seed", [("classic-2024", 3), ("classic-2023", 3), ("classic-2023-r589", 2)])
-def test_neighbourhood_search_improves_greedy_deterministically(regime_name, seed, monkeypatch):
+def test_neighbourhood_search_improves_greedy_deterministically(regime_name, seed):
     """Separable regimes re-solve sub-problems by the column DP, r589 by the compact program (with seed 3
     its greedy plan is already a local optimum for the search). Two kicks keep the test short."""
     import time
 
-    from stakealloc.slots import _improve, _obj, candidates, greedy
-
-    monkeypatch.setattr("stakealloc.slots.LNS_KICKS", 2)
+    opts = SearchOptions(lns_kicks=2)
 
     regime = PRESETS[regime_name]
     slots, targets, models = fleet(16, 8, regime, seed)
-    refs, allowed, idle = candidates(slots, targets, models, 0.0)
-    g = greedy(slots, refs, allowed, idle, regime, targets, 0.0)
-    runs = [_improve(slots, refs, allowed, idle, regime, targets, 0.0, SolverName.HIGHS, g, time.perf_counter() + 120)
+    pb = SlotProblem.build(slots, targets, regime, models)
+    g = greedy(pb)
+    runs = [improve(pb, SolverName.HIGHS, g, time.perf_counter() + 120, opts)
             for _ in range(2)]
     assert runs[0] == runs[1]  # it stops when no neighbourhood improves, not at a clock
-    assert all(c in allowed[j] for j, (c, _p) in enumerate(runs[0]))
-    assert _obj(slots, refs, runs[0], targets, regime, 0.0) < _obj(slots, refs, g, targets, regime, 0.0)
+    assert all(c in pb.allowed[j] for j, (c, _p) in enumerate(runs[0]))
+    assert pb.value(runs[0]) < pb.value(g)
 
 
 @pytest.mark.parametrize("solver", SOLVERS)
 def test_large_fleet_never_worse_than_greedy_and_honest(solver):
-    from stakealloc.slots import _obj, candidates, greedy
-
     regime = PRESETS["classic-2024"]
     slots, targets, models = fleet(40, 15, regime, 7)
-    refs, allowed, idle = candidates(slots, targets, models, 0.0)
-    g = _obj(slots, refs, greedy(slots, refs, allowed, idle, regime, targets, 0.0), targets, regime, 0.0)
-    plan = solve(slots, targets, regime, models, solver=solver, time_limit=4)
+    pb = SlotProblem.build(slots, targets, regime, models)
+    g = pb.value(greedy(pb))
+    plan = solve(SlotProblem.build(slots, targets, regime, models), solver=solver, time_limit=4)
     check_invariants(plan, slots, targets, regime)
     assert plan.solver.objective <= g + 1e-9
     if plan.solver.status == "optimal":
@@ -270,13 +265,13 @@ def test_pins_excludes_and_penalty_hold_in_the_neighbourhood_search():
     rules = {0: {"pin": Ref("m1", "long")}, 1: {"pin": Ref("m1", "long")}, 2: {"exclude": ("m0", "m2")},
              3: {"exclude": ("m0",)}}
     slots, targets, models = fleet(16, 6, regime, 11, rules)
-    plan = solve(slots, targets, regime, models, time_limit=5)
+    plan = solve(SlotProblem.build(slots, targets, regime, models), time_limit=5)
     assert plan.choices[0].ref == Ref("m1", "long") and plan.choices[1].ref == Ref("m1", "long")
     assert plan.choices[2].ref.model not in ("m0", "m2") and plan.choices[3].ref.model != "m0"
     # Every slot's current is the free plan: a large change penalty keeps all of them, and charges nothing.
     current = {j: {"current": c.ref, "current_combo": c.combo} for j, c in enumerate(plan.choices)}
     slots2 = [SlotInput(s.name, s.stake, **current[j]) for j, s in enumerate(slots)]
-    sticky = solve(slots2, targets, regime, models, time_limit=5, change_penalty=1e4)
+    sticky = solve(SlotProblem.build(slots2, targets, regime, models, change_penalty=1e4), time_limit=5)
     assert sticky.changed == (False,) * len(slots) and sticky.penalty == 0.0
     assert sticky.deviation == pytest.approx(plan.deviation)
 
@@ -301,9 +296,9 @@ def test_forum_case_both_solvers_prove_the_same_optimum(stakes, optimum, formula
     targets = tuple(Target(m, side, k, v) for (m, side), vals in FORUM_TARGETS.items()
                     for k, v in zip(("v2_corr20", "tc"), vals) if v > 0)
     models = tuple(m for m, _ in FORUM_TARGETS)
-    plans = {sv: solve(slots, targets, PRESETS["classic-2023"], models, solver=sv, time_limit=60) for sv in SOLVERS}
+    plans = {sv: solve(SlotProblem.build(slots, targets, PRESETS["classic-2023"], models), solver=sv, time_limit=60, options=formulation[1]) for sv in SOLVERS}
     for plan in plans.values():
-        assert plan.solver.formulation == formulation
+        assert plan.solver.formulation == formulation[0]
         check_invariants(plan, slots, targets, PRESETS["classic-2023"])
         assert plan.solver.status == "optimal"
         assert plan.solver.objective == pytest.approx(optimum, abs=0.006)
@@ -313,7 +308,7 @@ def test_forum_case_both_solvers_prove_the_same_optimum(stakes, optimum, formula
 def test_exact_sub_problem_equals_brute_force(seed):
     """A neighbourhood's re-assignment (slots among a few candidates) by the column DP is the brute-force
     optimum of that sub-problem, with a change penalty (a keeper, a current without multipliers, new slots)."""
-    from stakealloc.slots import _obj, _sub_partition
+    from stakealloc.slots.partition import sub_partition
 
     rng = np.random.default_rng(200 + seed)
     regime = PRESETS["classic-2023"]
@@ -326,32 +321,31 @@ def test_exact_sub_problem_equals_brute_force(seed):
     targets = (Target("a", "long", "v2_corr20", 2 * total * w[0]), Target("a", "long", "tc", 2 * total * w[1]),
                Target("c", "long", "v2_corr20", 2 * total * w[2]), Target("c", "long", "tc", 2 * total * w[3]))
     group = [0, 2]  # re-assign among a and c; b is not in this neighbourhood
-    res = _sub_partition(slots, refs, [[0, 1, 2]] * 4, regime, targets, 20.0, group)
+    pb = SlotProblem(tuple(slots), targets, regime, tuple(refs), ((0, 1, 2),) * 4, (0,) * 4, 20.0)
+    res = sub_partition(pb, group)
     assert all(c in group for c, _p in res)
     best = brute_force(slots, targets, regime, [refs[c] for c in group], change_penalty=20.0)
-    assert _obj(slots, refs, res, targets, regime, 20.0) == pytest.approx(best, abs=1e-9)
+    assert pb.value(res) == pytest.approx(best, abs=1e-9)
 
 
-def test_sampled_neighbourhoods_improve_when_candidates_hold_many_slots(monkeypatch):
+def test_sampled_neighbourhoods_improve_when_candidates_hold_many_slots():
     """30 slots on 2 candidates: no whole candidate fits a neighbourhood (6–8 slots), so only the sampled
     neighbourhoods (part of each candidate's slots, the rest fixed) can improve. They do, and a run repeats
     exactly (the samples are seeded). Without sampling the search cannot move."""
-    from stakealloc import slots as S
-
-    monkeypatch.setattr(S, "LNS_KICKS", 2)
+    opts = SearchOptions(lns_kicks=2)
     regime = PRESETS["classic-2023"]
     slots, targets, models = fleet(30, 2, regime, 1)
-    refs, allowed, idle = S.candidates(slots, targets, models, 0.0)
-    g = S.greedy(slots, refs, allowed, idle, regime, targets, 0.0)
-    assert min(sum(c == i for c, _p in g) for i in range(len(refs))) > 8
-    runs = [S._improve(slots, refs, allowed, idle, regime, targets, 0.0, SolverName.HIGHS, g, 1e12) for _ in range(2)]
+    pb = SlotProblem.build(slots, targets, regime, models)
+    g = greedy(pb)
+    assert min(sum(c == i for c, _p in g) for i in range(len(pb.refs))) > 8
+    runs = [improve(pb, SolverName.HIGHS, g, 1e12, opts) for _ in range(2)]
     assert runs[0] == runs[1]
-    before = S._obj(slots, refs, g, targets, regime, 0.0)
-    after = S._obj(slots, refs, runs[0], targets, regime, 0.0)
+    before = pb.value(g)
+    after = pb.value(runs[0])
     assert after < 0.5 * before  # measured: 828.5 -> 173.4 NMR
-    assert after == pytest.approx(sum(evaluate(slots, [S.Choice(refs[c], p) for c, p in runs[0]], targets, regime, 0.0)))
-    monkeypatch.setattr(S, "PART_FREE_SLOTS", None)  # whole-candidate neighbourhoods only
-    assert S._improve(slots, refs, allowed, idle, regime, targets, 0.0, SolverName.HIGHS, g, 1e12) == g
+    assert after == pytest.approx(sum(pb.evaluate(pb.choices(runs[0]))))
+    whole_only = SearchOptions(lns_kicks=2, part_free_slots=((), ()))  # whole-candidate neighbourhoods only
+    assert improve(pb, SolverName.HIGHS, g, 1e12, whole_only) == g
 
 
 def test_tied_plans_do_not_depend_on_the_hash_seed():
@@ -364,7 +358,7 @@ def test_tied_plans_do_not_depend_on_the_hash_seed():
 
     code = """
 from stakealloc.regimes import PRESETS
-from stakealloc.slots import SlotInput, solve
+from stakealloc.slots import SlotInput, SlotProblem, solve
 from stakealloc.targets import Target
 stakes = [1520.0, 1210.5, 980.0, 845.25, 730.0, 612.8, 500.0, 500.0, 415.4, 260.0]
 slots = [SlotInput(f"s{j}", s) for j, s in enumerate(stakes)]
@@ -372,7 +366,7 @@ models = tuple(f"m{i}" for i in range(12))
 total = sum(stakes)
 tg = tuple(Target(m, "long", k, total / 12 * p) for m in models for k, p in (("v2_corr20", 0.5), ("mmc", 2.0)))
 for limit in (30, 31):
-    p = solve(slots, tg, PRESETS["classic-2024"], models, time_limit=limit)
+    p = solve(SlotProblem.build(slots, tg, PRESETS["classic-2024"], models), time_limit=limit)
     print([(c.ref.label, c.combo) for c in p.choices], p.solver.formulation, p.solver.status)
 """
     outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
@@ -380,7 +374,7 @@ for limit in (30, 31):
     assert len(outs) == 1 and "partition optimal" in outs.pop()
 
 
-def test_forum_replan_with_change_penalty_same_optimum_in_both_formulations(monkeypatch):
+def test_forum_replan_with_change_penalty_same_optimum_in_both_formulations():
     """A weekly re-plan: every slot's current is last week's optimal plan, the targets moved by up to
     ±10 %, 10 NMR per change. The set-partitioning program (keeper variants) and the compact program
     prove the same optimum."""
@@ -391,13 +385,12 @@ def test_forum_replan_with_change_penalty_same_optimum_in_both_formulations(monk
                     for k, v in zip(("v2_corr20", "tc"), vals) if v > 0)
     models = tuple(m for m, _ in FORUM_TARGETS)
     regime = PRESETS["classic-2023"]
-    last = solve(slots, targets, regime, models, time_limit=60)
+    last = solve(SlotProblem.build(slots, targets, regime, models), time_limit=60)
     current = [SlotInput(s.name, s.stake, current=c.ref, current_combo=c.combo) for s, c in zip(slots, last.choices)]
     rng = np.random.default_rng(3)
     moved = tuple(Target(t.model, t.side, t.score, t.target * rng.uniform(0.9, 1.1)) for t in targets)
-    part = solve(current, moved, regime, models, time_limit=60, change_penalty=10.0)
-    monkeypatch.setattr("stakealloc.partition.MAX_SLOTS", 0)
-    comp = solve(current, moved, regime, models, time_limit=60, change_penalty=10.0)
+    part = solve(SlotProblem.build(current, moved, regime, models, change_penalty=10.0), time_limit=60)
+    comp = solve(SlotProblem.build(current, moved, regime, models, change_penalty=10.0), time_limit=60, options=COMPACT)
     assert (part.solver.formulation, comp.solver.formulation) == ("partition", "compact")
     assert part.solver.status == comp.solver.status == "optimal"
     assert part.solver.objective == pytest.approx(comp.solver.objective, abs=0.01)
@@ -405,23 +398,18 @@ def test_forum_replan_with_change_penalty_same_optimum_in_both_formulations(monk
     assert 0 < sum(part.changed) < len(slots)  # the penalty keeps some slots, the move changes others
 
 
-def test_kicks_escape_a_local_optimum(monkeypatch):
+def test_kicks_escape_a_local_optimum():
     """24 slots on 4 models (classic-2024): the search without kicks stops at 4.53 NMR; three kicks
     (seeded random moves of 4 slots, then the search again) reach a better plan, the same on every run."""
-    from stakealloc import slots as S
-
     regime = PRESETS["classic-2024"]
     slots, targets, models = fleet(24, 4, regime, 2)
-    refs, allowed, idle = S.candidates(slots, targets, models, 0.0)
-    g = S.greedy(slots, refs, allowed, idle, regime, targets, 0.0)
-    monkeypatch.setattr(S, "LNS_KICKS", 0)
-    local = S._obj(slots, refs, S._improve(slots, refs, allowed, idle, regime, targets, 0.0, SolverName.HIGHS, g, 1e12),
-                   targets, regime, 0.0)
-    monkeypatch.setattr(S, "LNS_KICKS", 3)
-    runs = [S._improve(slots, refs, allowed, idle, regime, targets, 0.0, SolverName.HIGHS, g, 1e12) for _ in range(2)]
+    pb = SlotProblem.build(slots, targets, regime, models)
+    g = greedy(pb)
+    local = pb.value(improve(pb, SolverName.HIGHS, g, 1e12, SearchOptions(lns_kicks=0)))
+    runs = [improve(pb, SolverName.HIGHS, g, 1e12, SearchOptions(lns_kicks=3)) for _ in range(2)]
     assert runs[0] == runs[1]
-    assert all(c in allowed[j] for j, (c, _p) in enumerate(runs[0]))
-    assert S._obj(slots, refs, runs[0], targets, regime, 0.0) < local - 1.0  # measured: 4.53 -> 1.22 NMR
+    assert all(c in pb.allowed[j] for j, (c, _p) in enumerate(runs[0]))
+    assert pb.value(runs[0]) < local - 1.0  # measured: 4.53 -> 1.22 NMR
 
 
 @pytest.mark.parametrize("solver", SOLVERS)
@@ -433,8 +421,8 @@ def test_exact_dp_stands_as_proven_and_the_solver_agrees(solver):
     targets = tuple(Target(m, side, k, v) for (m, side), vals in FORUM_TARGETS.items()
                     for k, v in zip(("v2_corr20", "tc"), vals) if v > 0)
     models = tuple(m for m, _ in FORUM_TARGETS)
-    dp = solve(slots, targets, PRESETS["classic-2023"], models, solver=solver)
-    proved = solve(slots, targets, PRESETS["classic-2023"], models, solver=solver, exact_dp=False)
+    dp = solve(SlotProblem.build(slots, targets, PRESETS["classic-2023"], models), solver=solver)
+    proved = solve(SlotProblem.build(slots, targets, PRESETS["classic-2023"], models), solver=solver, options=SearchOptions(exact_dp=False))
     assert (dp.solver.source, dp.solver.status, dp.solver.formulation) == ("dp", "optimal", "partition")
     assert dp.solver.solver_status.startswith("exact: the subset DP") and dp.solver.gap <= 1e-9
     assert proved.solver.source == "solver" and proved.solver.status == "optimal"

@@ -5,14 +5,13 @@ import itertools
 import json
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from conftest import BASE_FLEET, run_cli
 from stakealloc import tracking
-from stakealloc.config import Ref, SolverName
+from stakealloc.config import Objective, Ref, SolverName
 from stakealloc.regimes import PRESETS, custom_regime
-from stakealloc.slots import SlotInput, solve
+from stakealloc.slots import SlotInput, SlotProblem, solve
 from stakealloc.targets import Target
 
 SOLVERS = [SolverName.HIGHS, SolverName.CBC]
@@ -57,7 +56,7 @@ def test_six_slots_one_combination_equals_brute_force(solver, seed):
     w = rng.dirichlet(np.ones(3))
     targets = tuple(Target(r.model, r.side, k, total * wi * p) for r, wi in zip(refs, w)
                     for k, p in zip(regime.scores, regime.combinations[0]))
-    plan = tracking.solve(slots, targets, regime, ("a", "b", "c"), st, solver=solver, time_limit=30)
+    plan = solve(SlotProblem.build(slots, targets, regime, ("a", "b", "c"), objective=Objective.TRACKING, streams=st), solver=solver, time_limit=30)
     assert plan.solver.status == "optimal" and plan.solver.objective_kind == "tracking"
     assert plan.solver.objective == pytest.approx(brute_force(slots, targets, regime, refs, st), abs=0.01)
     held = [(c.ref.model, c.ref.side, regime.as_dict(c.combo), s.stake) for s, c in zip(slots, plan.choices)]
@@ -76,7 +75,7 @@ def test_four_slots_2023_regime_equals_brute_force(solver):
     w = rng.dirichlet(np.ones(4))
     targets = (Target("a", "long", "v2_corr20", total * w[0]), Target("a", "long", "tc", 2 * total * w[1]),
                Target("b", "short", "v2_corr20", total * w[2]), Target("b", "short", "tc", 2 * total * w[3]))
-    plan = tracking.solve(slots, targets, regime, ("a", "b"), st, solver=solver, time_limit=60)
+    plan = solve(SlotProblem.build(slots, targets, regime, ("a", "b"), objective=Objective.TRACKING, streams=st), solver=solver, time_limit=60)
     assert plan.solver.status == "optimal"
     assert plan.solver.objective == pytest.approx(brute_force(slots, targets, regime, refs, st), abs=0.01)
 
@@ -91,8 +90,8 @@ def test_identical_streams_carry_each_others_target_only_under_tracking():
     slots = [SlotInput("big", 600.0, exclude=("a",)), SlotInput("small", 400.0)]
     # b is a candidate through a token target of 1 NMR (candidates are the exposure objective's)
     targets = (Target("a", "long", "x", 600.0), Target("b", "long", "x", 1.0), Target("c", "long", "x", 400.0))
-    tr = tracking.solve(slots, targets, regime, ("a", "b", "c"), st)
-    ex = solve(slots, targets, regime, ("a", "b", "c"))
+    tr = solve(SlotProblem.build(slots, targets, regime, ("a", "b", "c"), objective=Objective.TRACKING, streams=st))
+    ex = solve(SlotProblem.build(slots, targets, regime, ("a", "b", "c")))
     # tracking: b carries a's 600 exactly; what is left is the token target: mean |r_a| × 1 NMR
     assert [c.ref.model for c in tr.choices] == ["b", "c"]
     assert tr.solver.objective == pytest.approx(float(np.mean(np.abs(r_a))), abs=1e-12)
@@ -111,7 +110,7 @@ def test_change_penalty_in_nmr_per_round_equals_brute_force():
     st = streams_of(rng, ("a", "b", "c"), regime.scores, 10)
     targets = tuple(Target(r.model, r.side, k, 500 * p) for r in refs for k, p in zip(regime.scores, (0.5, 2.0)))
     lam = 2.0
-    plan = tracking.solve(slots, targets, regime, ("a", "b", "c"), st, change_penalty=lam)
+    plan = solve(SlotProblem.build(slots, targets, regime, ("a", "b", "c"), change_penalty=lam, objective=Objective.TRACKING, streams=st))
     g = tracking.target_payout(st, targets)
     best = np.inf
     for owners in itertools.product(range(3), repeat=3):
@@ -149,7 +148,7 @@ def test_cli_tracking_plan_json_tracking_error_by_hand(write_fleet, tmp_path, bu
         diffs.append(abs(p_plan - p_tgt))
     assert plan["tracking_error"] == pytest.approx(float(np.mean(diffs)), rel=1e-12, abs=1e-9)
     # the exposure plan reports its tracking error too, never smaller than the tracking optimum
-    r2 = run_cli("run", str(write_fleet(BASE_FLEET, "e.toml")), "--json", str(tmp_path / "e.json"))
+    run_cli("run", str(write_fleet(BASE_FLEET, "e.toml")), "--json", str(tmp_path / "e.json"))
     ex = json.loads((tmp_path / "e.json").read_text())
     assert ex["solver"]["objective_kind"] == "exposure" and ex["tracking_error"] >= plan["tracking_error"] - 0.01
     assert ex["deviation"] <= plan["deviation"] + 0.01
@@ -183,6 +182,6 @@ def test_backtest_tracking_error_out_of_sample(bundled, write_fleet):
     assert res.strategies["current"]["tracking_error"] is None
     for s in ("MV", "equal"):
         assert res.strategies[s]["tracking_error"] > 0
-    ex = backtest.run(fleet.with_overrides(objective=__import__("stakealloc.config", fromlist=["x"]).Objective.EXPOSURE),
+    ex = backtest.run(fleet.with_overrides(objective=Objective.EXPOSURE),
                       cut, ["MV", "equal", "current"], step=5)
     assert ex.settings["objective"] == "exposure" and ex.strategies["MV"]["tracking_error"] > 0

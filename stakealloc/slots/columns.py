@@ -1,4 +1,4 @@
-"""The slot program as exact set partitioning, for small fleets in separable regimes.
+"""The columns of the slot program as exact set partitioning, for small fleets in separable regimes.
 
 A plan splits the slots into one group per candidate (model, side), possibly empty. In a *separable*
 regime (its combinations are every pairing of per-score multiplier sets: classic-2023, classic-2024) the
@@ -33,11 +33,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .regimes import Regime
+from ..regimes import Regime
+from ..tolerance import IMPROVEMENT, ROUNDING
+from .problem import SlotProblem
 
-# When the whole program is solved this way (measured, benchmarks/README.md): up to 10 slots, ~0.5 s of
-# column costs and 30 000 columns; beyond either the compact program proved as fast or faster.
-MAX_SLOTS = 10  # 2^S groups per candidate
+# When the whole program is solved this way (measured, benchmarks/README.md): up to 10 slots
+# (SearchOptions.partition_max_slots; 2^S groups per candidate), ~0.5 s of column costs and 30 000 columns;
+# beyond either the compact program proved as fast or faster.
 MAX_VARIANTS = 64  # keeper subsets over all candidates
 WORK_BUDGET = 5e7  # estimated elementary operations (partial sums built + binary searches), ~0.5 s
 MAX_COLUMNS = 30_000
@@ -134,32 +136,33 @@ class Columns:
     cost: list[np.ndarray]
 
 
-def _keepers(slots, refs, c: int, members: list[int], change_penalty: float) -> list[int]:
+def _keepers(pb: SlotProblem, c: int, members: list[int]) -> list[int]:
     """Positions (in members) of slots whose current is candidate c with known multipliers."""
-    if change_penalty <= 0:
+    if pb.change_penalty <= 0:
         return []
     return [i for i, j in enumerate(members)
-            if slots[j].current == refs[c] and slots[j].current_combo is not None]
+            if pb.slots[j].current == pb.refs[c] and pb.slots[j].current_combo is not None]
 
 
-def _free_penalty(slots, refs, c: int, j: int, change_penalty: float) -> float:
+def _free_penalty(pb: SlotProblem, c: int, j: int) -> float:
     """Penalty for slot j on candidate c when it does not keep its current multipliers."""
-    if change_penalty <= 0:
+    if pb.change_penalty <= 0:
         return 0.0
-    s = slots[j]
-    return 0.0 if (s.current == refs[c] and s.current_combo is None) else change_penalty
+    s = pb.slots[j]
+    return 0.0 if (s.current == pb.refs[c] and s.current_combo is None) else pb.change_penalty
 
 
-def column_work(slots, refs, allowed, regime: Regime, change_penalty: float) -> tuple[float, int] | None:
+def column_work(pb: SlotProblem) -> tuple[float, int] | None:
     """(estimated effort of `column_costs` in elementary operations, number of columns), or None when the
     formulation does not apply (regime not separable, too many keeper variants, more than 20 slots)."""
-    vals = separable_values(regime)
+    slots, allowed = pb.slots, pb.allowed
+    vals = separable_values(pb.regime)
     if vals is None or len(slots) > 20:
         return None
     work, variants, ncols = 0.0, 0, 0
-    for c in range(len(refs)):
+    for c in range(len(pb.refs)):
         members = [j for j in range(len(slots)) if c in allowed[j]]
-        nvar = 2 ** len(_keepers(slots, refs, c, members, change_penalty))
+        nvar = 2 ** len(_keepers(pb, c, members))
         variants += nvar
         ncols += 2 ** len(members)
         for v in vals:
@@ -172,27 +175,29 @@ def column_work(slots, refs, allowed, regime: Regime, change_penalty: float) -> 
     return work, ncols
 
 
-def applies(slots, refs, allowed, regime: Regime, change_penalty: float) -> bool:
-    """Whether `solve` uses the set-partitioning program for the whole fleet (the limits above)."""
-    if len(slots) > MAX_SLOTS:
+def applies(pb: SlotProblem, max_slots: int) -> bool:
+    """Whether `solve` uses the set-partitioning program for the whole fleet (up to `max_slots` slots and
+    the limits above)."""
+    if len(pb.slots) > max_slots:
         return False
-    wc = column_work(slots, refs, allowed, regime, change_penalty)
+    wc = column_work(pb)
     return wc is not None and wc[0] <= WORK_BUDGET and wc[1] <= MAX_COLUMNS
 
 
-def column_costs(slots, refs, allowed, regime: Regime, targets, change_penalty: float) -> Columns:
+def column_costs(pb: SlotProblem) -> Columns:
     """Exact cost of every (candidate, group of slots) column; see the module docstring."""
+    slots, refs, allowed, regime = pb.slots, pb.refs, pb.allowed, pb.regime
     vals = separable_values(regime)
     assert vals is not None
-    tg = {(t.model, t.side, t.score): t.target for t in targets}
+    tg = pb.target_map
     members_all, costs = [], []
     for c, r in enumerate(refs):
         members = [j for j in range(len(slots)) if c in allowed[j]]
         n = len(members)
         t = np.array([tg.get((r.model, r.side, k), 0.0) for k in regime.scores])
-        keep = _keepers(slots, refs, c, members, change_penalty)
+        keep = _keepers(pb, c, members)
         masks = np.arange(1 << n)
-        fp = np.array([_free_penalty(slots, refs, c, j, change_penalty) for j in members])
+        fp = np.array([_free_penalty(pb, c, j) for j in members])
         free_pen = np.zeros(1 << n)
         for i in range(n):
             free_pen[(masks >> i) & 1 == 1] += fp[i]
@@ -219,22 +224,22 @@ def column_costs(slots, refs, allowed, regime: Regime, targets, change_penalty: 
     return Columns(members_all, costs)
 
 
-def group_choice(slots, refs, regime: Regime, targets, change_penalty: float, c: int, group: list[int],
-                 ) -> tuple[float, list[int]]:
+def group_choice(pb: SlotProblem, c: int, group: list[int]) -> tuple[float, list[int]]:
     """(cost, combination index per slot of `group`) of the best multipliers for candidate c and `group`
     (slot indices). Variants are tried in order of their keeper mask and the first best is taken."""
+    slots, regime, change_penalty = pb.slots, pb.regime, pb.change_penalty
     vals = separable_values(regime)
     assert vals is not None
     index = {combo: p for p, combo in enumerate(regime.combinations)}
-    tg = {(t.model, t.side, t.score): t.target for t in targets}
-    r = refs[c]
+    tg = pb.target_map
+    r = pb.refs[c]
     t = [tg.get((r.model, r.side, k), 0.0) for k in regime.scores]
     keep = [j for j in group if change_penalty > 0 and slots[j].current == r and slots[j].current_combo is not None]
     best: tuple[float, list[int]] | None = None
     for bits in range(1 << len(keep)):
         kept = {j for b, j in enumerate(keep) if bits >> b & 1}
         free = [j for j in group if j not in kept]
-        cost = sum(_free_penalty(slots, refs, c, j, change_penalty) for j in free)
+        cost = sum(_free_penalty(pb, c, j) for j in free)
         per_slot = {j: list(regime.combinations[slots[j].current_combo]) for j in kept}
         for j in free:
             per_slot[j] = [0.0] * len(regime.scores)
@@ -244,7 +249,7 @@ def group_choice(slots, refs, regime: Regime, targets, change_penalty: float, c:
             cost += d
             for j, i in zip(free, pick):
                 per_slot[j][k] = v[i]
-        if best is None or cost < best[0] - 1e-9:
+        if best is None or cost < best[0] - IMPROVEMENT:
             best = (cost, [index[tuple(per_slot[j])] for j in group])
     assert best is not None
     return best
@@ -308,7 +313,7 @@ def best_partition(cols: Columns, n_slots: int) -> tuple[float, list[int]]:
         s = 0
         while True:  # submasks of m in increasing order
             v = prev[m ^ s] + gc[s]
-            if v < best - 1e-12:
+            if v < best - ROUNDING:
                 best, pick = v, s
             if s == m:
                 break

@@ -1,0 +1,84 @@
+"""The shared vocabulary: what a slot submits, the sides, and the enums every stage speaks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+SHORT = "short_"  # label prefix of a model's short side (`short_m_tc`)
+
+
+class Side(StrEnum):
+    """One side of a source model: its own predictions, or their inverse (scores negated)."""
+
+    LONG = "long"
+    SHORT = "short"
+
+
+class SidePolicy(StrEnum):
+    """Which sides of each (model, score) are eligible instruments (`portfolio.side`)."""
+
+    MEAN = "mean"
+    LONG = "long"
+    BOTH = "both"
+
+
+class RiskMeasure(StrEnum):
+    """Risk measures valid for HRP; values are riskfolio-lib's `rm` codes."""
+
+    vol = "vol"  # standard deviation (not squared at cluster level)
+    MV = "MV"  # variance
+    KT = "KT"  # square root kurtosis
+    MAD = "MAD"  # mean absolute deviation
+    MSV = "MSV"  # semi standard deviation
+    SKT = "SKT"  # square root semi kurtosis
+    FLPM = "FLPM"  # first lower partial moment (Omega)
+    SLPM = "SLPM"  # second lower partial moment (Sortino)
+    VaR = "VaR"  # value at risk
+    CVaR = "CVaR"  # conditional value at risk
+    TG = "TG"  # tail Gini
+    EVaR = "EVaR"  # entropic value at risk
+    WR = "WR"  # worst realisation
+    VRG = "VRG"  # VaR range
+    CVRG = "CVRG"  # CVaR range
+    TGRG = "TGRG"  # tail Gini range
+    MDD = "MDD"  # maximum drawdown of uncompounded cumulative scores
+    ADD = "ADD"  # average drawdown
+    DaR = "DaR"  # drawdown at risk
+    CDaR = "CDaR"  # conditional drawdown at risk
+    EDaR = "EDaR"  # entropic drawdown at risk
+    UCI = "UCI"  # ulcer index
+
+
+class SolverName(StrEnum):
+    CBC = "CBC"
+    HIGHS = "HiGHS"
+
+
+class Objective(StrEnum):
+    """What the slot program minimises: nominal exposure deviation, or the payout's tracking error."""
+
+    EXPOSURE = "exposure"
+    TRACKING = "tracking"
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A reference to a source model on one side: what a slot submits."""
+
+    model: str
+    side: Side
+
+    @property
+    def label(self) -> str:
+        return f"{SHORT}{self.model}" if self.side is Side.SHORT else self.model
+
+    @staticmethod
+    def parse(text: str) -> "Ref":
+        t = text.strip().lower()
+        if t.startswith(SHORT):
+            return Ref(t[len(SHORT):], Side.SHORT)
+        return Ref(t, Side.LONG)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "side", Side(self.side))  # "long" / "short" as given by callers
