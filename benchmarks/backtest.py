@@ -1,7 +1,7 @@
 """Backtest benchmark: the full 13-measure walk-forward on the bundled data, and per-measure HRP cost
 against riskfolio-lib's own HCPortfolio HRP on the same window (the reference, measured in the same run).
 
-    python benchmarks/backtest.py
+    python benchmarks/walkforward.py
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import time
 import warnings
 from pathlib import Path
 
-from stakealloc import backtest, instruments
+from stakealloc import instruments, walkforward
 from stakealloc.config import load_fleet
 from stakealloc.hrp import RiskMeasure, hrp, riskfolio_hrp
 from stakealloc.pipeline import regime_table
@@ -35,7 +35,7 @@ def main() -> None:
             ref = min(_time(lambda: riskfolio_hrp(X, RiskMeasure(rm))) for _ in range(3))
         print(f"| {rm} | {ours * 1e3:.1f} | {ref * 1e3:.1f} | {ref / ours:.1f} |")
     t0 = time.perf_counter()
-    res = backtest.run(fleet, table, MEASURES + ["equal", "current"], step=5)
+    res = walkforward.run(fleet, table, MEASURES + ["equal", "current"], step=5)
     total = time.perf_counter() - t0
     n = res.settings["decisions"]
     print(f"\nfull backtest: {len(MEASURES)} measures + 2 baselines × {n} decisions (+ in-sample fits): {total:.1f} s, "

@@ -38,7 +38,7 @@ def windows():
     table = load_bundled()
     regime = custom_regime(["canon_corr", "canon_mmc"], [[1.0, 0.0], [0.0, 1.0]])
     # Near-duplicates kept (max_correlation 1): HRP sees them as the tight clusters they are.
-    p = Portfolio(leverage=1.0, leverage_given=True, lookback=100, min_rounds=30, missing=Missing.ZERO,
+    p = Portfolio(leverage=1.0, lookback=100, min_rounds=30, missing=Missing.ZERO,
                   max_correlation=1.0)
     X = build(table, tuple(sorted(table["model"].unique())), regime, p).returns
     assert X.shape[1] >= 50, X.shape
@@ -108,16 +108,16 @@ def run_rows(repeat: int) -> list[str]:
 
 
 def backtest_rows() -> list[str]:
-    from stakealloc import backtest
+    from stakealloc import walkforward
     from stakealloc.config import Objective, load_fleet
     from stakealloc.scores import load_bundled
 
     fleet = load_fleet(ROOT / "fleet.toml")
     table = load_bundled()
     rows = []
-    for jobs in (1, backtest.default_jobs()):
+    for jobs in (1, walkforward.default_jobs()):
         t0 = time.perf_counter()
-        res = backtest.run(fleet.with_overrides(objective=Objective.EXPOSURE), table,
+        res = walkforward.run(fleet.with_overrides(objective=Objective.EXPOSURE), table,
                            MEASURES + ["equal", "current"], step=5, jobs=jobs)
         rows.append(f"| 13 measures + 2 baselines × {res.settings['decisions']} decisions | --jobs {jobs} | "
                     f"{time.perf_counter() - t0:.1f} s |")

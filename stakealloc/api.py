@@ -10,44 +10,64 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .config import Fleet, Source
-from .report import Plan
+from .config import Fleet, FleetSpec, Source
+from .records import Plan
 from .scores import ScoreData
+from .walkforward import BacktestResult
 
 
-def load_fleet(path: str | Path) -> Fleet:
-    """Read and validate a fleet file (ConfigError naming the key on bad input)."""
-    from .config import load_fleet as _load
+def load_fleet(path: str | Path) -> Fleet | FleetSpec:
+    """Read and check a fleet file (ConfigError naming the key on bad input), resolved as far as the file
+    allows: a complete Fleet, or, where stakes or live rules come from the API, the FleetSpec that
+    `load_scores` resolves."""
+    from .config import parse, resolve
 
-    return _load(path)
+    spec = parse(path)
+    return spec if spec.needs_api else resolve(spec)
 
 
-def load_scores(fleet: Fleet, *, offline: bool = False) -> ScoreData:
-    """The score table and the API's facts (stakes, payout rules, the current round) for `fleet`: the snapshot
-    for `data.source = "snapshot"`, else the Numerai API through the cache (`offline`: the cache alone)."""
+def _spec(fleet: Fleet | FleetSpec) -> FleetSpec:
+    if isinstance(fleet, FleetSpec):
+        return fleet
+    assert fleet.spec is not None, "a Fleet made by config.resolve carries its spec"
+    return fleet.spec
+
+
+def load_scores(fleet: Fleet | FleetSpec, *, offline: bool = False) -> ScoreData:
+    """The score table and the API's facts (stakes, payout rules, the current round) for `fleet`, and the fleet
+    resolved with them (`ScoreData.fleet`): the snapshot for `data.source = "snapshot"`, else the Numerai API
+    through the cache (`offline`: the cache alone)."""
     if fleet.data.source is Source.SNAPSHOT:
+        from .config import resolve
         from .scores import from_snapshot
 
-        return from_snapshot(fleet)
+        return from_snapshot(fleet if isinstance(fleet, Fleet) else resolve(fleet))
     from .sync import sync
 
-    return sync(fleet, offline=offline, progress=False)
+    return sync(_spec(fleet), offline=offline, progress=False)
 
 
-def plan(fleet: Fleet, scores: ScoreData | None = None) -> Plan:
+def _resolved(fleet: Fleet | FleetSpec, sd: ScoreData) -> Fleet:
+    """The fleet to plan with: as given when complete (with any overrides made on it), else as the scores'
+    facts resolved it."""
+    return fleet if isinstance(fleet, Fleet) else sd.fleet
+
+
+def plan(fleet: Fleet | FleetSpec, scores: ScoreData | None = None) -> Plan:
     """This week's slot plan; loads the scores itself when none are given."""
     from .pipeline import plan as _plan
 
     sd = scores if scores is not None else load_scores(fleet)
-    return _plan(sd.fleet, sd.table, source=sd.source, current_round=sd.current_round, notes=sd.notes)
+    return _plan(_resolved(fleet, sd), sd.table, source=sd.source, current_round=sd.current_round, notes=sd.notes)
 
 
-def run_backtest(fleet: Fleet, scores: ScoreData | None = None, *, strategies: list[str] | None = None,
-                 **settings):
-    """The walk-forward backtest (`backtest.run`); `strategies` default to the fleet's risk measure and the
+def backtest(fleet: Fleet | FleetSpec, scores: ScoreData | None = None, *, strategies: list[str] | None = None,
+             **settings) -> BacktestResult:
+    """The walk-forward backtest (`walkforward.run`); `strategies` default to the fleet's risk measure and the
     baselines `equal` and `current`; `settings` are run's: step, lag, jobs, …"""
-    from . import backtest as bt
+    from .walkforward import BASELINES, run
 
     sd = scores if scores is not None else load_scores(fleet)
-    strategies = strategies or [sd.fleet.portfolio.risk_measure.value, *bt.BASELINES]
-    return bt.run(sd.fleet, sd.table, strategies, rules=sd.rules, **settings)
+    f = _resolved(fleet, sd)
+    strategies = strategies or [f.portfolio.risk_measure.value, *BASELINES]
+    return run(f, sd.table, strategies, rules=sd.rules, **settings)

@@ -7,6 +7,7 @@ traceback) and mapped to exit codes: 2 bad input, 3 data or API, 4 optimisation.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 from . import __version__
@@ -18,27 +19,45 @@ def _progress_enabled(args) -> bool:
 
 
 def _load(args):
-    from .config import Objective, load_fleet, parse_risk_measure
+    """The fleet file as written (a FleetSpec), with the command line's overrides."""
+    from .config import Objective, parse, parse_risk_measure
 
-    fleet = load_fleet(args.fleet)
+    spec = parse(args.fleet)
     if getattr(args, "risk_measure", None):
-        fleet = fleet.with_overrides(risk_measure=parse_risk_measure(args.risk_measure, key="--risk-measure"))
+        spec = spec.with_overrides(risk_measure=parse_risk_measure(args.risk_measure, key="--risk-measure"))
     if getattr(args, "objective", None):
-        fleet = fleet.with_overrides(objective=Objective(args.objective))
-    return fleet
+        spec = spec.with_overrides(objective=Objective(args.objective))
+    if getattr(args, "time_limit", None) is not None:
+        if not args.time_limit > 0:
+            raise ConfigError(f"--time-limit: must be > 0 seconds, got {args.time_limit:g}")
+        from dataclasses import replace
+
+        spec = replace(spec, solver=replace(spec.solver, time_limit=args.time_limit))
+    return spec
 
 
-def _scores(fleet, args):
-    """ScoreData: the fleet with stakes and live rules filled in, the score table, its source, the round."""
-    from .config import Source
+def _scores(spec, args):
+    """ScoreData: the fleet resolved with the API's stakes and live rules, the score table, its source, the round."""
+    from .config import Source, resolve
 
-    if fleet.data.source is Source.SNAPSHOT:
+    if spec.data.source is Source.SNAPSHOT:
         from .scores import from_snapshot
 
-        return from_snapshot(fleet)
+        return from_snapshot(resolve(spec))
     from .sync import sync
 
-    return sync(fleet, offline=getattr(args, "offline", False), progress=_progress_enabled(args))
+    return sync(spec, offline=getattr(args, "offline", False), progress=_progress_enabled(args))
+
+
+def _read_text(path: str, flag: str) -> str:
+    """A text file named on the command line, or exit 2 naming the flag."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise ConfigError(f"{flag}: no such file {path!r}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{flag}: {path}: cannot read ({type(e).__name__})") from None
 
 
 def _write_outputs(plan, args) -> None:
@@ -67,9 +86,18 @@ def cmd_run(args) -> int:
 
 
 def cmd_validate(args) -> int:
-    fleet = _load(args)
-    from .config import Source
+    from .config import DEFAULT_OBJECTIVE, Source, resolve
 
+    spec = _load(args)
+    if spec.needs_api:  # the file is checked; what the API states is checked when it is fetched
+        r = spec.payout.regime
+        print(f"{args.fleet}: ok: {len(spec.models)} models, {len(spec.slots)} slots, regime "
+              f"{'live (the open round’s rules, from the API)' if r is None else f'{r.name} ({len(r.combinations)} combination(s))'}, "
+              f"risk measure {spec.portfolio.risk_measure.value}, slot objective "
+              f"{(spec.objective or DEFAULT_OBJECTIVE).value}, tournament {spec.data.tournament.value}; "
+              f"stakes not in the file and live rules come from the API")
+        return 0
+    fleet = resolve(spec)
     if fleet.data.source is Source.SNAPSHOT:
         from .pipeline import check_models
         from .scores import load_snapshot
@@ -77,7 +105,7 @@ def cmd_validate(args) -> int:
         check_models(fleet, load_snapshot(fleet.data.snapshot), f"snapshot {fleet.data.snapshot}")
     r = fleet.payout.regime
     print(f"{args.fleet}: ok: {len(fleet.models)} models, {len(fleet.slots)} slots, regime "
-          f"{'live' if fleet.payout.live else r.name} ({len(r.combinations)} combination(s)), "
+          f"{r.name} ({len(r.combinations)} combination(s)), "
           f"risk measure {fleet.portfolio.risk_measure.value}, leverage {fleet.portfolio.leverage:g}, "
           f"slot objective {fleet.solver.objective.value}, tournament {fleet.data.tournament.value}")
     return 0
@@ -87,22 +115,18 @@ def cmd_assign(args) -> int:
     from . import targets
     from .pipeline import assemble
 
-    fleet = _load(args)
-    from .config import Source
+    from .config import Objective, resolve
 
-    if fleet.data.source is Source.NUMERAI and (fleet.payout.live or any(s.stake is None for s in fleet.slots)):
-        fleet = _scores(fleet, args).fleet
-    if fleet.solver.objective.value == "tracking" and not fleet.solver.objective_given:
-        from dataclasses import replace
-
-        from .config import Objective
-
+    spec = _load(args)
+    if spec.objective is None:
         # The default objective needs the weights' window; given targets have none, so assign uses exposure.
-        fleet = replace(fleet, solver=replace(fleet.solver, objective=Objective.EXPOSURE))
-    if fleet.solver.objective.value == "tracking":
+        spec = spec.with_overrides(objective=Objective.EXPOSURE)
+    fleet = _scores(spec, args).fleet if spec.needs_api else resolve(spec)
+    if fleet.solver.objective is Objective.TRACKING:
         raise ConfigError('solver.objective: "tracking" follows the target portfolio\'s payout over the weights\' '
                           'window, which given targets do not have; use objective = "exposure" with assign')
-    tg = targets.read_csv(args.targets, fleet.payout.regime, fleet.models, fleet.portfolio.leverage)
+    tg = targets.parse_csv(_read_text(args.targets, "--targets"), args.targets, fleet.payout.regime, fleet.models,
+                           fleet.portfolio.leverage)
     p = assemble(fleet, tg, table=None, wt=None, source=f"targets {args.targets}")
     _write_outputs(p, args)
     sys.stdout.write(p.text())
@@ -112,10 +136,11 @@ def cmd_assign(args) -> int:
 def cmd_fetch(args) -> int:
     from .config import Source
 
-    fleet = _load(args)
-    if fleet.data.source is not Source.NUMERAI:
+    spec = _load(args)
+    if spec.data.source is not Source.NUMERAI:
         raise ConfigError('data.source: fetch downloads from the API; set data.source = "numerai"')
-    sd = _scores(fleet, args)
+    sd = _scores(spec, args)
+    fleet = sd.fleet
     rounds = sd.table[sd.table["resolved"]]["round"]
     names = sorted(sd.table["score"].unique())
     print(f"{sd.source}: {len(fleet.models)} models, {len(sd.table)} scores ({', '.join(names)}), resolved rounds "
@@ -136,27 +161,63 @@ def cmd_slots(args) -> int:
 
 
 def cmd_backtest(args) -> int:
-    from .backtest import main as backtest_main
+    import json
 
-    fleet = _load(args)
-    if args.time_limit is not None:
-        if not args.time_limit > 0:
-            raise ConfigError(f"--time-limit: must be > 0 seconds, got {args.time_limit:g}")
-        from dataclasses import replace
+    from . import atomic
+    from .report import backtest_text
+    from .walkforward import default_jobs, parse_strategies, run
 
-        fleet = replace(fleet, solver=replace(fleet.solver, time_limit=args.time_limit))
-    return backtest_main(args, fleet, _scores, _progress_enabled(args))
+    spec = _load(args)
+    strategies = parse_strategies(args.risk_measures, key="--risk-measures")
+    sd = _scores(spec, args)
+    jobs = default_jobs() if args.jobs is None else args.jobs
+    res = run(sd.fleet, sd.table, strategies, step=args.step, lag=args.lag, progress=_progress_enabled(args),
+              rules=sd.rules, jobs=jobs)
+    if args.json:
+        atomic.output(args.json, json.dumps(res.to_dict(), indent=1, allow_nan=False) + "\n", key="--json")
+    sys.stdout.write(backtest_text(res, f"stakealloc backtest on {sd.source}: {', '.join(strategies)}"))
+    return 0
+
+
+def _parse_list(text: str, key: str, kind) -> list:
+    """A comma-separated flag value, each part checked by `kind`; duplicates dropped, order kept."""
+    out = []
+    for part in [p.strip() for p in text.split(",") if p.strip()]:
+        try:
+            out.append(kind(part))
+        except (ValueError, ConfigError) as e:
+            raise ConfigError(f"{key}: {part!r}: {e}") from None
+    if not out:
+        raise ConfigError(f"{key}: name at least one value")
+    return list(dict.fromkeys(out))
+
+
+def _sweep_axes(spec, args) -> tuple[list[str], list[int], list[str], list[str]]:
+    """The sweep's grid from its flags: measures, lookbacks, linkages, objectives (the fleet's where not given)."""
+    from .config import DEFAULT_OBJECTIVE, LINKAGES, Objective, parse_risk_measure
+
+    def linkage(p: str) -> str:
+        if p not in LINKAGES:
+            raise ValueError(f"not one of {', '.join(LINKAGES)}")
+        return p
+
+    ms = _parse_list(args.risk_measures, "--risk-measures",
+                     lambda p: parse_risk_measure(p, key="--risk-measures").value)
+    lbs = _parse_list(args.lookbacks, "--lookbacks", int) if args.lookbacks else [spec.portfolio.lookback]
+    lks = _parse_list(args.linkages, "--linkages", linkage) if args.linkages else [spec.portfolio.linkage]
+    obs = (_parse_list(args.objectives, "--objectives", lambda p: Objective(p).value) if args.objectives
+           else [(spec.objective or DEFAULT_OBJECTIVE).value])
+    return ms, lbs, lks, obs
 
 
 def cmd_sweep(args) -> int:
     from pathlib import Path
 
     from . import sweep
-    from .backtest import default_jobs
+    from .walkforward import default_jobs
 
-    fleet = _load(args)
-    measures = sweep.measures_of(args.risk_measures)
-    lookbacks, linkages, objectives = sweep.with_fleet_defaults(fleet, args.lookbacks, args.linkages, args.objectives)
+    spec = _load(args)
+    measures, lookbacks, linkages, objectives = _sweep_axes(spec, args)
     if args.step < 1:
         raise ConfigError(f"--step: must be ≥ 1, got {args.step}")
     jobs = default_jobs() if args.jobs is None else args.jobs
@@ -164,7 +225,7 @@ def cmd_sweep(args) -> int:
         raise ConfigError(f"--jobs: must be ≥ 1, got {jobs}")
     if not 0 < args.dask_timeout <= 30:
         raise ConfigError(f"--dask-timeout: must be in (0, 30] seconds, got {args.dask_timeout:g}")
-    sd = _scores(fleet, args)
+    sd = _scores(spec, args)
     meta = sweep.run(sd.fleet, sd.table, sd.rules, Path(args.out), measures=measures, lookbacks=lookbacks,
                      linkages=linkages, objectives=objectives, step=args.step, lag=args.lag, jobs=jobs,
                      dask=args.dask, dask_timeout=args.dask_timeout, progress=_progress_enabled(args))
@@ -266,13 +327,41 @@ def _say(msg: str) -> None:
     print(scrub(msg, _secrets()), file=sys.stderr)
 
 
+# Library parameters the CLI sets from a flag: an error naming the parameter names the flag instead.
+FLAGS = {"step": "--step", "lag": "--lag", "jobs": "--jobs", "offline": "--offline", "targets": "--targets"}
+
+
+def _as_flag(e: StakeallocError) -> str:
+    msg = str(e)
+    flag = FLAGS.get(e.key or "")
+    if flag and msg.startswith(f"{e.key}:"):
+        return flag + msg[len(e.key):]  # type: ignore[arg-type]
+    return msg
+
+
+class _Warnings(logging.Handler):
+    """The library's warnings (logger "stakealloc") on stderr, one line each, secrets scrubbed; looked up at
+    each message so that a redirected stderr is honoured."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        _say(f"stakealloc: warning: {record.getMessage()}")
+
+
+def _log_warnings() -> None:
+    log = logging.getLogger("stakealloc")
+    if not any(isinstance(h, _Warnings) for h in log.handlers):
+        log.addHandler(_Warnings(logging.WARNING))
+        log.propagate = False
+
+
 def main(argv: list[str] | None = None) -> int:
     """Exit 0 ok, 2 bad input, 3 data or API, 4 optimisation, 130 interrupted; 1 only for a bug."""
     args = build_parser().parse_args(argv)
+    _log_warnings()
     try:
         return args.func(args)
     except StakeallocError as e:
-        _say(f"stakealloc: error: {e}")
+        _say(f"stakealloc: error: {_as_flag(e)}")
         return e.exit_code
     except KeyboardInterrupt:
         _say("stakealloc: interrupted")

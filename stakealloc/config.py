@@ -1,4 +1,7 @@
-"""The fleet file: load once with tomllib into frozen dataclasses, or fail naming the key."""
+"""The fleet file in one phase each: `parse` reads it into a FleetSpec (None wherever the file is silent on
+something the API may state: leverage, payout factor, clip, stakes, the live regime), and `resolve` joins
+the spec with the API's facts into a complete Fleet, or fails naming the key. Bad input is a ConfigError
+naming the key, with a "did you mean" where a name is close."""
 
 from __future__ import annotations
 
@@ -6,17 +9,26 @@ import difflib
 import hashlib
 import math
 import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from .errors import ConfigError
+from .regimes import Regime, check_score_name, custom_regime, preset
+from .tolerance import SUM_TO_ONE
 from .types import SHORT, Objective, Ref, RiskMeasure, Side, SidePolicy, SolverName  # noqa: F401 (re-exported)
-from .regimes import PRESETS, Regime, check_score_name, custom_regime, preset
 
 NMR_SUPPLY = 11_000_000.0  # NMR's total supply: no stake, or fleet, can hold more
 DEFAULT_LEVERAGE = 2.0  # exposure per NMR of total stake where slots choose multipliers
+DEFAULT_PAYOUT_FACTOR = 1.0  # per score, where neither the rules nor the file state one
+DEFAULT_CLIP = 0.05  # where neither the rules nor the file state one
+DEFAULT_MULTIPLIER_STEP = 0.5  # grid step of a live score whose min < max
+DEFAULT_REGIME = "classic-2024"
+# The default follows the evidence (README, "The slot objective"): on the example fleet, walked forward, the
+# tracking plans tracked their targets more closely out of sample for CVaR, CDaR and MDD at ≥ 95 % of the
+# exposure plans' mean payout and Sharpe.
+DEFAULT_OBJECTIVE = Objective.TRACKING
 
 
 class Missing(StrEnum):
@@ -43,12 +55,6 @@ class Tournament(StrEnum):
         return {"classic": 8, "signals": 11, "crypto": 12}[self.value]
 
 
-# The default follows the evidence (README, "The slot objective"): on the example fleet, walked forward, the
-# tracking plans tracked their targets more closely out of sample for CVaR, CDaR and MDD at ≥ 95 % of the
-# exposure plans' mean payout and Sharpe.
-DEFAULT_OBJECTIVE = Objective.TRACKING
-
-
 LINKAGES = ("single", "complete", "average", "weighted", "centroid", "median", "ward")
 CODEPENDENCES = (
     "pearson", "spearman", "kendall", "abs_pearson", "abs_spearman", "abs_kendall",
@@ -56,10 +62,13 @@ CODEPENDENCES = (
 )
 
 
+# --- the resolved fleet ----------------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
-class Portfolio:
-    leverage: float  # target exposure per NMR of total slot stake
-    leverage_given: bool
+class PortfolioSettings:
+    """The [portfolio] keys that need no fact from the API; each default is stated here only."""
+
     lookback: int = 100  # resolved rounds in the window
     risk_measure: RiskMeasure = RiskMeasure.CVaR
     linkage: str = "single"
@@ -74,13 +83,16 @@ class Portfolio:
     max_correlation: float = 0.999
 
 
+@dataclass(frozen=True, kw_only=True)
+class Portfolio(PortfolioSettings):
+    leverage: float  # target exposure per NMR of total slot stake (fixed by single-combination regimes)
+
+
 @dataclass(frozen=True)
 class Payout:
     regime: Regime
-    live: bool = False  # regime to be read from the open round's roundScoreConfigs (API)
-    payout_factor: float = 1.0  # per score, where the rules state none
-    clip: float = 0.05  # where the rules state none
-    multiplier_step: float = 0.5  # grid step of a live score whose min < max
+    payout_factor: float  # per score, where the rules state none
+    clip: float  # where the rules state none
 
     @property
     def factors(self) -> tuple[float, ...]:
@@ -107,18 +119,23 @@ class Data:
 
 
 @dataclass(frozen=True)
-class Solver:
+class SolverSettings:
+    """The [solver] keys but the objective; each default is stated here only."""
+
     name: SolverName = SolverName.HIGHS
     time_limit: float = 60.0  # seconds
     change_penalty: float = 0.0  # per slot whose assignment changes: NMR (exposure), NMR per round (tracking)
-    objective: Objective = Objective.TRACKING
-    objective_given: bool = False  # stated in the file (assign, which has no scores, can only use exposure)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Solver(SolverSettings):
+    objective: Objective = DEFAULT_OBJECTIVE
 
 
 @dataclass(frozen=True)
 class Slot:
     name: str
-    stake: float | None  # NMR; None = fetch from the API
+    stake: float  # NMR
     current: Ref | None = None
     current_multipliers: tuple[float, ...] | None = None  # in regime score order
     pin: Ref | None = None
@@ -127,6 +144,8 @@ class Slot:
 
 @dataclass(frozen=True)
 class Fleet:
+    """A complete fleet: every stake known, the regime in force, leverage settled. Made by `resolve`."""
+
     models: tuple[str, ...]
     portfolio: Portfolio
     payout: Payout
@@ -135,27 +154,237 @@ class Fleet:
     slots: tuple[Slot, ...]
     path: Path | None = None
     sha256: str = ""
-    raw_multipliers: tuple[tuple[str, dict[str, float]], ...] = field(default=(), repr=False)
+    spec: FleetSpec | None = field(default=None, compare=False, repr=False)  # what the file said
 
     @property
     def total_stake(self) -> float:
-        stakes = [s.stake for s in self.slots]
-        if any(s is None for s in stakes):
-            raise ConfigError("slot stakes are not known yet (fetch them from the API first)")
-        return float(sum(stakes))  # type: ignore[arg-type]
+        """Σ stakes, NMR."""
+        return float(sum(s.stake for s in self.slots))
 
-    def with_overrides(self, *, risk_measure: RiskMeasure | None = None, objective: "Objective | None" = None,
-                       lookback: int | None = None, linkage: str | None = None) -> "Fleet":
-        f = self
-        if risk_measure is not None:
-            f = replace(f, portfolio=replace(f.portfolio, risk_measure=risk_measure))
-        if lookback is not None:
-            f = replace(f, portfolio=replace(f.portfolio, lookback=lookback))
-        if linkage is not None:
-            f = replace(f, portfolio=replace(f.portfolio, linkage=linkage))
-        if objective is not None:
-            f = replace(f, solver=replace(f.solver, objective=objective))
-        return f
+    def with_overrides(self, *, risk_measure: RiskMeasure | None = None, objective: Objective | None = None,
+                       lookback: int | None = None, linkage: str | None = None) -> Fleet:
+        """The fleet with settings replaced (command-line flags, sweeps); none of them depends on a fact."""
+        pf = _override(self.portfolio, risk_measure=risk_measure, lookback=lookback, linkage=linkage)
+        sv = self.solver if objective is None else replace(self.solver, objective=objective)
+        spec = None if self.spec is None else self.spec.with_overrides(risk_measure=risk_measure, objective=objective,
+                                                                        lookback=lookback, linkage=linkage)
+        return replace(self, portfolio=pf, solver=sv, spec=spec)
+
+
+def _override(p, **changes):
+    return replace(p, **{k: v for k, v in changes.items() if v is not None})
+
+
+# --- what the file says ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PayoutSpec:
+    regime: Regime | None  # None: "live", the open round's rules from the API
+    payout_factor: float | None = None
+    clip: float | None = None
+    multiplier_step: float | None = None  # live only
+
+    @property
+    def live(self) -> bool:
+        return self.regime is None
+
+
+@dataclass(frozen=True)
+class SlotSpec:
+    index: int  # position in the file's [[slots]]
+    name: str
+    stake: float | None  # NMR; None: from the API
+    current: Ref | None = None
+    current_multipliers: tuple[tuple[str, float], ...] | None = None  # as written: (score, multiplier)
+    pin: Ref | None = None
+    exclude: tuple[str, ...] = ()
+
+    @property
+    def where(self) -> str:
+        return f"slots[{self.index}] ({self.name})"
+
+
+@dataclass(frozen=True)
+class FleetSpec:
+    """The fleet file as written, checked key by key; None where the file is silent on a fact."""
+
+    models: tuple[str, ...]
+    portfolio: PortfolioSettings
+    leverage: float | None
+    payout: PayoutSpec
+    data: Data
+    solver: SolverSettings
+    objective: Objective | None
+    slots: tuple[SlotSpec, ...]
+    path: Path | None = None
+    sha256: str = ""
+
+    @property
+    def needs_api(self) -> bool:
+        """Whether `resolve` needs facts only the API has (stakes not in the file, a live regime)."""
+        return self.payout.live or any(s.stake is None for s in self.slots)
+
+    def with_overrides(self, *, risk_measure: RiskMeasure | None = None, objective: Objective | None = None,
+                       lookback: int | None = None, linkage: str | None = None) -> FleetSpec:
+        pf = _override(self.portfolio, risk_measure=risk_measure, lookback=lookback, linkage=linkage)
+        return replace(self, portfolio=pf, objective=objective if objective is not None else self.objective)
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the API states for a fleet: stakes by slot name (NMR) and the live regime."""
+
+    stakes: Mapping[str, float] = field(default_factory=dict)
+    regime: Regime | None = None
+
+
+NO_FACTS = Facts()
+
+
+# --- resolving ----------------------------------------------------------------------------------------
+
+
+def resolve(spec: FleetSpec, facts: Facts = NO_FACTS) -> Fleet:
+    """The complete fleet: the file's values where it states them, the API's facts where it does not.
+    Conflicts and gaps are a ConfigError naming the key."""
+    live = spec.payout.live
+    regime = spec.payout.regime if not live else facts.regime
+    if regime is None:
+        raise ConfigError('payout.regime: "live" takes the open round\'s rules from the API; load the scores first')
+    lev = _check_rules(spec, regime, live)
+    slots = tuple(_resolve_slot(s, regime, facts, live) for s in spec.slots)
+    solver = Solver(**_settings(spec.solver), objective=spec.objective or DEFAULT_OBJECTIVE)
+    check_totals(slots, solver)
+    payout = Payout(regime=regime,
+                    payout_factor=DEFAULT_PAYOUT_FACTOR if spec.payout.payout_factor is None else spec.payout.payout_factor,
+                    clip=DEFAULT_CLIP if spec.payout.clip is None else spec.payout.clip)
+    return Fleet(models=spec.models, portfolio=Portfolio(**_settings(spec.portfolio), leverage=float(lev)),
+                 payout=payout, data=spec.data, solver=solver, slots=slots, path=spec.path, sha256=spec.sha256,
+                 spec=spec)
+
+
+def _check_rules(spec: FleetSpec, regime: Regime, live: bool) -> float:
+    """The leverage in force under `regime`, after checking the file's leverage, columns and current
+    multipliers against it."""
+    where_rules = f"the live regime of round {regime.round}" if live else f"regime {regime.name!r}"
+    fixed = regime.fixed_leverage
+    lev = spec.leverage
+    if fixed is not None:
+        if lev is not None and abs(lev - fixed) > SUM_TO_ONE:
+            if live:
+                raise ConfigError(f"portfolio.leverage: {lev:g} is not possible in {where_rules} "
+                                  f"({regime.describe()}): leverage is fixed at {fixed:g}; remove the key")
+            raise ConfigError(
+                f"portfolio.leverage: {lev:g} is not possible in {where_rules}: every slot pays "
+                f"{' + '.join(f'{p:g}×{k}' for k, p in zip(regime.scores, regime.combinations[0]))}, so leverage is "
+                f"fixed at {fixed:g}; remove the key or set it to {fixed:g}")
+        lev = fixed
+    elif lev is None:
+        lev = DEFAULT_LEVERAGE
+    for k, _c in spec.data.columns:
+        if k not in regime.scores:
+            raise ConfigError(f"data.columns.{k}: {k!r} is not a payout score of {where_rules} "
+                              f"({', '.join(regime.scores)})")
+    for s in spec.slots:
+        _multipliers(s, regime, live)
+    return float(lev)
+
+
+def _settings(obj) -> dict[str, Any]:
+    return {f.name: getattr(obj, f.name) for f in fields(obj)}
+
+
+def _resolve_slot(s: SlotSpec, regime: Regime, facts: Facts, live: bool) -> Slot:
+    stake = s.stake if s.stake is not None else facts.stakes.get(s.name)
+    if stake is None:
+        raise ConfigError(f"{s.where}.stake: not in the fleet file; it comes from the API (load the scores first)")
+    mults = _multipliers(s, regime, live)
+    return Slot(name=s.name, stake=float(stake), current=s.current, current_multipliers=mults, pin=s.pin,
+                exclude=s.exclude)
+
+
+def _multipliers(s: SlotSpec, regime: Regime, live: bool) -> tuple[float, ...] | None:
+    """The slot's current multipliers as a combination of `regime`; a single-combination regime's only one
+    for a slot with a current model."""
+    mults = None
+    if s.current_multipliers is not None:
+        cm = dict(s.current_multipliers)
+        unknown = [k for k in cm if k not in regime.scores]
+        if unknown and live:
+            raise ConfigError(f"slots ({s.name}).current_multipliers.{unknown[0]}: not a payout score of the live "
+                              f"regime of round {regime.round} ({', '.join(regime.scores)})")
+        if unknown:
+            raise ConfigError(f"{s.where}.current_multipliers.{unknown[0]}: not a score of regime {regime.name!r} "
+                              f"({', '.join(regime.scores)})")
+        idx = regime.index_of(cm)
+        if idx is None and live:
+            raise ConfigError(f"slots ({s.name}).current_multipliers: {cm} is not allowed in the live "
+                              f"regime of round {regime.round} ({regime.describe()})")
+        if idx is None:
+            raise ConfigError(f"{s.where}.current_multipliers: {cm} is not an allowed combination of regime "
+                              f"{regime.name!r}")
+        mults = regime.combinations[idx]
+    elif s.current is not None and regime.single:
+        mults = regime.combinations[0]
+    return mults
+
+
+def check_totals(slots: tuple[Slot, ...], solver: SolverSettings) -> None:
+    """Ranges that need every stake: the fleet's total within NMR's supply, the change penalty within it."""
+    total = float(sum(s.stake for s in slots))
+    if total > NMR_SUPPLY:
+        raise ConfigError(f"slots: the stakes add up to {total:,.0f} NMR, more than NMR's total supply "
+                          f"({NMR_SUPPLY:,.0f})", key="stakes")
+    if solver.change_penalty > total:
+        raise ConfigError(f"solver.change_penalty: {solver.change_penalty:g} is more than the total stake "
+                          f"({total:g} NMR)", key="stakes")
+
+
+# --- reading the file ------------------------------------------------------------------------------------
+
+
+def parse_fleet(doc: dict[str, Any], *, base: Path, path: Path | None = None, sha256: str = "") -> FleetSpec:
+    """Check a parsed fleet document key by key. `base` resolves relative paths."""
+    _check_keys(doc, _TOP, "")
+    models = _models(doc)
+    payout = _payout(doc)
+    portfolio, leverage = _portfolio(doc)
+    data = _data(doc, base)
+    if payout.live and data.source is not Source.NUMERAI:
+        raise ConfigError('payout.regime: "live" reads the slots\' multipliers from the API; it needs data.source = "numerai"')
+    solver, objective = _solver(doc)
+    slots = _slots(doc, models, data.source)
+    spec = FleetSpec(models=models, portfolio=portfolio, leverage=leverage, payout=payout, data=data, solver=solver,
+                     objective=objective, slots=slots, path=path, sha256=sha256)
+    if payout.regime is not None:  # rules in the file: check against them now, before anything is fetched
+        _check_rules(spec, payout.regime, False)
+    if not any(s.stake is None for s in slots):
+        check_totals(tuple(Slot(s.name, s.stake) for s in slots), solver)  # type: ignore[arg-type]
+    return spec
+
+
+def parse(path: str | Path) -> FleetSpec:
+    """Read a fleet file and check it key by key."""
+    p = Path(path)
+    try:
+        blob = p.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: no such fleet file") from None
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot read: {e.strerror}") from None
+    try:
+        doc = tomllib.loads(blob.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{p}: not valid TOML: {e}") from None
+    return parse_fleet(doc, base=p.resolve().parent, path=p.resolve(), sha256=hashlib.sha256(blob).hexdigest())
+
+
+def load_fleet(path: str | Path) -> Fleet:
+    """Read a fleet file the file alone completes (stakes given, regime not live) into a Fleet."""
+    return resolve(parse(path))
 
 
 # --- reading helpers -------------------------------------------------------
@@ -262,146 +491,82 @@ def _models(doc: dict) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _payout(doc: dict) -> Payout:
+_PORTFOLIO_DEFAULTS = PortfolioSettings()
+_DATA_DEFAULTS = Data()
+_SOLVER_DEFAULTS = SolverSettings()
+
+
+def _payout(doc: dict) -> PayoutSpec:
     t = _table(doc, "payout")
     _check_keys(t, _PAYOUT, "payout")
-    name = _str(t, "regime", "payout", "classic-2024")
+    name = _str(t, "regime", "payout", DEFAULT_REGIME)
     assert name is not None
-    live = False
+    regime: Regime | None
     if name == "custom":
         regime = custom_regime(t.get("scores"), t.get("combinations"))
     else:
         for k in ("scores", "combinations"):
             if k in t:
                 raise ConfigError(f"payout.{k}: only allowed with regime = \"custom\" (regime is {name!r})")
-        if name == "live":
-            live = True
-            # Placeholder until the API states the open round's rules (sync resolves it; nothing reads it before).
-            regime = PRESETS["classic-2024"]
-        else:
-            regime = preset(name)
-    factor = _num(t, "payout_factor", "payout", 1.0, lo=0.0, lo_open=True)
-    clip = _num(t, "clip", "payout", 0.05, lo=0.0, lo_open=True)
-    step = _num(t, "multiplier_step", "payout", 0.5, lo=0.0, lo_open=True, hi=100.0)
-    if "multiplier_step" in t and not live:
+        regime = None if name == "live" else preset(name)
+    step = _num(t, "multiplier_step", "payout", None, lo=0.0, lo_open=True, hi=100.0)
+    if step is not None and regime is not None:
         raise ConfigError(f"payout.multiplier_step: only used with regime = \"live\" (regime is {name!r})")
-    return Payout(regime=regime, live=live, payout_factor=factor, clip=clip, multiplier_step=step)  # type: ignore[arg-type]
+    return PayoutSpec(regime=regime,
+                      payout_factor=_num(t, "payout_factor", "payout", None, lo=0.0, lo_open=True),
+                      clip=_num(t, "clip", "payout", None, lo=0.0, lo_open=True),
+                      multiplier_step=DEFAULT_MULTIPLIER_STEP if step is None and regime is None else step)
 
 
-def _portfolio(doc: dict, regime: Regime) -> Portfolio:
+def _portfolio(doc: dict) -> tuple[PortfolioSettings, float | None]:
     t = _table(doc, "portfolio")
     _check_keys(t, _PORTFOLIO, "portfolio")
-    given = "leverage" in t
+    d = _PORTFOLIO_DEFAULTS
     leverage = _num(t, "leverage", "portfolio", None, lo=0.0, lo_open=True, hi=100.0)
-    fixed = regime.fixed_leverage
-    if fixed is not None:
-        if leverage is not None and abs(leverage - fixed) > 1e-9:
-            raise ConfigError(
-                f"portfolio.leverage: {leverage:g} is not possible in regime {regime.name!r}: every slot pays "
-                f"{' + '.join(f'{p:g}×{k}' for k, p in zip(regime.scores, regime.combinations[0]))}, so leverage is "
-                f"fixed at {fixed:g}; remove the key or set it to {fixed:g}"
-            )
-        leverage = fixed
-    elif leverage is None:
-        leverage = DEFAULT_LEVERAGE
-    rm_text = _str(t, "risk_measure", "portfolio", RiskMeasure.CVaR.value)
+    rm_text = _str(t, "risk_measure", "portfolio", d.risk_measure.value)
     assert rm_text is not None
     rm = parse_risk_measure(rm_text, key="portfolio.risk_measure")
     if "leaf_order" in t and not isinstance(t["leaf_order"], bool):
         raise ConfigError(f"portfolio.leaf_order: must be true or false, got {t['leaf_order']!r}")
-    return Portfolio(
-        leverage=float(leverage),
-        leverage_given=given,
-        lookback=_int(t, "lookback", "portfolio", 100, lo=2),
+    settings = PortfolioSettings(
+        lookback=_int(t, "lookback", "portfolio", d.lookback, lo=2),
         risk_measure=rm,
-        linkage=_choice(t, "linkage", "portfolio", "single", LINKAGES),
-        codependence=_choice(t, "codependence", "portfolio", "pearson", CODEPENDENCES),
-        leaf_order=bool(t.get("leaf_order", True)),
-        alpha=_num(t, "alpha", "portfolio", 0.05, lo=0.0, lo_open=True, hi=0.5),  # type: ignore[arg-type]
-        side=SidePolicy(_choice(t, "side", "portfolio", "mean", tuple(s.value for s in SidePolicy))),
-        min_rounds=_int(t, "min_rounds", "portfolio", 60, lo=2),
-        max_stale=_int(t, "max_stale", "portfolio", 5, lo=1),
-        missing=Missing(_choice(t, "missing", "portfolio", "drop-rounds", tuple(m.value for m in Missing))),
-        min_weight=_num(t, "min_weight", "portfolio", 0.0, lo=0.0, hi=0.5),  # type: ignore[arg-type]
-        max_correlation=_num(t, "max_correlation", "portfolio", 0.999, lo=0.0, lo_open=True, hi=1.0),  # type: ignore[arg-type]
+        linkage=_choice(t, "linkage", "portfolio", d.linkage, LINKAGES),
+        codependence=_choice(t, "codependence", "portfolio", d.codependence, CODEPENDENCES),
+        leaf_order=bool(t.get("leaf_order", d.leaf_order)),
+        alpha=_num(t, "alpha", "portfolio", d.alpha, lo=0.0, lo_open=True, hi=0.5),  # type: ignore[arg-type]
+        side=SidePolicy(_choice(t, "side", "portfolio", d.side.value, tuple(s.value for s in SidePolicy))),
+        min_rounds=_int(t, "min_rounds", "portfolio", d.min_rounds, lo=2),
+        max_stale=_int(t, "max_stale", "portfolio", d.max_stale, lo=1),
+        missing=Missing(_choice(t, "missing", "portfolio", d.missing.value, tuple(m.value for m in Missing))),
+        min_weight=_num(t, "min_weight", "portfolio", d.min_weight, lo=0.0, hi=0.5),  # type: ignore[arg-type]
+        max_correlation=_num(t, "max_correlation", "portfolio", d.max_correlation, lo=0.0, lo_open=True,  # type: ignore[arg-type]
+                             hi=1.0),
     )
+    return settings, leverage
 
 
-def parse_risk_measure(text: str, *, key: str) -> RiskMeasure:
-    codes = tuple(r.value for r in RiskMeasure)
-    if text in codes:
-        return RiskMeasure(text)
-    lowered = {c.lower(): c for c in codes}
-    near = [lowered[text.lower()]] if text.lower() in lowered else difflib.get_close_matches(text, codes, n=1, cutoff=0.5)
-    hint = f"; did you mean {near[0]!r}?" if near else ""
-    raise ConfigError(f"{key}: unknown risk measure {text!r}{hint}; riskfolio codes for HRP: {', '.join(codes)}")
-
-
-def _data(doc: dict, base: Path) -> Data:
-    t = _table(doc, "data")
-    _check_keys(t, _DATA, "data")
-    source = Source(_choice(t, "source", "data", "snapshot", tuple(s.value for s in Source)))
-    snap = _str(t, "snapshot", "data", "bundled")
-    assert snap is not None
-    if snap != "bundled":
-        p = (base / snap).resolve() if not Path(snap).is_absolute() else Path(snap)
-        if source is Source.SNAPSHOT and not p.is_file():
-            raise ConfigError(f"data.snapshot: no such file {str(p)!r} (relative paths are relative to the fleet file)")
-        snap = str(p)
-    cache = _str(t, "cache_dir", "data", None)
-    cache_dir = None
-    if cache is not None:
-        if not cache.strip():
-            raise ConfigError("data.cache_dir: must not be empty")
-        cache_dir = (base / cache).resolve() if not Path(cache).is_absolute() else Path(cache)
-    tournament = Tournament(_choice(t, "tournament", "data", "classic", tuple(x.value for x in Tournament)))
-    columns: list[tuple[str, str]] = []
-    if "columns" in t:
-        raw = t["columns"]
-        if not isinstance(raw, dict):
-            raise ConfigError('data.columns: must be a table of regime score = data column, e.g. { v2_corr20 = "canon_corr" }')
-        for k, v in raw.items():
-            check_score_name(k, f"data.columns.{k}")
-            check_score_name(v, f"data.columns.{k}")
-            if v in [c for _, c in columns]:
-                raise ConfigError(f"data.columns.{k}: column {v!r} already stands for another score")
-            columns.append((k, v))
-    return Data(source=source, snapshot=snap, cache_dir=cache_dir, tournament=tournament, columns=tuple(columns))
-
-
-def _solver(doc: dict) -> Solver:
+def _solver(doc: dict) -> tuple[SolverSettings, Objective | None]:
     t = _table(doc, "solver")
     _check_keys(t, _SOLVER, "solver")
-    name = _choice(t, "name", "solver", SolverName.HIGHS.value, tuple(s.value for s in SolverName))
-    return Solver(
+    d = _SOLVER_DEFAULTS
+    name = _choice(t, "name", "solver", d.name.value, tuple(s.value for s in SolverName))
+    objective = (Objective(_choice(t, "objective", "solver", DEFAULT_OBJECTIVE.value, tuple(o.value for o in Objective)))
+                 if "objective" in t else None)
+    return SolverSettings(
         name=SolverName(name),
-        time_limit=_num(t, "time_limit", "solver", 60.0, lo=0.0, lo_open=True, hi=86400.0),  # type: ignore[arg-type]
-        change_penalty=_num(t, "change_penalty", "solver", 0.0, lo=0.0, hi=NMR_SUPPLY),  # type: ignore[arg-type]
-        objective=Objective(_choice(t, "objective", "solver", DEFAULT_OBJECTIVE.value,
-                                    tuple(o.value for o in Objective))),
-        objective_given="objective" in t,
-    )
+        time_limit=_num(t, "time_limit", "solver", d.time_limit, lo=0.0, lo_open=True, hi=86400.0),  # type: ignore[arg-type]
+        change_penalty=_num(t, "change_penalty", "solver", d.change_penalty, lo=0.0, hi=NMR_SUPPLY),  # type: ignore[arg-type]
+    ), objective
 
 
-def _ref(value: object, where: str, models: tuple[str, ...]) -> Ref:
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"{where}: must be a model name (\"model\" or \"short_model\"), got {value!r}")
-    ref = Ref.parse(value)
-    if ref.model not in models:
-        near = difflib.get_close_matches(ref.model, models, n=1, cutoff=0.6)
-        hint = f"; did you mean {near[0]!r}?" if near else ""
-        raise ConfigError(f"{where}: unknown model {value!r}: not in models{hint}")
-    return ref
-
-
-def _slots(doc: dict, models: tuple[str, ...], regime: Regime, source: Source, live: bool) -> tuple[tuple[Slot, ...], tuple]:
+def _slots(doc: dict, models: tuple[str, ...], source: Source) -> tuple[SlotSpec, ...]:
     raw = doc.get("slots")
     if raw is None:
         raise ConfigError("slots: required: at least one [[slots]] table")
     if not isinstance(raw, list) or not raw:
         raise ConfigError("slots: the slot list is empty; add at least one [[slots]] table")
-    out: list[Slot] = []
-    raw_mults = []
+    out: list[SlotSpec] = []
     names: set[str] = set()
     for i, t in enumerate(raw):
         where = f"slots[{i}]"
@@ -420,7 +585,7 @@ def _slots(doc: dict, models: tuple[str, ...], regime: Regime, source: Source, l
         if stake is None and source is Source.SNAPSHOT:
             raise ConfigError(f"{where}.stake: required with data.source = \"snapshot\" (stakes come from the API only with source = \"numerai\")")
         current = _ref(t["current"], f"{where}.current", models) if "current" in t else None
-        mults: tuple[float, ...] | None = None
+        mults: tuple[tuple[str, float], ...] | None = None
         if "current_multipliers" in t:
             cm = t["current_multipliers"]
             if not isinstance(cm, dict) or not cm:
@@ -428,19 +593,9 @@ def _slots(doc: dict, models: tuple[str, ...], regime: Regime, source: Source, l
             if current is None:
                 raise ConfigError(f"{where}.current_multipliers: given without current")
             for k, v in cm.items():
-                if not live and k not in regime.scores:
-                    raise ConfigError(f"{where}.current_multipliers.{k}: not a score of regime {regime.name!r} ({', '.join(regime.scores)})")
                 if isinstance(v, bool) or not isinstance(v, (int, float)):
                     raise ConfigError(f"{where}.current_multipliers.{k}: must be a number, got {v!r}")
-            raw_mults.append((name, {k: float(v) for k, v in cm.items()}))
-            if not live:
-                idx = regime.index_of(cm)
-                if idx is None:
-                    raise ConfigError(
-                        f"{where}.current_multipliers: {dict(cm)} is not an allowed combination of regime {regime.name!r}")
-                mults = regime.combinations[idx]
-        elif current is not None and regime.single and not live:
-            mults = regime.combinations[0]
+            mults = tuple((k, float(v)) for k, v in cm.items())
         pin = _ref(t["pin"], f"{where}.pin", models) if "pin" in t else None
         exclude: tuple[str, ...] = ()
         if "exclude" in t:
@@ -449,102 +604,67 @@ def _slots(doc: dict, models: tuple[str, ...], regime: Regime, source: Source, l
                 raise ConfigError(f"{where}.exclude: must be a list of model names")
             refs = [_ref(e, f"{where}.exclude", models) for e in ex]
             for e, r in zip(ex, refs):
-                if r.side == "short":
+                if r.side is Side.SHORT:
                     raise ConfigError(f"{where}.exclude: {e!r}: exclude names source models (both sides are excluded)")
             exclude = tuple(dict.fromkeys(r.model for r in refs))
             if len(exclude) == len(models):
                 raise ConfigError(f"{where}.exclude: excludes every source model; the slot could submit nothing")
             if pin is not None and pin.model in exclude:
                 raise ConfigError(f"{where}.pin: {pin.label!r} is also in exclude")
-        out.append(Slot(name=name, stake=stake, current=current, current_multipliers=mults, pin=pin, exclude=exclude))
-    return tuple(out), tuple(raw_mults)
+        out.append(SlotSpec(index=i, name=name, stake=stake, current=current, current_multipliers=mults, pin=pin,
+                            exclude=exclude))
+    return tuple(out)
 
 
-def check_totals(slots: tuple[Slot, ...], solver: Solver) -> None:
-    """Ranges that need every stake: the fleet's total within NMR's supply, the change penalty within it."""
-    stakes = [s.stake for s in slots]
-    if any(x is None for x in stakes):
-        return  # stakes from the API: checked when they are known (sync)
-    total = float(sum(stakes))  # type: ignore[arg-type]
-    if total > NMR_SUPPLY:
-        raise ConfigError(f"slots: the stakes add up to {total:,.0f} NMR, more than NMR's total supply "
-                          f"({NMR_SUPPLY:,.0f})")
-    if solver.change_penalty > total:
-        raise ConfigError(f"solver.change_penalty: {solver.change_penalty:g} is more than the total stake "
-                          f"({total:g} NMR)")
+def parse_risk_measure(text: str, *, key: str) -> RiskMeasure:
+    codes = tuple(r.value for r in RiskMeasure)
+    if text in codes:
+        return RiskMeasure(text)
+    lowered = {c.lower(): c for c in codes}
+    near = [lowered[text.lower()]] if text.lower() in lowered else difflib.get_close_matches(text, codes, n=1, cutoff=0.5)
+    hint = f"; did you mean {near[0]!r}?" if near else ""
+    raise ConfigError(f"{key}: unknown risk measure {text!r}{hint}; riskfolio codes for HRP: {', '.join(codes)}")
 
 
-def _check_columns(data: Data, regime: Regime) -> None:
-    for k, _c in data.columns:
-        if k not in regime.scores:
-            raise ConfigError(f"data.columns.{k}: {k!r} is not a payout score of regime {regime.name!r} "
-                              f"({', '.join(regime.scores)})")
+def _data(doc: dict, base: Path) -> Data:
+    t = _table(doc, "data")
+    _check_keys(t, _DATA, "data")
+    d = _DATA_DEFAULTS
+    source = Source(_choice(t, "source", "data", d.source.value, tuple(s.value for s in Source)))
+    snap = _str(t, "snapshot", "data", d.snapshot)
+    assert snap is not None
+    if snap != "bundled":
+        p = (base / snap).resolve() if not Path(snap).is_absolute() else Path(snap)
+        if source is Source.SNAPSHOT and not p.is_file():
+            raise ConfigError(f"data.snapshot: no such file {str(p)!r} (relative paths are relative to the fleet file)")
+        snap = str(p)
+    cache = _str(t, "cache_dir", "data", None)
+    cache_dir = None
+    if cache is not None:
+        if not cache.strip():
+            raise ConfigError("data.cache_dir: must not be empty")
+        cache_dir = (base / cache).resolve() if not Path(cache).is_absolute() else Path(cache)
+    tournament = Tournament(_choice(t, "tournament", "data", d.tournament.value, tuple(x.value for x in Tournament)))
+    columns: list[tuple[str, str]] = []
+    if "columns" in t:
+        raw = t["columns"]
+        if not isinstance(raw, dict):
+            raise ConfigError('data.columns: must be a table of regime score = data column, e.g. { v2_corr20 = "canon_corr" }')
+        for k, v in raw.items():
+            check_score_name(k, f"data.columns.{k}")
+            check_score_name(v, f"data.columns.{k}")
+            if v in [c for _, c in columns]:
+                raise ConfigError(f"data.columns.{k}: column {v!r} already stands for another score")
+            columns.append((k, v))
+    return Data(source=source, snapshot=snap, cache_dir=cache_dir, tournament=tournament, columns=tuple(columns))
 
 
-def parse_fleet(doc: dict[str, Any], *, base: Path, path: Path | None = None, sha256: str = "") -> Fleet:
-    """Validate a parsed fleet document. `base` resolves relative paths."""
-    _check_keys(doc, _TOP, "")
-    models = _models(doc)
-    payout = _payout(doc)
-    portfolio = _portfolio(doc, payout.regime)
-    data = _data(doc, base)
-    if payout.live and data.source is not Source.NUMERAI:
-        raise ConfigError('payout.regime: "live" reads the slots\' multipliers from the API; it needs data.source = "numerai"')
-    if not payout.live:  # a live regime's scores are known once the API has stated them (with_regime)
-        _check_columns(data, payout.regime)
-    solver = _solver(doc)
-    slots, raw_mults = _slots(doc, models, payout.regime, data.source, payout.live)
-    check_totals(slots, solver)
-    return Fleet(models=models, portfolio=portfolio, payout=payout, data=data, solver=solver, slots=slots,
-                 path=path, sha256=sha256, raw_multipliers=raw_mults)
-
-
-def load_fleet(path: str | Path) -> Fleet:
-    """Read and validate a fleet file."""
-    p = Path(path)
-    try:
-        blob = p.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"{p}: no such fleet file") from None
-    except OSError as e:
-        raise ConfigError(f"{p}: cannot read: {e.strerror}") from None
-    try:
-        doc = tomllib.loads(blob.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ConfigError(f"{p}: not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{p}: not valid TOML: {e}") from None
-    return parse_fleet(doc, base=p.resolve().parent, path=p.resolve(), sha256=hashlib.sha256(blob).hexdigest())
-
-
-def with_regime(fleet: Fleet, regime: Regime) -> Fleet:
-    """Fleet with a regime learnt at run time (regime = "live"): re-checks leverage and current multipliers."""
-    fixed = regime.fixed_leverage
-    lev = fleet.portfolio.leverage
-    if fixed is not None:
-        if fleet.portfolio.leverage_given and abs(lev - fixed) > 1e-9:
-            raise ConfigError(f"portfolio.leverage: {lev:g} is not possible in the live regime of round {regime.round} "
-                              f"({regime.describe()}): leverage is fixed at {fixed:g}; remove the key")
-        lev = fixed
-    elif not fleet.portfolio.leverage_given:
-        lev = DEFAULT_LEVERAGE  # the placeholder regime's fixed leverage does not carry over
-    _check_columns(fleet.data, regime)
-    raw = dict(fleet.raw_multipliers)
-    slots = []
-    for s in fleet.slots:
-        mults = None  # nothing carries over from the placeholder regime
-        if s.name in raw:
-            unknown = [k for k in raw[s.name] if k not in regime.scores]
-            if unknown:
-                raise ConfigError(f"slots ({s.name}).current_multipliers.{unknown[0]}: not a payout score of the live "
-                                  f"regime of round {regime.round} ({', '.join(regime.scores)})")
-            idx = regime.index_of(raw[s.name])
-            if idx is None:
-                raise ConfigError(f"slots ({s.name}).current_multipliers: {raw[s.name]} is not allowed in the live "
-                                  f"regime of round {regime.round} ({regime.describe()})")
-            mults = regime.combinations[idx]
-        elif s.current is not None and regime.single:
-            mults = regime.combinations[0]
-        slots.append(replace(s, current_multipliers=mults))
-    return replace(fleet, payout=replace(fleet.payout, regime=regime),
-                   portfolio=replace(fleet.portfolio, leverage=lev), slots=tuple(slots))
+def _ref(value: object, where: str, models: tuple[str, ...]) -> Ref:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{where}: must be a model name (\"model\" or \"short_model\"), got {value!r}")
+    ref = Ref.parse(value)
+    if ref.model not in models:
+        near = difflib.get_close_matches(ref.model, models, n=1, cutoff=0.6)
+        hint = f"; did you mean {near[0]!r}?" if near else ""
+        raise ConfigError(f"{where}: unknown model {value!r}: not in models{hint}")
+    return ref

@@ -2,9 +2,14 @@
 
 
 class StakeallocError(Exception):
-    """Base of every error the tool reports as a message (never a traceback)."""
+    """Base of every error the tool reports as a message (never a traceback). `key`: the parameter the
+    message starts with, where a caller (the CLI) knows it under another name (a flag)."""
 
     exit_code = 1
+
+    def __init__(self, message: str = "", *, key: str | None = None):
+        super().__init__(message)
+        self.key = key
 
 
 class ConfigError(StakeallocError):

@@ -10,10 +10,10 @@ in the environment; the keys are never printed, logged or stored.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import re
-import sys
 import time
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -97,7 +97,7 @@ class Client:
         self.budget = budget
         self.tournament = tournament
         self.legacy_scores = False  # the server rejected submissionScores as a schema error
-        self._warn = warn or (lambda msg: print(f"stakealloc: warning: {msg}", file=sys.stderr))
+        self._warn = warn or logging.getLogger("stakealloc").warning
         self._auth = f"Token {public_id}${secret_key}" if public_id and secret_key else None
         if not (math.isfinite(timeout) and timeout > 0):
             raise ConfigError(f"STAKEALLOC_API_TIMEOUT: must be a positive number of seconds, got {timeout!r}")

@@ -10,10 +10,11 @@ import pandas as pd
 
 from . import hrp, instruments, slots, targets, tracking
 from .config import Objective
-from .config import Fleet, Ref, Source
+from .config import Fleet, Source
+from .types import Ref, Side
 from .errors import ConfigError, DataError
 from .payout import Held, slot_payouts, summary, wide_scores
-from .report import Plan
+from .records import Plan, SlotRow, TargetRow
 from .scores import column_of, payout_table
 from .targets import Target
 
@@ -109,10 +110,7 @@ def assemble(fleet: Fleet, tg: tuple[Target, ...], *, table: pd.DataFrame | None
     slot_rows = []
     for s, c, ch in zip(si, sp.choices, sp.changed):
         mults = regime.as_dict(c.combo)
-        slot_rows.append({"slot": s.name, "stake": s.stake, "model": c.ref.model, "side": c.ref.side,
-                          "label": c.ref.label, "multipliers": mults,
-                          "exposure": {k: s.stake * m for k, m in mults.items()}, "changed": ch,
-                          "current": s.current.label if s.current else None})
+        slot_rows.append(SlotRow.make(s.name, s.stake, c.ref, mults, changed=ch, current=s.current))
     tmap = {(t.model, t.side, t.score): t.target for t in tg}
     keys = list(tmap) + [k for k in ach if k not in tmap]
     order = {m: i for i, m in enumerate(fleet.models)}
@@ -121,21 +119,16 @@ def assemble(fleet: Fleet, tg: tuple[Target, ...], *, table: pd.DataFrame | None
     for m, side, k in keys:
         t, a = tmap.get((m, side, k), 0.0), ach.get((m, side, k), 0.0)
         if t > 0 or a > 0:
-            target_rows.append({"model": m, "side": side, "label": Ref(m, side).label, "score": k,
-                                "target": t, "achieved": a})
-    deviation = sum(abs(r["achieved"] - r["target"]) for r in target_rows)
-    lev = sum(r["stake"] * sum(r["multipliers"].values()) for r in slot_rows) / total
-    sv = sp.solver
-    solver = {"name": sv.name, "status": sv.status, "objective": sv.objective, "bound": sv.bound, "gap": sv.gap,
-              "seconds": sv.seconds, "solver_status": sv.solver_status, "source": sv.source,
-              "formulation": sv.formulation, "objective_kind": sv.objective_kind,
-              "time_limit": fleet.solver.time_limit}
+            target_rows.append(TargetRow(model=m, side=Side(side), label=Ref(m, side).label, score=k, target=t,
+                                         achieved=a))
+    deviation = sum(abs(r.achieved - r.target) for r in target_rows)
+    lev = sum(r.stake * sum(r.multipliers.values()) for r in slot_rows) / total
     te = None
     if st is not None:
-        held = [(r["model"], r["side"], r["multipliers"], r["stake"]) for r in slot_rows]
+        held = [(r.model, r.side, r.multipliers, r.stake) for r in slot_rows]
         te = tracking.tracking_error(tracking.plan_payout(st, held), tracking.target_payout(st, tg))
     notes = list(notes)
-    if "tc" in regime.scores and any(r["side"] == "short" and r["score"] == "tc" for r in target_rows):
+    if "tc" in regime.scores and any(r.side is Side.SHORT and r.score == "tc" for r in target_rows):
         notes.append("the short side of TC is an approximation: TC of inverted predictions is not exactly −TC")
     data: dict = {"source": source}
     perf = None
@@ -162,17 +155,17 @@ def assemble(fleet: Fleet, tg: tuple[Target, ...], *, table: pd.DataFrame | None
         columns=column_of(regime, fleet.data.column_map) if table is not None else {},
         payout_factors=dict(zip(regime.scores, fleet.payout.factors)), clip=fleet.payout.clip_value,
         weights={str(k): float(v) for k, v in (wt.weights.items() if wt is not None else [])},
-        deviation=deviation, change_penalty=fleet.solver.change_penalty, penalty=sp.penalty, slots=slot_rows,
-        targets=target_rows, solver=solver, data=data, unreachable=slots.SlotProblem.build(si, tg, regime, fleet.models).capacity_notes(),
+        deviation=deviation, change_penalty=fleet.solver.change_penalty, penalty=sp.penalty, slots=tuple(slot_rows),
+        targets=tuple(target_rows), solver=sp.solver, data=data, unreachable=slots.SlotProblem.build(si, tg, regime, fleet.models).capacity_notes(),
         notes=notes, round=current_round, window_performance=perf, tracking_error=te,
         tracking_rounds=list(st.rounds) if st is not None else [])
 
 
-def window_performance(fleet: Fleet, table: pd.DataFrame, slot_rows: list[dict], window: list[int]) -> dict:
+def window_performance(fleet: Fleet, table: pd.DataFrame, slot_rows: list[SlotRow], window: list[int]) -> dict:
     """The plan's payout over the window as if it had been held (in-sample: the weights saw these rounds)."""
     regime = fleet.payout.regime
     wide = wide_scores(table, fleet.models, regime.scores)
-    held = [Held(r["model"], r["side"], dict(r["multipliers"]), r["stake"]) for r in slot_rows]
+    held = [Held(r.model, r.side, dict(r.multipliers), r.stake) for r in slot_rows]
     pay = slot_payouts(wide, window, held, dict(zip(regime.scores, fleet.payout.factors)), fleet.payout.clip_value)
     s = summary(pay.sum(axis=1), fleet.total_stake)
     s["payout_factors"] = dict(zip(regime.scores, fleet.payout.factors))

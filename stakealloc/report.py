@@ -1,99 +1,40 @@
-"""The plan: one record built from the stages' outputs, printed as text or written as JSON/CSV."""
+"""The plan printed as text, or written as JSON/CSV, and the backtest's table. Rendering only: the records
+are `records.Plan` and `walkforward.BacktestResult`."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING
 
 from . import __version__
-from .regimes import Regime
+from .errors import OptimizationError
+from .records import Plan
+
+if TYPE_CHECKING:
+    from .walkforward import BacktestResult
 
 
-@dataclass(frozen=True)
-class Plan:
-    """Everything the plan prints. NMR amounts are floats; `slots` and `targets` are plain dicts."""
+def json_text(p: Plan) -> str:
+    """The plan as the CLI's --json writes it: strict JSON (no NaN or infinity)."""
+    try:
+        return json.dumps(p.to_dict(), indent=2, allow_nan=False) + "\n"
+    except ValueError:  # NaN or Infinity: not JSON; the inputs' ranges should have stopped it
+        raise OptimizationError("the plan holds a non-finite number (NaN or infinity); nothing was written") from None
 
-    fleet_sha256: str
-    fleet_path: str
-    risk_measure: str | None
-    leverage_desired: float
-    leverage_achieved: float
-    total_stake: float
-    regime: Regime
-    weights: dict[str, float]
-    deviation: float
-    change_penalty: float
-    penalty: float
-    slots: list[dict[str, Any]]
-    targets: list[dict[str, Any]]
-    solver: dict[str, Any]
-    data: dict[str, Any]
-    unreachable: list[dict[str, Any]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    round: int | None = None  # the round the plan is for (known when online)
-    window_performance: dict[str, Any] | None = None
-    columns: dict[str, str] = field(default_factory=dict)  # regime score -> data column it was read from
-    payout_factors: dict[str, float] = field(default_factory=dict)  # in force, per score
-    clip: float | None = None  # in force
-    tracking_error: float | None = None  # NMR per round, in the window; None without a window (given targets)
-    tracking_rounds: list[int] = field(default_factory=list)  # the window's rounds it was measured on
-    created: str = field(default_factory=lambda: datetime.now(timezone.utc).replace(microsecond=0).isoformat())
 
-    def to_dict(self) -> dict[str, Any]:
-        """The plan as the CLI's --json writes it."""
-        return self.to_json()
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "meta": {"version": __version__, "fleet_sha256": self.fleet_sha256, "created": self.created,
-                     "fleet": self.fleet_path, "round": self.round},
-            "risk_measure": self.risk_measure,
-            "leverage": {"desired": self.leverage_desired, "achieved": self.leverage_achieved},
-            "total_stake": self.total_stake,
-            "regime": {"name": self.regime.name, "scores": list(self.regime.scores),
-                       "combinations": [list(c) for c in self.regime.combinations],
-                       "round": self.regime.round, "clip": self.clip, "payout_factors": self.payout_factors,
-                       "source": self.regime.source, "identity": [sp.identity() for sp in self.regime.specs],
-                       "columns": self.columns},
-            "weights": self.weights,
-            "deviation": self.deviation,
-            "tracking_error": self.tracking_error,
-            "tracking_rounds": list(self.tracking_rounds),
-            "change_penalty": {"per_slot": self.change_penalty, "charged": self.penalty},
-            "slots": self.slots,
-            "targets": self.targets,
-            "unreachable": self.unreachable,
-            "solver": self.solver,
-            "data": self.data,
-            "window_performance": self.window_performance,
-            "notes": self.notes,
-        }
-
-    def json_text(self) -> str:
-        try:
-            return json.dumps(self.to_json(), indent=2, allow_nan=False) + "\n"
-        except ValueError:  # NaN or Infinity: not JSON; the inputs' ranges should have stopped it
-            from .errors import OptimizationError
-
-            raise OptimizationError("the plan holds a non-finite number (NaN or infinity); nothing was written") from None
-
-    def csv_text(self) -> str:
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        ks = list(self.regime.scores)
-        w.writerow(["slot", "model", "side", "stake", "changed", *(f"{k}_mult" for k in ks),
-                    *(f"{k}_exposure" for k in ks)])
-        for s in self.slots:
-            w.writerow([s["slot"], s["model"], s["side"], _num(s["stake"]), str(s["changed"]).lower(),
-                        *(_num(s["multipliers"][k]) for k in ks), *(_num(s["exposure"][k]) for k in ks)])
-        return buf.getvalue()
-
-    def text(self) -> str:
-        return render(self)
+def csv_text(p: Plan) -> str:
+    """One row per slot: model, side, stake, changed, then multipliers and exposures per score."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    ks = list(p.regime.scores)
+    w.writerow(["slot", "model", "side", "stake", "changed", *(f"{k}_mult" for k in ks),
+                *(f"{k}_exposure" for k in ks)])
+    for s in p.slots:
+        w.writerow([s.slot, s.model, s.side.value, _num(s.stake), str(s.changed).lower(),
+                    *(_num(s.multipliers[k]) for k in ks), *(_num(s.exposure[k]) for k in ks)])
+    return buf.getvalue()
 
 
 def _num(v: float) -> str:
@@ -132,8 +73,8 @@ def render(p: Plan) -> str:
                                              for sp in ids))
     out.append("")
 
-    label_w = max([len("model")] + [len(s["label"]) for s in p.slots] + [len(t["label"]) for t in p.targets])
-    slot_w = max([len("slot")] + [len(s["slot"]) for s in p.slots])
+    label_w = max([len("model")] + [len(s.label) for s in p.slots] + [len(t.label) for t in p.targets])
+    slot_w = max([len("slot")] + [len(s.slot) for s in p.slots])
     out.append("Slots (* = differs from current: this week's to-do list)")
     mw = {k: max(7, len(k) + 2) for k in ks}  # score names are displayNames of any length
     ew = {k: max(10, len(k) + 4) for k in ks}
@@ -141,40 +82,40 @@ def render(p: Plan) -> str:
             + f"  {'stake':>10}  " + "  ".join(f"{k + ' NMR':>{ew[k]}}" for k in ks))
     out.append(head)
     for s in p.slots:
-        mark = "*" if s["changed"] else " "
-        out.append(f"{mark} {s['slot']:<{slot_w}}  {s['label']:<{label_w}}  "
-                   + "  ".join(f"{s['multipliers'][k]:>{mw[k]}g}" for k in ks)
-                   + f"  {_fmt(s['stake']):>10}  " + "  ".join(f"{_fmt(s['exposure'][k]):>{ew[k]}}" for k in ks))
-    n_changed = sum(s["changed"] for s in p.slots)
+        mark = "*" if s.changed else " "
+        out.append(f"{mark} {s.slot:<{slot_w}}  {s.label:<{label_w}}  "
+                   + "  ".join(f"{s.multipliers[k]:>{mw[k]}g}" for k in ks)
+                   + f"  {_fmt(s.stake):>10}  " + "  ".join(f"{_fmt(s.exposure[k]):>{ew[k]}}" for k in ks))
+    n_changed = sum(s.changed for s in p.slots)
     out.append(f"  {n_changed} of {len(p.slots)} slots to change")
     out.append("")
     out.append("Targets vs achieved exposure (NMR)")
     sw = max([6] + [len(k) for k in ks])
     out.append(f"  {'model':<{label_w}}  {'score':<{sw}}  {'target':>10}  {'achieved':>10}  {'difference':>10}")
     for t in p.targets:
-        out.append(f"  {t['label']:<{label_w}}  {t['score']:<{sw}}  {_fmt(t['target']):>10}  {_fmt(t['achieved']):>10}  "
-                   f"{t['achieved'] - t['target']:>+10,.2f}")
+        out.append(f"  {t.label:<{label_w}}  {t.score:<{sw}}  {_fmt(t.target):>10}  {_fmt(t.achieved):>10}  "
+                   f"{t.achieved - t.target:>+10,.2f}")
     out.append("")
     sv = p.solver
     out.append("Totals")
     out.append(f"  stake {_fmt(p.total_stake)} NMR; leverage desired {p.leverage_desired:.4g}, achieved {p.leverage_achieved:.4g}")
-    kind = sv.get("objective_kind", "exposure")
+    kind = sv.objective_kind
     pen = f" + change penalty {_fmt(p.penalty)}" if p.change_penalty and kind == "exposure" else ""
     out.append(f"  deviation Σ|achieved − target| = {_fmt(p.deviation)} NMR{pen}"
                + ("  (the objective)" if kind == "exposure" else ""))
     if p.tracking_error is not None:
         r = p.tracking_rounds
-        tpen = (f" + change penalty {p.change_penalty * sum(s['changed'] for s in p.slots):,.2f} NMR/round"
+        tpen = (f" + change penalty {p.change_penalty * sum(s.changed for s in p.slots):,.2f} NMR/round"
                 if p.change_penalty and kind == "tracking" else "")
         out.append(f"  tracking error: mean |plan payout − target payout| = {p.tracking_error:,.2f} NMR per round "
                    f"over rounds {r[0]}–{r[-1]} ({len(r)}, linear payout){tpen}"
                    + ("  (the objective)" if kind == "tracking" else ""))
     unit = "NMR" if kind == "exposure" else "NMR per round"
-    proof = ("proven optimal" if sv["status"] == "optimal"
-             else f"NOT proven optimal: best bound {_fmt(sv['bound'])}, gap {_fmt(sv['gap'])} {unit}")
-    out.append(f"  solver {sv['name']}: {sv['status']} ({proof}), {sv['seconds']:.2f} s"
+    proof = ("proven optimal" if sv.status == "optimal"
+             else f"NOT proven optimal: best bound {_fmt(sv.bound)}, gap {_fmt(sv.gap)} {unit}")
+    out.append(f"  solver {sv.name}: {sv.status} ({proof}), {sv.seconds:.2f} s"
                + {"solver": "", "dp": "; proven by the exact subset DP over every column (no solver call)"}.get(
-                   sv["source"], "; plan from the greedy + neighbourhood search, better than the solver's"))
+                   sv.source, "; plan from the greedy + neighbourhood search, better than the solver's"))
     for u in p.unreachable:
         out.append(f"  unreachable: {_fmt(u['unreachable'])} NMR of {u['score']}: {u['why']}")
     if p.window_performance:
@@ -200,3 +141,34 @@ def render(p: Plan) -> str:
     for n in p.notes:
         out.append(f"  note: {n}")
     return "\n".join(out) + "\n"
+
+
+def backtest_text(res: BacktestResult, title: str) -> str:
+    """The backtest's settings and its out-of-sample and in-sample tables, as printed."""
+    s = res.settings
+    lines = [title,
+             f"  decisions every {s['step']} rounds from {s['first_decision']} to {s['last_decision']} "
+             f"({s['decisions']}); payouts booked on rounds {s['rounds'][0]}–{s['rounds'][1]}; lag {s['lag']} "
+             f"({s['lag_source']}); lookback {s['lookback']}",
+             f"  payout = stake × clip(Σ factor × multiplier × score, ±{s['clip']:g}); factors "
+             + ", ".join(f"{k} {f:g}" for k, f in s["payout_factors"].items()),
+             (f"  {s['own_rules_rounds']} rounds booked under their own rules (the API's roundScoreConfigs), "
+              f"{s['plan_rules_rounds']} under the plan's" if s["own_rules_rounds"]
+              else "  every round booked under the plan's rules: no round's own payout rules are known "
+                   "(the current ones were used)"),
+             f"  total stake {s['total_stake']:,.2f} NMR; non-overlapping = every {s['non_overlapping_every']}th round",
+             f"  slot objective {s['objective']}; plans not proven optimal: "
+             + (", ".join(f"{k} {v}" for k, v in s["unproven"].items() if v) or "none")
+             + "; track = out-of-sample mean |plan − target| linear payout, NMR/round"]
+    hdr = (f"  {'strategy':<9} {'total NMR':>10} {'mean NMR':>9} {'mean %':>7} {'Sharpe':>7} {'max DD':>9} "
+           f"{'CVaR5':>8} {'turnover':>8} {'track':>7} | {'mean %':>7} {'Sharpe':>7} {'max DD':>9} {'n':>3}")
+    for name, tab in (("out of sample (walk forward)", res.strategies), ("in sample (weights fitted on all rounds: look-ahead)", res.in_sample)):
+        lines += ["", f"  {name}", hdr]
+        for k, m in tab.items():
+            no = m["non_overlapping"]
+            t = "" if m["turnover"] is None else f"{m['turnover']:.2f}"
+            te = "" if m.get("tracking_error") is None else f"{m['tracking_error']:.2f}"
+            lines.append(f"  {k:<9} {m['total']:>10,.1f} {m['mean']:>9.2f} {m['mean_pct']:>7.3f} {m['sharpe']:>7.3f} "
+                         f"{m['max_drawdown']:>9,.1f} {m['cvar5']:>8.1f} {t:>8} {te:>7} | {no['mean_pct']:>7.3f} "
+                         f"{no['sharpe']:>7.3f} {no['max_drawdown']:>9,.1f} {no['rounds']:>3}")
+    return "\n".join(lines) + "\n"

@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import __version__, atomic
-from .config import Fleet, Objective, parse_risk_measure
+from .config import Fleet, Objective
 from .errors import ClusterError, ConfigError
 
 COLUMNS = ["risk_measure", "lookback", "linkage", "objective", "mean_pct", "sharpe", "max_drawdown", "cvar5",
@@ -84,13 +84,13 @@ def compute_group(fleet: Fleet, table: pd.DataFrame, rules: dict, cells: list[Ce
                   lag: int | None) -> list[dict]:
     """The rows of `cells` (one group: same lookback, linkage and objective) from one backtest. Pure; runs
     in a worker, single-threaded."""
-    from . import backtest
+    from . import walkforward
 
     first = cells[0]
     f = fleet.with_overrides(lookback=first.lookback, linkage=first.linkage,
                              objective=Objective(first.objective) if first.objective else None)
     strategies = [c.risk_measure for c in cells]
-    res = backtest.run(f, table, strategies, step=step, lag=lag, rules=rules, jobs=1, in_sample=False)
+    res = walkforward.run(f, table, strategies, step=step, lag=lag, rules=rules, jobs=1, in_sample=False)
     n = res.settings["decisions"]
     return [_row(c, res.strategies[c.risk_measure], n, res.settings["unproven"].get(c.risk_measure, 0))
             for c in cells]
@@ -239,38 +239,3 @@ def heatmap(frame: pd.DataFrame, path: Path) -> None:
     fig.savefig(buf, format="png")
     plt.close(fig)
     atomic.write_bytes(path, buf.getvalue())
-
-
-def parse_list(text: str, key: str, kind) -> list:
-    out = []
-    for part in [p.strip() for p in text.split(",") if p.strip()]:
-        try:
-            out.append(kind(part))
-        except (ValueError, ConfigError) as e:
-            raise ConfigError(f"{key}: {part!r}: {e}") from None
-    if not out:
-        raise ConfigError(f"{key}: name at least one value")
-    return list(dict.fromkeys(out))
-
-
-def measures_of(text: str) -> list[str]:
-    return parse_list(text, "--risk-measures", lambda p: parse_risk_measure(p, key="--risk-measures").value)
-
-
-def with_fleet_defaults(fleet: Fleet, lookbacks: str | None, linkages: str | None,
-                        objectives: str | None) -> tuple[list[int], list[str], list[str]]:
-    from .config import LINKAGES
-
-    def linkage(p: str) -> str:
-        if p not in LINKAGES:
-            raise ValueError(f"not one of {', '.join(LINKAGES)}")
-        return p
-
-    lbs = parse_list(lookbacks, "--lookbacks", int) if lookbacks else [fleet.portfolio.lookback]
-    lks = parse_list(linkages, "--linkages", linkage) if linkages else [fleet.portfolio.linkage]
-    obs = (parse_list(objectives, "--objectives", lambda p: Objective(p).value) if objectives
-           else [fleet.solver.objective.value])
-    return lbs, lks, obs
-
-
-

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-from dataclasses import replace
+import logging
 
 import pandas as pd
 
 from .cache import Cache, Corrupt, default_dir
-from .config import NMR_SUPPLY, Fleet, check_totals, with_regime
+from .config import NMR_SUPPLY, Facts, FleetSpec, resolve
 from .errors import ConfigError, DataError
 from .numerai import Client, ScoreRow
 from .progress import Progress
@@ -19,8 +18,7 @@ FULL_HISTORY = 400  # rounds fetched for a model (and of payout rules) not yet c
 RULES_MARGIN = 5  # newest cached rounds whose payout rules are fetched again (they may still be set)
 
 
-def _warn(msg: str) -> None:
-    print(f"stakealloc: warning: {msg}", file=sys.stderr)
+log = logging.getLogger("stakealloc")
 
 
 def refresh_rows(cached: list[ScoreRow], fresh: list[ScoreRow]) -> list[ScoreRow]:
@@ -45,8 +43,8 @@ def _trusted(load, offline: bool, empty):
         return load()
     except Corrupt as e:
         if offline:
-            raise DataError(f"cache: {e}; run without --offline to fetch it again") from None
-        _warn(f"{e}; fetching again")
+            raise DataError(f"offline: the cache is unusable: {e}; fetch it again (not offline)", key="offline") from None
+        log.warning(f"{e}; fetching again")
         return empty
 
 
@@ -55,10 +53,11 @@ def newest_with_payout(rules: dict[int, list[ScoreConfig]]) -> int | None:
     return max(have) if have else None
 
 
-def sync(fleet: Fleet, *, offline: bool, progress: bool, client: Client | None = None) -> ScoreData:
-    """Scores, stakes and payout rules from the API into the cache (or from the cache alone, offline)."""
-    tournament = fleet.data.tournament.number
-    cache = Cache(fleet.data.cache_dir or default_dir(), tournament)
+def sync(spec: FleetSpec, *, offline: bool, progress: bool, client: Client | None = None) -> ScoreData:
+    """Scores, stakes and payout rules from the API into the cache (or from the cache alone, offline); the
+    fleet resolved with the stakes and live rules the API states. Warnings go to the "stakealloc" logger."""
+    tournament = spec.data.tournament.number
+    cache = Cache(spec.data.cache_dir or default_dir(), tournament)
     notes: list[str] = []
     facts: dict = _trusted(cache.load_facts, offline, {})
     client = None if offline else (client or Client.from_env(tournament=tournament))
@@ -66,12 +65,12 @@ def sync(fleet: Fleet, *, offline: bool, progress: bool, client: Client | None =
 
     rows: list[tuple] = []
     missing: list[str] = []
-    legacy = [m for m in fleet.models if cache.legacy_path(m) is not None]
+    legacy = [m for m in spec.models if cache.legacy_path(m) is not None]
     if legacy:
-        _warn(f"the cache holds scores of {', '.join(legacy)} in an older format (short score names); "
+        log.warning(f"the cache holds scores of {', '.join(legacy)} in an older format (short score names); "
               + ("they are not used" if offline else "they are fetched again by displayName"))
-    bar = Progress(len(fleet.models), "scores", progress and not offline)
-    for i, m in enumerate(fleet.models):
+    bar = Progress(len(spec.models), "scores", progress and not offline)
+    for i, m in enumerate(spec.models):
         hit = _trusted(lambda: cache.load_scores(m), offline, None)
         if client is None:
             if hit is None:
@@ -86,12 +85,13 @@ def sync(fleet: Fleet, *, offline: bool, progress: bool, client: Client | None =
             cache.save_scores(m, mid, mrows)
             cache.drop_legacy(m)
             bar.step(m)
-            if i + 1 < len(fleet.models):
+            if i + 1 < len(spec.models):
                 client.sleep(client.pause)
         rows += [(r.round, m, r.score, r.value, r.resolved) for r in mrows]
     bar.close()
     if missing:
-        raise DataError(f"--offline: no cached scores for {', '.join(missing)}; run `stakealloc fetch` first")
+        raise DataError(f"offline: no cached scores for {', '.join(missing)}; run `stakealloc fetch` first",
+                        key="offline")
 
     # The rounds' payout rules: for the backtest (each round booked with its own) and for `live`.
     rules = _trusted(cache.load_rules, offline, {})
@@ -101,7 +101,7 @@ def sync(fleet: Fleet, *, offline: bool, progress: bool, client: Client | None =
         limit = FULL_HISTORY if not rules else max(current_round - max(rules) + RULES_MARGIN, 1)  # type: ignore[operator]
         rules = {**rules, **client.round_configs(limit)}
         live_round, live_open = None, False
-        if fleet.payout.live:
+        if spec.payout.live:
             opened = client.open_round_configs()
             if opened is not None and payout_configs(opened[1]):
                 live_round, live_open = opened[0], True
@@ -111,39 +111,39 @@ def sync(fleet: Fleet, *, offline: bool, progress: bool, client: Client | None =
         cache.save_rules(rules)
 
     slot_facts = facts.get("slots", {}) if isinstance(facts.get("slots"), dict) else {}
-    need_stake = [s.name for s in fleet.slots if s.stake is None]
+    need_stake = [s.name for s in spec.slots if s.stake is None]
     if client is not None:
         for name in need_stake:
             slot_facts[name] = {**slot_facts.get(name, {}), "stake": client.stake(name)}
         cache.save_facts({"slots": slot_facts, "current_round": current_round, "live_round": live_round,
                           "live_open": live_open})
 
-    slots = []
-    for s in fleet.slots:
-        if s.stake is None:
-            stake = slot_facts.get(s.name, {}).get("stake")
-            if stake is None:
-                raise DataError(f"--offline: no cached stake for slot {s.name!r}; run `stakealloc fetch` first")
-            if stake <= 0:
-                raise DataError(f"slot {s.name!r}: the API reports no stake ({stake}); give `stake` in the fleet file")
-            if stake > NMR_SUPPLY:
-                raise DataError(f"slot {s.name!r}: the API reports a stake of {stake:g} NMR, more than NMR's supply")
-            s = replace(s, stake=float(stake))
-        slots.append(s)
-    fleet = replace(fleet, slots=tuple(slots))
-    try:
-        check_totals(fleet.slots, fleet.solver)
-    except ConfigError as e:
-        raise DataError(f"with the API's stakes: {e}") from None
-    if fleet.payout.live:
+    stakes: dict[str, float] = {}
+    for name in need_stake:
+        stake = slot_facts.get(name, {}).get("stake")
+        if stake is None:
+            raise DataError(f"offline: no cached stake for slot {name!r}; run `stakealloc fetch` first", key="offline")
+        if stake <= 0:
+            raise DataError(f"slot {name!r}: the API reports no stake ({stake}); give `stake` in the fleet file")
+        if stake > NMR_SUPPLY:
+            raise DataError(f"slot {name!r}: the API reports a stake of {stake:g} NMR, more than NMR's supply")
+        stakes[name] = float(stake)
+    regime = None
+    if spec.payout.live:
         if live_round is None or live_round not in rules:
             raise DataError('payout.regime = "live": no round with payout rules (roundScoreConfigs) is known'
                             + ("; run `stakealloc fetch` first" if offline else " from the API"))
-        fleet = with_regime(fleet, regime_from_configs(rules[live_round], live_round, step=fleet.payout.multiplier_step))
+        regime = regime_from_configs(rules[live_round], live_round, step=spec.payout.multiplier_step)
         if not live_open:
             notes.append(f"no round is open: the payout rules are those of round {live_round}, the newest with "
                          "payout configurations")
+    try:
+        resolved = resolve(spec, Facts(stakes=stakes, regime=regime))
+    except ConfigError as e:
+        if stakes and e.key == "stakes":  # the file was fine; the API's stakes break a range
+            raise DataError(f"with the API's stakes: {e}") from None
+        raise
 
     table = validate_table(pd.DataFrame(rows, columns=["round", "model", "score", "value", "resolved"]), "Numerai API")
     where = "cache (offline)" if offline else f"Numerai API ({client.display_url})"  # type: ignore[union-attr]
-    return ScoreData(fleet, table, where, current_round if client is not None else None, rules, tuple(notes))
+    return ScoreData(resolved, table, where, current_round if client is not None else None, rules, tuple(notes))

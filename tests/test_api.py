@@ -20,14 +20,14 @@ def test_load_fleet_and_plan_equal_the_cli(write_fleet, tmp_path):
         d["solver"].pop("seconds")
     assert ours == cli
     assert p.text().startswith("stakealloc ") and stakealloc.RiskMeasure("CVaR").value == "CVaR"
-    assert set(stakealloc.__all__) >= {"load_fleet", "load_scores", "plan", "run_backtest", "RiskMeasure"}
+    assert set(stakealloc.__all__) >= {"load_fleet", "load_scores", "plan", "backtest", "RiskMeasure"}
 
 
 def test_backtest_and_load_scores(write_fleet):
-    from stakealloc import load_fleet, load_scores, run_backtest
+    from stakealloc import backtest, load_fleet, load_scores
 
     fleet = load_fleet(write_fleet(BASE_FLEET.replace("[portfolio]", "[portfolio]\nlookback = 60\nmin_rounds = 40")))
     sd = load_scores(fleet)
-    res = run_backtest(fleet, sd, step=40)
+    res = backtest(fleet, sd, step=40)
     d = res.to_dict()
     assert list(d["strategies"]) == ["MV", "equal", "current"] and d["settings"]["step"] == 40

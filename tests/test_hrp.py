@@ -191,7 +191,7 @@ def wide_window(bundled):
 
     models = tuple(sorted(bundled["model"].unique()))[:24]
     regime = custom_regime(["canon_corr", "canon_mmc"], [[1.0, 0.0], [0.0, 1.0]])
-    p = Portfolio(leverage=1.0, leverage_given=True, lookback=100, min_rounds=60, missing="zero", max_correlation=0.999)
+    p = Portfolio(leverage=1.0, lookback=100, min_rounds=60, missing="zero", max_correlation=0.999)
     from stakealloc.config import Missing
 
     p = Portfolio(**{**p.__dict__, "missing": Missing.ZERO})

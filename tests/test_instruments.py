@@ -14,7 +14,7 @@ CORR_MMC = custom_regime(["corr", "mmc"], [[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [
 
 
 def P(**kw):
-    base = dict(leverage=1.0, leverage_given=False, lookback=100, min_rounds=3, max_stale=2)
+    base = dict(leverage=1.0, lookback=100, min_rounds=3, max_stale=2)
     base.update(kw)
     return Portfolio(**base)
 

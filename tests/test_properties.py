@@ -33,11 +33,13 @@ values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=
 
 @given(doc=st.dictionaries(st.sampled_from(KEYS), values, max_size=7))
 def test_fleet_parser_never_raises_anything_else(doc, tmp_path_factory):
-    from stakealloc.config import parse_fleet
+    from stakealloc.config import parse_fleet, resolve
 
     base = tmp_path_factory.mktemp("p")
     try:
-        parse_fleet(doc, base=base)
+        spec = parse_fleet(doc, base=base)
+        if not spec.needs_api:
+            resolve(spec)
     except StakeallocError:
         pass
 

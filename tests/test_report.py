@@ -1,7 +1,9 @@
 """The printed plan: long displayNames keep the columns aligned; substitutions and identities are shown."""
 
 from stakealloc.regimes import Regime, ScoreSpec
-from stakealloc.report import Plan, render
+from stakealloc.records import Plan, SlotRow
+from stakealloc.report import render
+from stakealloc.slots import SolverInfo
 
 
 def plan(**kw):
@@ -10,12 +12,12 @@ def plan(**kw):
     base = dict(fleet_sha256="0" * 64, fleet_path="f.toml", risk_measure="CVaR", leverage_desired=3.0,
                 leverage_achieved=3.0, total_stake=100.0, regime=regime, weights={"a_payout": 1.0}, deviation=0.0,
                 change_penalty=0.0, penalty=0.0,
-                slots=[{"slot": "s", "stake": 100.0, "model": "a", "side": "long", "label": "a",
-                        "multipliers": {"v2_corr20": 0.75, "mmc": 2.25}, "exposure": {"v2_corr20": 75.0, "mmc": 225.0},
-                        "changed": True, "current": None}],
-                targets=[], solver={"name": "HiGHS", "status": "optimal", "objective": 0.0, "bound": 0.0, "gap": 0.0,
-                                    "seconds": 0.1, "solver_status": "Optimal", "source": "solver",
-                                    "formulation": "partition", "objective_kind": "exposure", "time_limit": 10},
+                slots=(SlotRow(slot="s", stake=100.0, model="a", side="long", label="a",
+                               multipliers={"v2_corr20": 0.75, "mmc": 2.25}, exposure={"v2_corr20": 75.0, "mmc": 225.0},
+                               changed=True, current=None),),
+                targets=(), solver=SolverInfo(name="HiGHS", status="optimal", objective=0.0, bound=0.0, gap=0.0,
+                                              seconds=0.1, solver_status="Optimal", source="solver",
+                                              formulation="partition", objective_kind="exposure", time_limit=10),
                 data={"source": "x", "first_round": 1, "last_round": 2, "rounds": 2, "window_rounds": 2,
                       "instruments": ["a_payout"], "dropped": [], "missing": "none", "hrp_notes": []},
                 columns={"v2_corr20": "canon_corr", "mmc": "mmc"}, payout_factors={"v2_corr20": 1.0, "mmc": 1.0},

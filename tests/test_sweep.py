@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from conftest import BASE_FLEET, run_cli
-from stakealloc import backtest, sweep
+from stakealloc import sweep, walkforward
 from stakealloc.config import load_fleet
 
 SMALL = BASE_FLEET.replace("[portfolio]", "[portfolio]\nlookback = 60\nmin_rounds = 40")
@@ -40,7 +40,7 @@ def test_small_grid_equals_the_cell_by_cell_backtest(setup, tmp_path):
         ("current", "", "", "")]
     assert meta["cells_computed"] == 7 and meta["cells_reused"] == 0
     for lb in (50, 60):
-        res = backtest.run(fleet.with_overrides(lookback=lb), table, ["MV", "CVaR", "equal"], step=10)
+        res = walkforward.run(fleet.with_overrides(lookback=lb), table, ["MV", "CVaR", "equal"], step=10)
         for rm in ("MV", "CVaR", "equal"):
             row = rows[(rows["risk_measure"] == rm) & (rows["lookback"] == str(lb))].iloc[0]
             m = res.strategies[rm]

@@ -6,7 +6,7 @@ import pytest
 from stakealloc.errors import ConfigError
 from stakealloc.instruments import Instrument
 from stakealloc.regimes import PRESETS
-from stakealloc.targets import compute, read_csv
+from stakealloc.targets import compute, parse_csv
 
 
 def test_multi_combination_targets():
@@ -21,17 +21,15 @@ def test_one_combination_targets():
     assert [(x.score, x.target) for x in t] == [("v2_corr20", 200.0), ("mmc", 800.0)]
 
 
-def test_read_targets_csv(tmp_path):
-    p = tmp_path / "t.csv"
-    p.write_text("model,side,score,target\nA,long,v2_corr20,100\nb,short,mmc,50.5\n")
-    t = read_csv(str(p), PRESETS["classic-2024"], ("a", "b"))
+def test_parse_targets_csv():
+    t = parse_csv("model,side,score,target\nA,long,v2_corr20,100\nb,short,mmc,50.5\n", "t.csv",
+                  PRESETS["classic-2024"], ("a", "b"))
     assert [(x.model, x.side, x.score, x.target) for x in t] == [("a", "long", "v2_corr20", 100.0), ("b", "short", "mmc", 50.5)]
     for bad, needle in [("model,side,score,target\nz,long,v2_corr20,1\n", "unknown model 'z'"),
                         ("model,side,score,target\na,up,v2_corr20,1\n", "side 'up'"),
                         ("model,side,score,target\na,long,tc,1\n", "score 'tc' is not paid"),
                         ("model,side,score,target\na,long,v2_corr20,-1\n", "must be a finite number ≥ 0"),
                         ("model,side,score,target\na,long,v2_corr20,x\n", "target 'x' is not a number")]:
-        p.write_text(bad)
-        with pytest.raises(ConfigError, match="row 2") as e:
-            read_csv(str(p), PRESETS["classic-2024"], ("a", "b"))
-        assert needle in str(e.value)
+        with pytest.raises(ConfigError, match="^targets: t.csv: row 2") as e:
+            parse_csv(bad, "t.csv", PRESETS["classic-2024"], ("a", "b"))
+        assert needle in str(e.value) and e.value.key == "targets"  # the CLI names its flag instead

@@ -28,24 +28,25 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from stakealloc import backtest, hrp, instruments
-from stakealloc.config import load_fleet
-from stakealloc.pipeline import regime_table
-from stakealloc.scores import load_bundled
-
+from stakealloc import backtest, hrp, instruments, load_fleet, load_scores, walkforward
 from stakealloc.config import Objective
+from stakealloc.pipeline import regime_table
 
 ROOT = Path.cwd() if (Path.cwd() / "fleet.toml").exists() else Path.cwd().parent
 # The measures are compared under the exposure objective (proven in a fraction of a second per plan); the
 # two objectives are compared further down.
 fleet = load_fleet(ROOT / "fleet.toml").with_overrides(objective=Objective.EXPOSURE)
-table = load_bundled()
+scores = load_scores(fleet)  # the bundled snapshot
+table = scores.table
 MEASURES = ["MV", "MAD", "CVaR", "EVaR", "WR", "MDD", "CDaR", "UCI"]
 STEP = 5  # the lag is derived from the payout scores' horizon (25 for 20-day scores)
 strategies = MEASURES + ["equal", "current"]
-res = backtest.run(fleet, table, strategies, step=STEP)
-print(backtest.format_table(res, "settings").splitlines()[1])
-print(backtest.format_table(res, "settings").splitlines()[2])"""),
+res = backtest(fleet, scores, strategies=strategies, step=STEP)
+s = res.settings
+print(f"decisions every {s['step']} rounds from {s['first_decision']} to {s['last_decision']} ({s['decisions']}); "
+      f"payouts booked on rounds {s['rounds'][0]}–{s['rounds'][1]}; lag {s['lag']} ({s['lag_source']})")
+print(f"payout = stake × clip(Σ factor × multiplier × score, ±{s['clip']:g}); factors "
+      + ", ".join(f"{k} {v:g}" for k, v in s["payout_factors"].items()))"""),
     md("""## Out of sample beside in sample
 
 Left: walk forward. Right: weights fitted once on *all* rounds and held throughout, which uses the future
@@ -114,7 +115,7 @@ cmp = {}
 for objective in (Objective.EXPOSURE, Objective.TRACKING):
     f = fleet.with_overrides(objective=objective)
     f = replace(f, solver=replace(f.solver, time_limit=1.0))
-    cmp[objective.value] = backtest.run(f, table, CMP + ["equal"], step=20, jobs=backtest.default_jobs())
+    cmp[objective.value] = backtest(f, scores, strategies=CMP + ["equal"], step=20, jobs=walkforward.default_jobs())
 rows = {(o, k): {"mean %": m["mean_pct"], "Sharpe": m["sharpe"], "track NMR/round": m["tracking_error"],
                  "turnover": m["turnover"], "unproven": r.settings["unproven"][k]}
         for o, r in cmp.items() for k, m in r.strategies.items()}
@@ -138,7 +139,7 @@ from stakealloc import sweep
 
 out = Path(tempfile.mkdtemp()) / "sweep"
 sweep.run(fleet, table, {}, out, measures=["MV", "CVaR", "MDD"], lookbacks=[60, 100], linkages=["single"],
-          objectives=["exposure"], step=20, lag=None, jobs=backtest.default_jobs())
+          objectives=["exposure"], step=20, lag=None, jobs=walkforward.default_jobs())
 display(pd.read_csv(out / "sweep.csv")[["risk_measure", "lookback", "mean_pct", "sharpe", "max_drawdown",
                                           "nonoverlap_sharpe", "decisions"]].round(3))
 Image(filename=str(out / "heatmap.png"))"""),

@@ -134,6 +134,6 @@ def solve(pb: SlotProblem, *, solver: SolverName = SolverName.HIGHS, time_limit:
     proven = said_optimal and gap <= max(ABS_GAP, REL_GAP * objective)
     info = SolverInfo(name=solver.value, status="optimal" if proven else "feasible", objective=objective,
                       bound=bound, gap=gap, seconds=time.perf_counter() - t0, solver_status=status_text, source=source,
-                      formulation=formulation)
+                      formulation=formulation, time_limit=time_limit)
     return SlotPlan(choices=tuple(choices), changed=tuple(is_changed(s, c) for s, c in zip(slots, choices)),
                     deviation=dev, penalty=pen, solver=info)

@@ -55,6 +55,7 @@ class SolverInfo:
     # neighbourhood search found the better plan)
     formulation: str = "compact"  # "partition" (exact set partitioning, small fleets) | "compact" | "tracking"
     objective_kind: str = "exposure"  # "exposure": NMR of Σ|achieved − target|; "tracking": NMR per round
+    time_limit: float | None = None  # seconds the solve was given
 
 
 @dataclass(frozen=True)

@@ -246,6 +246,7 @@ def solve_tracking(pb: SlotProblem, *, solver: SolverName, time_limit: float, op
     dev, pen = pb.evaluate(choices)
     info = SolverInfo(name=solver.value, status="optimal" if proven else "feasible", objective=objective,
                       bound=bound, gap=gap, seconds=time.perf_counter() - t0, solver_status=status_text, source=source,
-                      formulation="tracking", objective_kind="tracking")
+                      formulation="tracking", objective_kind="tracking",
+                      time_limit=time_limit)
     return SlotPlan(choices=tuple(choices), changed=tuple(is_changed(s, c) for s, c in zip(slots, choices)),
                     deviation=dev, penalty=pen, solver=info)

@@ -13,15 +13,15 @@ when the data was fetched; the lag rule decides everything else.
 
 from __future__ import annotations
 
-import json
-import sys
 from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
 from . import hrp, instruments, targets, tracking
-from .config import Fleet, Objective, Ref
+from .config import Fleet, Objective
+from .records import SlotRow
+from .types import Ref, Side
 from .errors import ConfigError, DataError
 from .payout import Held, RoundRules, ScoreArrays, slot_payouts, summary, wide_scores
 from .pipeline import regime_table, slot_inputs, solve_slots
@@ -37,13 +37,13 @@ BASELINES = ("equal", "current")
 class Decision:
     round: int
     strategy: str
-    slots: tuple[tuple[str, str, str, tuple[float, ...]], ...]  # (slot, model, side, multipliers)
+    slots: tuple[SlotRow, ...]  # the plan held from this round, one row per slot
     window: tuple[int, int] | None  # first and last round of the fitted window
     weights: dict[str, float]
 
 
 @dataclass(frozen=True)
-class Result:
+class BacktestResult:
     strategies: dict[str, dict]
     decisions: list[Decision]
     payouts: pd.DataFrame  # rounds × strategies, NMR
@@ -61,8 +61,9 @@ class Result:
             "in_sample": self.in_sample,
             "decisions": [{"round": d.round, "strategy": d.strategy, "window": list(d.window) if d.window else None,
                            "weights": d.weights,
-                           "slots": [{"slot": s, "model": m, "side": side, "multipliers": list(mult)}
-                                     for s, m, side, mult in d.slots]} for d in self.decisions],
+                           "slots": [{"slot": r.slot, "model": r.model, "side": r.side.value,
+                                      "multipliers": list(r.multipliers.values())} for r in d.slots]}
+                          for d in self.decisions],
             "payouts": [{"round": int(r), "strategy": k, "payout": float(v)}
                         for r, row in self.payouts.iterrows() for k, v in row.items()],
         }
@@ -79,17 +80,18 @@ def metrics(pay: pd.Series, stake: float, turnover: float | None, tracking_error
     return m
 
 
-def _current_plan(fleet: Fleet) -> tuple[tuple[str, str, str, tuple[float, ...]], ...]:
+def _current_plan(fleet: Fleet) -> tuple[SlotRow, ...]:
     """The do-nothing baseline: each slot keeps its current model, or its own name if that is a source model."""
     regime = fleet.payout.regime
     out = []
     for s in fleet.slots:
-        ref = s.current or (Ref(s.name, "long") if s.name in fleet.models else None)
+        ref = s.current or (Ref(s.name, Side.LONG) if s.name in fleet.models else None)
         mult = s.current_multipliers or (regime.combinations[0] if regime.single else None)
         if ref is None or mult is None:
-            out.append((s.name, "", "long", tuple(0.0 for _ in regime.scores)))  # nothing known: pays 0
+            out.append(SlotRow.make(s.name, s.stake, None, dict.fromkeys(regime.scores, 0.0), changed=False))
         else:
-            out.append((s.name, ref.model, ref.side, tuple(mult)))
+            out.append(SlotRow.make(s.name, s.stake, ref, dict(zip(regime.scores, mult)), changed=False,
+                                    current=s.current))
     return tuple(out)
 
 
@@ -116,8 +118,10 @@ class _Runner:
         if key not in self._plans:
             st = (tracking.streams(table, list(inst.returns.index), f.models, self.regime) if tracking_on else None)
             sp = solve_slots(f, self.si, tg, st)
-            self._plans[key] = (tuple((s.name, c.ref.model, c.ref.side, self.regime.combinations[c.combo])
-                                      for s, c in zip(self.si, sp.choices)), sp.solver.status == "optimal")
+            self._plans[key] = (tuple(SlotRow.make(s.name, s.stake, c.ref, self.regime.as_dict(c.combo), changed=ch,
+                                                   current=s.current)
+                                      for s, c, ch in zip(self.si, sp.choices, sp.changed)),
+                                sp.solver.status == "optimal")
         plan, proven = self._plans[key]
         return plan, tg, proven
 
@@ -243,28 +247,28 @@ def default_lag(regime: Regime, columns: dict[str, str], horizons: dict[str, Sco
         (days.append(d) if d is not None else unknown.append(spec.display_name))
     if unknown:
         return ASSUMED_LAG, (f"assumed: the horizon of {', '.join(unknown)} is unknown, so 20-day scores are assumed "
-                             "(pass --lag)")
+                             "(give the lag)")
     return max(days) + LAG_MARGIN, f"derived: {max(days)} days until the payout scores resolve + {LAG_MARGIN} rounds"
 
 
 def run(fleet: Fleet, table: pd.DataFrame, strategies: list[str], *, step: int = 5, lag: int | None = None,
         start: int | None = None, progress: bool = False, rules: dict[int, list[ScoreConfig]] | None = None,
-        jobs: int = 1, in_sample: bool = True) -> Result:
+        jobs: int = 1, in_sample: bool = True) -> BacktestResult:
     """Walk forward; `strategies` are risk-measure codes and/or the baselines `equal`, `current`.
 
     `table` is the raw score table; `rules` the rounds' own payout configurations (from the API), if known."""
     rules = rules or {}
     if step < 1:
-        raise ConfigError(f"--step: must be ≥ 1, got {step}")
+        raise ConfigError(f"step: must be ≥ 1, got {step}", key="step")
     regime = fleet.payout.regime
     if lag is None:
         lag, lag_source = default_lag(regime, column_of(regime, fleet.data.column_map), column_horizons(fleet, rules))
     else:
-        lag_source = "given (--lag)"
+        lag_source = "given"
     if lag < 0:
-        raise ConfigError(f"--lag: must be ≥ 0, got {lag}")
+        raise ConfigError(f"lag: must be ≥ 0, got {lag}", key="lag")
     if jobs < 1:
-        raise ConfigError(f"--jobs: must be ≥ 1, got {jobs}")
+        raise ConfigError(f"jobs: must be ≥ 1, got {jobs}", key="jobs")
     raw = table
     table = regime_table(fleet, table, "the scores")
     resolved = table[table["resolved"]]
@@ -294,7 +298,7 @@ def run(fleet: Fleet, table: pd.DataFrame, strategies: list[str], *, step: int =
                 plan, window, wts, last_tg[strat], proven = per[strat]
                 unproven[strat] += not proven
             if strat in last:
-                changes[strat].append(sum(a != b for a, b in zip(plan, last[strat])))
+                changes[strat].append(sum(a.assignment != b.assignment for a, b in zip(plan, last[strat])))
             last[strat] = plan
             decisions.append(Decision(d, strat, plan, window, wts))
             if hold:
@@ -312,7 +316,7 @@ def run(fleet: Fleet, table: pd.DataFrame, strategies: list[str], *, step: int =
                 "total_stake": stake, "regime": regime.name, "lookback": fleet.portfolio.lookback,
                 "linkage": fleet.portfolio.linkage, "objective": fleet.solver.objective.value,
                 "unproven": unproven, "non_overlapping_every": NON_OVERLAP}
-    return Result(table_out, decisions, payouts, in_sample_tab, settings)
+    return BacktestResult(table_out, decisions, payouts, in_sample_tab, settings)
 
 
 class _Booker:
@@ -337,8 +341,7 @@ class _Booker:
         self.factors = dict(zip(self.regime.scores, fleet.payout.factors))
 
     def held(self, plan) -> list[Held]:
-        return [Held(m, side, dict(zip(self.regime.scores, mult)), s.stake)
-                for (_, m, side, mult), s in zip(plan, self.fleet.slots) if m]
+        return [Held(r.model, r.side, dict(r.multipliers), r.stake) for r in plan if r.model]
 
     def linear(self, plan, rounds: list[int]) -> np.ndarray:
         """Linear payout (NMR per round: Σ exposure × score, unclipped, no factor, missing as 0) of a plan."""
@@ -393,59 +396,15 @@ def _in_sample(fleet, resolved, strategies, runner, book, held_rounds) -> dict[s
     return out
 
 
-def format_table(res: Result, title: str) -> str:
-    s = res.settings
-    lines = [title,
-             f"  decisions every {s['step']} rounds from {s['first_decision']} to {s['last_decision']} "
-             f"({s['decisions']}); payouts booked on rounds {s['rounds'][0]}–{s['rounds'][1]}; lag {s['lag']} "
-             f"({s['lag_source']}); lookback {s['lookback']}",
-             f"  payout = stake × clip(Σ factor × multiplier × score, ±{s['clip']:g}); factors "
-             + ", ".join(f"{k} {f:g}" for k, f in s["payout_factors"].items()),
-             (f"  {s['own_rules_rounds']} rounds booked under their own rules (the API's roundScoreConfigs), "
-              f"{s['plan_rules_rounds']} under the plan's" if s["own_rules_rounds"]
-              else "  every round booked under the plan's rules: no round's own payout rules are known "
-                   "(the current ones were used)"),
-             f"  total stake {s['total_stake']:,.2f} NMR; non-overlapping = every {s['non_overlapping_every']}th round",
-             f"  slot objective {s['objective']}; plans not proven optimal: "
-             + (", ".join(f"{k} {v}" for k, v in s["unproven"].items() if v) or "none")
-             + "; track = out-of-sample mean |plan − target| linear payout, NMR/round"]
-    hdr = (f"  {'strategy':<9} {'total NMR':>10} {'mean NMR':>9} {'mean %':>7} {'Sharpe':>7} {'max DD':>9} "
-           f"{'CVaR5':>8} {'turnover':>8} {'track':>7} | {'mean %':>7} {'Sharpe':>7} {'max DD':>9} {'n':>3}")
-    for name, tab in (("out of sample (walk forward)", res.strategies), ("in sample (weights fitted on all rounds: look-ahead)", res.in_sample)):
-        lines += ["", f"  {name}", hdr]
-        for k, m in tab.items():
-            no = m["non_overlapping"]
-            t = "" if m["turnover"] is None else f"{m['turnover']:.2f}"
-            te = "" if m.get("tracking_error") is None else f"{m['tracking_error']:.2f}"
-            lines.append(f"  {k:<9} {m['total']:>10,.1f} {m['mean']:>9.2f} {m['mean_pct']:>7.3f} {m['sharpe']:>7.3f} "
-                         f"{m['max_drawdown']:>9,.1f} {m['cvar5']:>8.1f} {t:>8} {te:>7} | {no['mean_pct']:>7.3f} "
-                         f"{no['sharpe']:>7.3f} {no['max_drawdown']:>9,.1f} {no['rounds']:>3}")
-    return "\n".join(lines) + "\n"
-
-
-def parse_strategies(text: str) -> list[str]:
+def parse_strategies(text: str, *, key: str) -> list[str]:
+    """Risk-measure codes from a comma-separated list (`key` names it in errors), then the baselines."""
     from .config import parse_risk_measure
 
     out = []
     for part in [p.strip() for p in text.split(",") if p.strip()]:
         if part in BASELINES:
             continue
-        out.append(parse_risk_measure(part, key="--risk-measures").value)
+        out.append(parse_risk_measure(part, key=key).value)
     if not out:
-        raise ConfigError("--risk-measures: name at least one risk measure")
+        raise ConfigError(f"{key}: name at least one risk measure")
     return list(dict.fromkeys(out)) + list(BASELINES)
-
-
-def main(args, fleet: Fleet, load_scores, progress: bool) -> int:
-    from . import atomic
-
-    strategies = parse_strategies(args.risk_measures)
-    sd = load_scores(fleet, args)
-    jobs = default_jobs() if args.jobs is None else args.jobs
-    res = run(sd.fleet, sd.table, strategies, step=args.step, lag=args.lag, progress=progress, rules=sd.rules,
-              jobs=jobs)
-    source = sd.source
-    if args.json:
-        atomic.output(args.json, json.dumps(res.to_json(), indent=1, allow_nan=False) + "\n", key="--json")
-    sys.stdout.write(format_table(res, f"stakealloc backtest on {source}: {', '.join(strategies)}"))
-    return 0

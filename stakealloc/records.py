@@ -1,0 +1,140 @@
+"""The plan record: what `run` and `assign` produce, typed. `report` renders it; `to_dict` is the CLI's JSON."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from .regimes import Regime
+from .slots.problem import SolverInfo
+from .types import Ref, Side
+
+
+@dataclass(frozen=True)
+class SlotRow:
+    """One slot's assignment."""
+
+    slot: str
+    stake: float  # NMR
+    model: str
+    side: Side
+    label: str  # what the slot submits: the model, or short_<model>
+    multipliers: dict[str, float]  # per regime score, in regime order
+    exposure: dict[str, float]  # stake × multiplier per score, NMR
+    changed: bool  # differs from the slot's current (model, side, multipliers)
+    current: str | None = None  # label of the slot's current submission, if known
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "side", Side(self.side))
+
+    @classmethod
+    def make(cls, slot: str, stake: float, ref: Ref | None, multipliers: dict[str, float], *, changed: bool,
+             current: Ref | None = None) -> SlotRow:
+        """The row of a slot submitting `ref` (None: nothing known, pays 0) at `multipliers` (score -> x)."""
+        model, side = (ref.model, ref.side) if ref is not None else ("", Side.LONG)
+        return cls(slot=slot, stake=stake, model=model, side=side, label=ref.label if ref is not None else "",
+                   multipliers=dict(multipliers), exposure={k: stake * m for k, m in multipliers.items()},
+                   changed=changed, current=current.label if current is not None else None)
+
+    @property
+    def assignment(self) -> tuple[str, str, tuple[float, ...]]:
+        """(model, side, multipliers): what changes when a slot is re-assigned."""
+        return self.model, self.side.value, tuple(self.multipliers.values())
+
+
+@dataclass(frozen=True)
+class TargetRow:
+    """Target and achieved exposure of one (model, side, score), NMR."""
+
+    model: str
+    side: Side
+    label: str
+    score: str
+    target: float
+    achieved: float
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "side", Side(self.side))
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything the plan prints. NMR amounts are floats."""
+
+    fleet_sha256: str
+    fleet_path: str
+    risk_measure: str | None
+    leverage_desired: float
+    leverage_achieved: float
+    total_stake: float
+    regime: Regime
+    weights: dict[str, float]
+    deviation: float  # Σ |achieved − target| over the target rows, NMR
+    change_penalty: float  # per changed slot (NMR; NMR per round for tracking)
+    penalty: float  # charged, in the objective's unit
+    slots: tuple[SlotRow, ...]
+    targets: tuple[TargetRow, ...]
+    solver: SolverInfo
+    data: dict[str, Any]
+    unreachable: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    round: int | None = None  # the round the plan is for (known when online)
+    window_performance: dict[str, Any] | None = None
+    columns: dict[str, str] = field(default_factory=dict)  # regime score -> data column it was read from
+    payout_factors: dict[str, float] = field(default_factory=dict)  # in force, per score
+    clip: float | None = None  # in force
+    tracking_error: float | None = None  # NMR per round, in the window; None without a window (given targets)
+    tracking_rounds: list[int] = field(default_factory=list)  # the window's rounds it was measured on
+    created: str = field(default_factory=_now)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plan as the CLI's --json writes it."""
+        from . import __version__
+
+        return {
+            "meta": {"version": __version__, "fleet_sha256": self.fleet_sha256, "created": self.created,
+                     "fleet": self.fleet_path, "round": self.round},
+            "risk_measure": self.risk_measure,
+            "leverage": {"desired": self.leverage_desired, "achieved": self.leverage_achieved},
+            "total_stake": self.total_stake,
+            "regime": {"name": self.regime.name, "scores": list(self.regime.scores),
+                       "combinations": [list(c) for c in self.regime.combinations],
+                       "round": self.regime.round, "clip": self.clip, "payout_factors": self.payout_factors,
+                       "source": self.regime.source, "identity": [sp.identity() for sp in self.regime.specs],
+                       "columns": self.columns},
+            "weights": self.weights,
+            "deviation": self.deviation,
+            "tracking_error": self.tracking_error,
+            "tracking_rounds": list(self.tracking_rounds),
+            "change_penalty": {"per_slot": self.change_penalty, "charged": self.penalty},
+            "slots": [{**asdict(r), "side": r.side.value} for r in self.slots],
+            "targets": [{**asdict(r), "side": r.side.value} for r in self.targets],
+            "unreachable": self.unreachable,
+            "solver": asdict(self.solver),
+            "data": self.data,
+            "window_performance": self.window_performance,
+            "notes": self.notes,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return self.to_dict()
+
+    def json_text(self) -> str:
+        from .report import json_text
+
+        return json_text(self)
+
+    def csv_text(self) -> str:
+        from .report import csv_text
+
+        return csv_text(self)
+
+    def text(self) -> str:
+        from .report import render
+
+        return render(self)
