@@ -77,6 +77,6 @@ def output(path: str, text: str, *, key: str) -> None:
 
         from .errors import DataError
 
-        if e.errno in (errno.ENOSPC, errno.EDQUOT):  # the machine, not the path: exit 3
+        if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):  # the machine's limits, not the path: exit 3
             raise DataError(f"{key}: cannot write {path}: {e.strerror}") from None
         raise ConfigError(f"{key}: cannot write {path}: {e.strerror or e}") from None

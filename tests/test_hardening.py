@@ -300,31 +300,26 @@ def test_a_solve_returns_within_its_time_limit_plus_2_seconds():
     assert plan.solver.status in ("optimal", "feasible")
 
 
-def test_full_disk_on_an_output_is_exit_3_and_leaves_nothing(tmp_path, monkeypatch):
-    import errno
+def test_full_disk_on_an_output_is_exit_3_and_leaves_nothing(write_fleet, tmp_path):
+    """Real write failures, no patching: /dev/full (ENOSPC on every write), and a file-size limit the plan
+    exceeds (EFBIG), where the atomic write must leave no temporary file behind."""
+    import subprocess
+    import sys
 
-    from stakealloc import atomic
-    from stakealloc.errors import DataError
-
-    real_fdopen = os.fdopen
-
-    class Full:
-        def __init__(self, fd, *a, **kw):
-            self.f = real_fdopen(fd, *a, **kw)
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            self.f.close()
-
-        def write(self, blob):
-            raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(atomic.os, "fdopen", Full)
-    with pytest.raises(DataError, match="--json: cannot write .*No space left"):
-        atomic.output(str(tmp_path / "p.json"), "x" * 10, key="--json")
-    assert list(tmp_path.iterdir()) == []
+    fleet = str(write_fleet())
+    r = run_cli("run", fleet, "--json", "/dev/full")
+    assert r.returncode == 3 and "--json: cannot write /dev/full: No space left" in r.stderr
+    out = tmp_path / "out"
+    out.mkdir()
+    code = ("import resource, signal, sys\n"
+            "from stakealloc import cli\n"
+            "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+            "resource.setrlimit(resource.RLIMIT_FSIZE, (1000, 1000))\n"
+            "sys.exit(cli.main(['run', sys.argv[1], '--json', sys.argv[2]]))\n")
+    r = subprocess.run([sys.executable, "-c", code, fleet, str(out / "p.json")], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 3 and "--json: cannot write" in r.stderr and "too large" in r.stderr, r.stderr
+    assert list(out.iterdir()) == []
 
 
 def test_snapshot_path_that_is_a_directory_is_exit_3(write_fleet, tmp_path):

@@ -2,7 +2,6 @@
 
 import json
 import logging
-import os
 
 import pytest
 
@@ -217,19 +216,27 @@ def test_offline_names_missing_models_and_corrupt_cache_is_refetched(bundled, wr
     assert cache.load_scores("reputation") is not None
 
 
-def test_cache_writes_are_atomic(tmp_path, monkeypatch):
+def test_cache_writes_are_atomic(tmp_path):
+    """A write that fails half-way (a real one: the process may write files of at most 64 bytes, so the new
+    file's write fails) leaves the old file as it was and no temporary behind."""
+    import subprocess
+    import sys
+
     cache = Cache(tmp_path)
     cache.save_scores("m", "id-m", [ScoreRow(1, "corr", 0.1, True)])
     good = cache.path_of("m").read_text()
-
-    def boom(src, dst):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(os, "replace", boom)
-    from stakealloc.errors import DataError
-
-    with pytest.raises(DataError, match="cache: cannot write .*disk full"):
-        cache.save_scores("m", "id-m", [ScoreRow(1, "corr", 0.2, True)])
+    code = ("import resource, signal, sys\n"
+            "from stakealloc.cache import Cache\n"
+            "from stakealloc.errors import DataError\n"
+            "from stakealloc.numerai import ScoreRow\n"
+            "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+            "resource.setrlimit(resource.RLIMIT_FSIZE, (64, 64))\n"
+            "try:\n"
+            "    Cache(sys.argv[1]).save_scores('m', 'id-m', [ScoreRow(r, 'corr', 0.2, True) for r in range(1, 50)])\n"
+            "except DataError as e:\n"
+            "    print(e)\n")
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.startswith("cache: cannot write") and "too large" in r.stdout, r.stderr
     assert cache.path_of("m").read_text() == good
     assert [p.name for p in tmp_path.iterdir()] == [cache.path_of("m").name]  # no temporary left behind
 
