@@ -106,3 +106,37 @@ def test_validate_ok(write_fleet):
     r = run_cli("validate", str(write_fleet()))
     assert r.returncode == 0, r.stderr
     assert "ok: 5 models, 3 slots" in r.stdout
+
+
+# --- one phase each: parse keeps what the file leaves out, resolve joins the API's facts ---------------------
+
+
+def test_parse_keeps_what_the_file_leaves_out_and_resolve_fills_it(write_fleet):
+    from dataclasses import replace
+
+    from stakealloc.config import DEFAULT_CLIP, DEFAULT_LEVERAGE, DEFAULT_PAYOUT_FACTOR, Facts, parse, resolve
+    from stakealloc.regimes import PRESETS
+
+    text = (BASE_FLEET.replace('regime = "classic-2024"', 'regime = "live"').replace("[data]\n", '[data]\nsource = "numerai"\n')
+            .replace("[portfolio]", "[portfolio]\nleverage = 3.0")
+            .replace('columns = { v2_corr20 = "canon_corr", mmc = "canon_mmc" }', 'columns = { v2_corr20 = "canon_corr" }'))
+    spec = parse(write_fleet(text))
+    assert spec.payout.live and spec.payout.regime is None and spec.leverage == 3.0
+    assert spec.payout.payout_factor is None and spec.payout.clip is None and spec.objective is not None
+    with pytest.raises(ConfigError, match='payout.regime: "live" takes the open round'):
+        resolve(spec)
+    # the API states a single-combination regime: the file's leverage conflicts with it, named
+    single = replace(PRESETS["classic-2024"], source="api", round=1300)
+    with pytest.raises(ConfigError, match="portfolio.leverage: 3 is not possible in the live regime of round 1300"):
+        resolve(spec, Facts(regime=single))
+    # a regime with a choice of multipliers: the file's leverage stands; factor and clip fall back once
+    choice = replace(PRESETS["classic-2023"], source="api", round=1300)
+    fleet = resolve(spec, Facts(regime=choice))
+    assert fleet.portfolio.leverage == 3.0 and fleet.payout.regime is choice
+    assert fleet.payout.factors == (DEFAULT_PAYOUT_FACTOR,) * 2 and fleet.payout.clip_value == DEFAULT_CLIP
+    # without a leverage in the file: the default; a clip the rules state wins over the file's
+    spec2 = replace(spec, leverage=None, payout=replace(spec.payout, clip=0.2))
+    assert resolve(spec2, Facts(regime=choice)).portfolio.leverage == DEFAULT_LEVERAGE
+    assert resolve(spec2, Facts(regime=choice)).payout.clip_value == 0.2
+    stated = replace(choice, clip=0.1)
+    assert resolve(spec2, Facts(regime=stated)).payout.clip_value == 0.1
