@@ -113,9 +113,8 @@ def cmd_validate(args) -> int:
 
 def cmd_assign(args) -> int:
     from . import targets
-    from .pipeline import assemble
-
     from .config import Objective, resolve
+    from .pipeline import assemble
 
     spec = _load(args)
     if spec.objective is None:
@@ -328,7 +327,8 @@ def _say(msg: str) -> None:
 
 
 # Library parameters the CLI sets from a flag: an error naming the parameter names the flag instead.
-FLAGS = {"step": "--step", "lag": "--lag", "jobs": "--jobs", "offline": "--offline", "targets": "--targets"}
+FLAGS = {"step": "--step", "lag": "--lag", "jobs": "--jobs", "offline": "--offline", "targets": "--targets",
+         "dask": "--dask", "lookbacks": "--lookbacks", "out": "--out"}
 
 
 def _as_flag(e: StakeallocError) -> str:

@@ -27,8 +27,8 @@ import pandas as pd
 
 from .errors import OptimizationError
 from .risk import measure
+from .tolerance import SUM_TO_ONE
 from .types import RiskMeasure
-
 
 DRAWDOWN_MEASURES = frozenset({RiskMeasure.MDD, RiskMeasure.ADD, RiskMeasure.DaR, RiskMeasure.CDaR,
                                RiskMeasure.EDaR, RiskMeasure.UCI})
@@ -80,7 +80,9 @@ def cluster(returns: pd.DataFrame, *, codependence: str = "pearson", linkage: st
     Z = hr.linkage(y, method=linkage)
     if leaf_order:
         try:
-            from scipy.cluster._optimal_leaf_ordering import optimal_leaf_ordering as _olo
+            from scipy.cluster._optimal_leaf_ordering import (
+                optimal_leaf_ordering as _olo,
+            )
         except ImportError:  # a scipy without the private module: the public function, same result
             Z = hr.optimal_leaf_ordering(Z, y)
         else:
@@ -221,7 +223,7 @@ def hrp(returns: pd.DataFrame, rm: RiskMeasure, *, codependence: str = "pearson"
 
 
 def validate_weights(w: pd.Series, labels: list[str]) -> pd.Series:
-    """Check weights are finite, ≥ 0, sum to 1 (to 1e-9) over exactly `labels`; renormalise the rounding."""
+    """Check weights are finite, ≥ 0, sum to 1 (to SUM_TO_ONE) over exactly `labels`; renormalise the rounding."""
     if list(map(str, w.index)) != list(labels):
         raise OptimizationError("HRP weights do not carry the instruments' labels")
     return pd.Series(_validated(w.to_numpy(dtype=float), list(labels)), index=w.index, name=w.name)
@@ -233,7 +235,7 @@ def _validated(v: np.ndarray, labels: list[str]) -> np.ndarray:
     if np.any(v < 0):
         raise OptimizationError(f"HRP produced negative weights for {', '.join(np.array(labels)[v < 0])}")
     s = v.sum()
-    if abs(s - 1) > 1e-9:
+    if abs(s - 1) > SUM_TO_ONE:
         raise OptimizationError(f"HRP weights sum to {s:.12g}, not 1")
     return v / s
 

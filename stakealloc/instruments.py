@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 
 from .config import Missing, Portfolio
-from .types import SHORT, SidePolicy
 from .errors import DataError
 from .regimes import Regime
+from .types import SHORT, SidePolicy
 
 CONSTANT_STD = 1e-9
 

@@ -9,14 +9,13 @@ import numpy as np
 import pandas as pd
 
 from . import hrp, instruments, slots, targets, tracking
-from .config import Objective
-from .config import Fleet, Source
-from .types import Ref, Side
+from .config import Fleet, Objective, Source
 from .errors import ConfigError, DataError
 from .payout import Held, slot_payouts, summary, wide_scores
 from .records import Plan, SlotRow, TargetRow
 from .scores import column_of, payout_table
 from .targets import Target
+from .types import Ref, Side
 
 
 def check_models(fleet: Fleet, table: pd.DataFrame, source: str) -> None:

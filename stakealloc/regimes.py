@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from .errors import ApiError, ConfigError
+from .tolerance import IMPROVEMENT, ROUNDING
 
 #: A score name: the API's displayName, or a column of a score table.
 SCORE_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
@@ -98,7 +99,7 @@ class Regime:
         """Index of the combination equal to `multipliers`, or None."""
         want = tuple(float(multipliers.get(k, 0.0)) for k in self.scores)
         for i, c in enumerate(self.combinations):
-            if all(abs(a - b) < 1e-12 for a, b in zip(c, want)):
+            if all(abs(a - b) < ROUNDING for a, b in zip(c, want)):
                 return i
         return None
 
@@ -209,11 +210,11 @@ class ScoreConfig:
     def allowed(self, step: float) -> tuple[float, ...]:
         """min = max: that value; else min, min + step, …, with max always included."""
         lo, hi = self.min_multiplier, self.max_multiplier
-        if hi - lo <= 1e-12:
+        if hi - lo <= ROUNDING:
             return (lo,)
-        n = int(math.floor((hi - lo) / step + 1e-9))
+        n = int(math.floor((hi - lo) / step + IMPROVEMENT))  # a step that divides the range exactly counts
         vals = [round(lo + i * step, 10) for i in range(n + 1)]
-        if hi - vals[-1] > 1e-9:
+        if hi - vals[-1] > IMPROVEMENT:
             vals.append(hi)
         return tuple(vals)
 

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-
 import pandas as pd
 
 from .errors import ConfigError, DataError

@@ -118,12 +118,12 @@ def _dask_client(address: str, timeout: float):
     try:
         from distributed import Client
     except ImportError:
-        raise ConfigError("--dask: needs the dask extra: pip install 'stakealloc[dask]'") from None
+        raise ConfigError("dask: needs the dask extra: pip install 'stakealloc[dask]'", key="dask") from None
     try:
         return Client(address, timeout=timeout, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as e:
-        raise ClusterError(f"--dask: cannot reach the Dask scheduler at {address} within {timeout:g} s "
-                           f"({type(e).__name__})") from None
+        raise ClusterError(f"dask: cannot reach the Dask scheduler at {address} within {timeout:g} s "
+                           f"({type(e).__name__})", key="dask") from None
 
 
 def run(fleet: Fleet, table: pd.DataFrame, rules: dict, out: Path, *, measures: list[str], lookbacks: list[int],
@@ -134,7 +134,7 @@ def run(fleet: Fleet, table: pd.DataFrame, rules: dict, out: Path, *, measures: 
 
     for lb in lookbacks:
         if lb < 2:
-            raise ConfigError(f"--lookbacks: {lb} is below 2 rounds")
+            raise ConfigError(f"lookbacks: {lb} is below 2 rounds", key="lookbacks")
     cells = grid(measures, lookbacks, linkages, objectives)
     s = fleet.solver
     settings = {"step": step, "lag": lag, "solver": s.name.value, "time_limit": s.time_limit,
@@ -146,7 +146,7 @@ def run(fleet: Fleet, table: pd.DataFrame, rules: dict, out: Path, *, measures: 
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise ConfigError(f"--out: cannot create {out}: {e.strerror}") from None
+        raise ConfigError(f"out: cannot create {out}: {e.strerror}", key="out") from None
     store = _Store(out)
     rows: dict[Cell, dict] = {}
     for c in cells:

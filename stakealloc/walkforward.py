@@ -20,14 +20,14 @@ import pandas as pd
 
 from . import hrp, instruments, targets, tracking
 from .config import Fleet, Objective
-from .records import SlotRow
-from .types import Ref, Side
 from .errors import ConfigError, DataError
 from .payout import Held, RoundRules, ScoreArrays, slot_payouts, summary, wide_scores
 from .pipeline import regime_table, slot_inputs, solve_slots
 from .progress import Progress
+from .records import SlotRow
 from .regimes import LAG_MARGIN, Regime, ScoreConfig, ScoreSpec
 from .scores import BUNDLED_COLUMNS, column_of
+from .types import Ref, Side
 
 NON_OVERLAP = 20  # 20-day scores of consecutive daily rounds overlap; every 20th round is independent
 BASELINES = ("equal", "current")

@@ -5,7 +5,6 @@ import io
 import json
 
 import pytest
-
 from conftest import BASE_FLEET, COLUMNS, run_cli
 
 

@@ -1,8 +1,8 @@
 """Fleet file validation: every bad input names its key, exit code 2."""
 
 import pytest
-
 from conftest import BASE_FLEET, run_cli
+
 from stakealloc.config import Ref, load_fleet
 from stakealloc.errors import ConfigError
 
@@ -114,7 +114,14 @@ def test_validate_ok(write_fleet):
 def test_parse_keeps_what_the_file_leaves_out_and_resolve_fills_it(write_fleet):
     from dataclasses import replace
 
-    from stakealloc.config import DEFAULT_CLIP, DEFAULT_LEVERAGE, DEFAULT_PAYOUT_FACTOR, Facts, parse, resolve
+    from stakealloc.config import (
+        DEFAULT_CLIP,
+        DEFAULT_LEVERAGE,
+        DEFAULT_PAYOUT_FACTOR,
+        Facts,
+        parse,
+        resolve,
+    )
     from stakealloc.regimes import PRESETS
 
     text = (BASE_FLEET.replace('regime = "classic-2024"', 'regime = "live"').replace("[data]\n", '[data]\nsource = "numerai"\n')

@@ -7,9 +7,9 @@ import stat
 import time
 
 import pytest
-
 from conftest import BASE_FLEET, run_cli
 from fault_server import FaultServer
+
 from stakealloc.errors import ApiError, ConfigError
 from stakealloc.numerai import Client, _retry_after
 
@@ -212,6 +212,7 @@ def test_two_runs_sharing_a_cache_at_once_both_succeed(write_fleet, tmp_path, bu
 
     from conftest import ROOT
     from fake_numerai import FakeNumerai
+
     from stakealloc.cache import Cache
 
     models = ["fearindex", "reputation", "jos_stack", "integration_test", "nb_example_model"]
@@ -290,6 +291,7 @@ def test_a_solve_returns_within_its_time_limit_plus_2_seconds():
 
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from slots import instance
+
     from stakealloc.regimes import PRESETS
     from stakealloc.slots import SlotProblem, solve
 

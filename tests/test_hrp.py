@@ -70,6 +70,7 @@ def test_three_instruments_mv_by_hand():
 @pytest.fixture(scope="module")
 def real_window(bundled):
     from conftest import ROOT
+
     from stakealloc.config import load_fleet
     from stakealloc.instruments import build
     from stakealloc.pipeline import regime_table

@@ -5,10 +5,10 @@ import pandas as pd
 import pytest
 
 from stakealloc.config import Missing, Portfolio
-from stakealloc.types import SidePolicy as Side
 from stakealloc.errors import DataError
 from stakealloc.instruments import build
 from stakealloc.regimes import PRESETS, custom_regime
+from stakealloc.types import SidePolicy as Side
 
 CORR_MMC = custom_regime(["corr", "mmc"], [[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
 

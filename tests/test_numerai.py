@@ -4,12 +4,17 @@ import json
 import logging
 
 import pytest
-
 from conftest import BASE_FLEET, COLUMNS, run_cli
 from fake_numerai import CURRENT_ROUND, DEPRECATED, FakeNumerai, config
+
 from stakealloc.cache import Cache
 from stakealloc.errors import ApiError, ConfigError, UnknownModelError
-from stakealloc.numerai import Client, ScoreRow, parse_performances, parse_submission_scores
+from stakealloc.numerai import (
+    Client,
+    ScoreRow,
+    parse_performances,
+    parse_submission_scores,
+)
 
 SECRET = "SECRETKEY-do-not-leak-42"
 PUBLIC = "PUBLICID-7"
@@ -362,7 +367,6 @@ def test_signals_fleet_end_to_end(write_fleet, tmp_path):
     """Tournament 11 paying alpha and mpc: every query names tournament 11, scores keep their names."""
     import numpy as np
     import pandas as pd
-
     from fake_numerai import scores_from_table
 
     rng = np.random.default_rng(5)

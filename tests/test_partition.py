@@ -6,12 +6,18 @@ import itertools
 import numpy as np
 import pytest
 
-from stakealloc.slots import columns as partition
 from stakealloc.config import Ref, SolverName
 from stakealloc.regimes import PRESETS, custom_regime
-from stakealloc.slots import Choice, SearchOptions, SlotInput, SlotProblem, is_changed, solve
+from stakealloc.slots import (
+    Choice,
+    SearchOptions,
+    SlotInput,
+    SlotProblem,
+    is_changed,
+    solve,
+)
+from stakealloc.slots import columns as partition
 from stakealloc.targets import Target
-
 
 
 def test_separable_values():

@@ -1,8 +1,8 @@
 """The pipeline's checks between the stages."""
 
 import pytest
-
 from conftest import BASE_FLEET
+
 from stakealloc.config import load_fleet
 from stakealloc.errors import ConfigError
 from stakealloc.pipeline import regime_table

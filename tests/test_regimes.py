@@ -3,7 +3,13 @@
 import pytest
 
 from stakealloc.errors import ApiError, ConfigError
-from stakealloc.regimes import PRESETS, ScoreConfig, ScoreSpec, custom_regime, regime_from_configs
+from stakealloc.regimes import (
+    PRESETS,
+    ScoreConfig,
+    ScoreSpec,
+    custom_regime,
+    regime_from_configs,
+)
 
 
 def cfg(name, lo, hi=None, *, default=None, clip=None, factor=None, payout=True, days=20):

@@ -1,7 +1,7 @@
 """The printed plan: long displayNames keep the columns aligned; substitutions and identities are shown."""
 
-from stakealloc.regimes import Regime, ScoreSpec
 from stakealloc.records import Plan, SlotRow
+from stakealloc.regimes import Regime, ScoreSpec
 from stakealloc.report import render
 from stakealloc.slots import SolverInfo
 

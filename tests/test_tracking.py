@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import BASE_FLEET, run_cli
+
 from stakealloc import tracking
 from stakealloc.config import Objective, Ref, SolverName
 from stakealloc.regimes import PRESETS, custom_regime

@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import BASE_FLEET, ROOT, run_cli
+
 from stakealloc import walkforward
 from stakealloc.config import load_fleet
 from stakealloc.payout import Held, RoundRules, slot_payouts, summary

@@ -49,8 +49,19 @@ from .compact import solve_compact
 from .heuristics import greedy
 from .neighbourhood import improve
 from .partition import DP_STATUS, solve_partition
-from .problem import (ABS_GAP, REL_GAP, Choice, SearchOptions, SlotInput, SlotPlan, SlotProblem, SolveResult,
-                      SolverInfo, achieved, is_changed)
+from .problem import (
+    ABS_GAP,
+    REL_GAP,
+    Choice,
+    SearchOptions,
+    SlotInput,
+    SlotPlan,
+    SlotProblem,
+    SolveResult,
+    SolverInfo,
+    achieved,
+    is_changed,
+)
 
 __all__ = ["ABS_GAP", "REL_GAP", "Choice", "DEFAULT_OPTIONS", "SearchOptions", "SlotInput", "SlotPlan", "SlotProblem",
            "SolveResult", "SolverInfo", "achieved", "is_changed", "solve"]
@@ -92,7 +103,7 @@ def solve(pb: SlotProblem, *, solver: SolverName = SolverName.HIGHS, time_limit:
         if result is None:
             # Kicks only where the full program is unlikely to close the gap in its remaining time: they
             # use the whole search window, which delayed proofs (classic-2024 50 × 6: 3.6 s instead of
-            # 1.8 s) where the first attempt had already come within KICK_MIN_GAP.
+            # 1.8 s) where the first attempt had already come within options.kick_min_gap.
             gap = None
             if first is not None and first.plan is not None:
                 fo = pb.value(first.plan)

@@ -16,6 +16,7 @@ from .compact import solve_compact
 from .partition import sub_partition
 from .problem import PlanCP, SearchOptions, SlotProblem, achieved
 
+
 def _candidate_balance(pb: SlotProblem, plan: PlanCP) -> list[tuple[float, float]]:
     """Per candidate: (Σ_k |achieved − target|, Σ_k (achieved − target)), NMR."""
     tg = pb.target_map

@@ -10,7 +10,7 @@ import math
 import time
 from dataclasses import replace
 
-from ..tolerance import IMPROVEMENT
+from ..tolerance import CAPACITY_SLACK, IMPROVEMENT
 from ..types import SolverName
 from . import columns as partition
 from .backends import run
@@ -66,7 +66,7 @@ def solve_partition(pb: SlotProblem, solver: SolverName, time_limit: float, heur
     if packing:
         strict = partition.strict_columns(cols)
         start = [partition.strip(cost, m) for cost, m in zip(cols.cost, start)]
-    slack = 1e-6 * max(1.0, upper)
+    slack = CAPACITY_SLACK * max(1.0, upper)
     prob = pulp.LpProblem("partition", pulp.LpMinimize)
     per_slot: list[list] = [[] for _ in slots]
     chosen: list[list[tuple[int, object]]] = []

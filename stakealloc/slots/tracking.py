@@ -22,7 +22,16 @@ from ..tolerance import IMPROVEMENT, ROUNDING
 from ..tracking import target_payout
 from ..types import SolverName
 from .backends import run
-from .problem import ABS_GAP, REL_GAP, Choice, SearchOptions, SlotPlan, SlotProblem, SolverInfo, is_changed
+from .problem import (
+    ABS_GAP,
+    REL_GAP,
+    Choice,
+    SearchOptions,
+    SlotPlan,
+    SlotProblem,
+    SolverInfo,
+    is_changed,
+)
 
 
 @dataclass(frozen=True)
