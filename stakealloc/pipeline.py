@@ -103,7 +103,8 @@ def assemble(fleet: Fleet, tg: tuple[Target, ...], *, table: pd.DataFrame | None
     if wt is not None and table is not None:
         # The window the weights were fitted on (after the missing-data policy): tracking is measured there.
         st = tracking.streams(table, list(wt.inst.returns.index), fleet.models, regime)
-    sp = solve_slots(fleet, si, tg, st)
+    pb = slot_problem(fleet, si, tg, st)
+    sp = slots.solve(pb, solver=fleet.solver.name, time_limit=fleet.solver.time_limit)
     total = fleet.total_stake
     ach = slots.achieved(si, list(sp.choices), regime)
     slot_rows = []
@@ -148,14 +149,14 @@ def assemble(fleet: Fleet, tg: tuple[Target, ...], *, table: pd.DataFrame | None
         data.update({"first_round": None, "last_round": None, "rounds": 0, "window_rounds": 0, "instruments": [],
                      "dropped": [], "missing": "n/a (targets given)", "hrp_notes": []})
     return Plan(
-        fleet_sha256=fleet.sha256, fleet_path=str(fleet.path) if fleet.path else "", 
+        fleet_sha256=fleet.sha256, fleet_path=str(fleet.path) if fleet.path else "",
         risk_measure=fleet.portfolio.risk_measure.value if wt is not None else None,
         leverage_desired=fleet.portfolio.leverage, leverage_achieved=lev, total_stake=total, regime=regime,
         columns=column_of(regime, fleet.data.column_map) if table is not None else {},
         payout_factors=dict(zip(regime.scores, fleet.payout.factors)), clip=fleet.payout.clip_value,
         weights={str(k): float(v) for k, v in (wt.weights.items() if wt is not None else [])},
         deviation=deviation, change_penalty=fleet.solver.change_penalty, penalty=sp.penalty, slots=tuple(slot_rows),
-        targets=tuple(target_rows), solver=sp.solver, data=data, unreachable=slots.SlotProblem.build(si, tg, regime, fleet.models).capacity_notes(),
+        targets=tuple(target_rows), solver=sp.solver, data=data, unreachable=pb.capacity_notes(),
         notes=notes, round=current_round, window_performance=perf, tracking_error=te,
         tracking_rounds=list(st.rounds) if st is not None else [])
 
