@@ -9,11 +9,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .config import Fleet, FleetSpec, Source
-from .records import Plan
-from .scores import ScoreData
-from .walkforward import BacktestResult
+
+if TYPE_CHECKING:  # the stages load on first use: `load_fleet` needs none of them
+    from .records import Plan
+    from .scores import ScoreData
+    from .walkforward import BacktestResult
 
 
 def load_fleet(path: str | Path) -> Fleet | FleetSpec:
