@@ -159,15 +159,30 @@ def cmd_slots(args) -> int:
     return 0
 
 
+def _strategies(text: str, *, key: str) -> list[str]:
+    """Risk-measure codes from a comma-separated list (`key` names it in errors), then the baselines."""
+    from .config import parse_risk_measure
+    from .walkforward import BASELINES
+
+    out = []
+    for part in [p.strip() for p in text.split(",") if p.strip()]:
+        if part in BASELINES:
+            continue
+        out.append(parse_risk_measure(part, key=key).value)
+    if not out:
+        raise ConfigError(f"{key}: name at least one risk measure")
+    return list(dict.fromkeys(out)) + list(BASELINES)
+
+
 def cmd_backtest(args) -> int:
     import json
 
     from . import atomic
     from .report import backtest_text
-    from .walkforward import default_jobs, parse_strategies, run
+    from .walkforward import default_jobs, run
 
     spec = _load(args)
-    strategies = parse_strategies(args.risk_measures, key="--risk-measures")
+    strategies = _strategies(args.risk_measures, key="--risk-measures")
     sd = _scores(spec, args)
     jobs = default_jobs() if args.jobs is None else args.jobs
     res = run(sd.fleet, sd.table, strategies, step=args.step, lag=args.lag, progress=_progress_enabled(args),

@@ -394,17 +394,3 @@ def _in_sample(fleet, resolved, strategies, runner, book, held_rounds) -> dict[s
                 else runner.plan(inst, runner.weights(inst, strat, tree), resolved)[0])
         out[strat] = metrics(pd.Series(book.pay(plan, held_rounds), index=held_rounds), fleet.total_stake, None)
     return out
-
-
-def parse_strategies(text: str, *, key: str) -> list[str]:
-    """Risk-measure codes from a comma-separated list (`key` names it in errors), then the baselines."""
-    from .config import parse_risk_measure
-
-    out = []
-    for part in [p.strip() for p in text.split(",") if p.strip()]:
-        if part in BASELINES:
-            continue
-        out.append(parse_risk_measure(part, key=key).value)
-    if not out:
-        raise ConfigError(f"{key}: name at least one risk measure")
-    return list(dict.fromkeys(out)) + list(BASELINES)
