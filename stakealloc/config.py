@@ -252,8 +252,8 @@ def resolve(spec: FleetSpec, facts: Facts = NO_FACTS) -> Fleet:
     regime = spec.payout.regime if not live else facts.regime
     if regime is None:
         raise ConfigError('payout.regime: "live" takes the open round\'s rules from the API; load the scores first')
-    lev = _check_rules(spec, regime, live)
-    slots = tuple(_resolve_slot(s, regime, facts, live) for s in spec.slots)
+    lev, mults = _check_rules(spec, regime, live)
+    slots = tuple(_resolve_slot(s, m, facts) for s, m in zip(spec.slots, mults))
     solver = Solver(**_settings(spec.solver), objective=spec.objective or DEFAULT_OBJECTIVE)
     check_totals(slots, solver)
     payout = Payout(regime=regime,
@@ -264,9 +264,9 @@ def resolve(spec: FleetSpec, facts: Facts = NO_FACTS) -> Fleet:
                  spec=spec)
 
 
-def _check_rules(spec: FleetSpec, regime: Regime, live: bool) -> float:
-    """The leverage in force under `regime`, after checking the file's leverage, columns and current
-    multipliers against it."""
+def _check_rules(spec: FleetSpec, regime: Regime, live: bool) -> tuple[float, list[tuple[float, ...] | None]]:
+    """(the leverage in force under `regime`, each slot's current multipliers as a combination of it), after
+    checking the file's leverage, columns and current multipliers against it."""
     where_rules = f"the live regime of round {regime.round}" if live else f"regime {regime.name!r}"
     fixed = regime.fixed_leverage
     lev = spec.leverage
@@ -286,20 +286,17 @@ def _check_rules(spec: FleetSpec, regime: Regime, live: bool) -> float:
         if k not in regime.scores:
             raise ConfigError(f"data.columns.{k}: {k!r} is not a payout score of {where_rules} "
                               f"({', '.join(regime.scores)})")
-    for s in spec.slots:
-        _multipliers(s, regime, live)
-    return float(lev)
+    return float(lev), [_multipliers(s, regime, live) for s in spec.slots]
 
 
 def _settings(obj) -> dict[str, Any]:
     return {f.name: getattr(obj, f.name) for f in fields(obj)}
 
 
-def _resolve_slot(s: SlotSpec, regime: Regime, facts: Facts, live: bool) -> Slot:
+def _resolve_slot(s: SlotSpec, mults: tuple[float, ...] | None, facts: Facts) -> Slot:
     stake = s.stake if s.stake is not None else facts.stakes.get(s.name)
     if stake is None:
         raise ConfigError(f"{s.where}.stake: not in the fleet file; it comes from the API (load the scores first)")
-    mults = _multipliers(s, regime, live)
     return Slot(name=s.name, stake=float(stake), current=s.current, current_multipliers=mults, pin=s.pin,
                 exclude=s.exclude)
 

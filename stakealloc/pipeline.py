@@ -119,7 +119,7 @@ def assemble(fleet: Fleet, tg: tuple[Target, ...], *, table: pd.DataFrame | None
     for m, side, k in keys:
         t, a = tmap.get((m, side, k), 0.0), ach.get((m, side, k), 0.0)
         if t > 0 or a > 0:
-            target_rows.append(TargetRow(model=m, side=Side(side), label=Ref(m, side).label, score=k, target=t,
+            target_rows.append(TargetRow(model=m, side=side, label=Ref(m, side).label, score=k, target=t,
                                          achieved=a))
     deviation = sum(abs(r.achieved - r.target) for r in target_rows)
     lev = sum(r.stake * sum(r.multipliers.values()) for r in slot_rows) / total

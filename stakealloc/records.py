@@ -121,9 +121,6 @@ class Plan:
             "notes": self.notes,
         }
 
-    def to_json(self) -> dict[str, Any]:
-        return self.to_dict()
-
     def json_text(self) -> str:
         from .report import json_text
 

@@ -52,9 +52,6 @@ class BacktestResult:
 
     def to_dict(self) -> dict:
         """The result as the CLI's --json writes it."""
-        return self.to_json()
-
-    def to_json(self) -> dict:
         return {
             "settings": self.settings,
             "strategies": self.strategies,
