@@ -9,15 +9,16 @@ import difflib
 import hashlib
 import math
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import ConfigError
 from .regimes import Regime, check_score_name, custom_regime, preset
 from .tolerance import SUM_TO_ONE
-from .types import SHORT, Objective, Ref, RiskMeasure, Side, SidePolicy, SolverName  # noqa: F401 (re-exported)
+from .types import SHORT, Objective, Ref, RiskMeasure, Side, SidePolicy, SolverName
 
 NMR_SUPPLY = 11_000_000.0  # NMR's total supply: no stake, or fleet, can hold more
 DEFAULT_LEVERAGE = 2.0  # exposure per NMR of total stake where slots choose multipliers
@@ -60,6 +61,17 @@ CODEPENDENCES = (
     "pearson", "spearman", "kendall", "abs_pearson", "abs_spearman", "abs_kendall",
     "gerber1", "gerber2", "distance",
 )
+#: Codependences computed by riskfolio-lib, an optional dependency (the `riskfolio` extra).
+RISKFOLIO_CODEPENDENCES = ("gerber1", "gerber2", "distance")
+
+
+def check_riskfolio(codependence: str) -> None:
+    """A riskfolio-computed codependence needs riskfolio-lib installed: exit 2 naming the key, with the fix."""
+    import importlib.util
+
+    if codependence in RISKFOLIO_CODEPENDENCES and importlib.util.find_spec("riskfolio") is None:
+        raise ConfigError(f'portfolio.codependence: {codependence!r} is computed by riskfolio-lib, which is not '
+                          f'installed: pip install "stakealloc[riskfolio]"')
 
 
 # --- the resolved fleet ----------------------------------------------------------------------------------
@@ -257,7 +269,8 @@ def resolve(spec: FleetSpec, facts: Facts = NO_FACTS) -> Fleet:
     solver = Solver(**_settings(spec.solver), objective=spec.objective or DEFAULT_OBJECTIVE)
     check_totals(slots, solver)
     payout = Payout(regime=regime,
-                    payout_factor=DEFAULT_PAYOUT_FACTOR if spec.payout.payout_factor is None else spec.payout.payout_factor,
+                    payout_factor=(DEFAULT_PAYOUT_FACTOR if spec.payout.payout_factor is None
+                                   else spec.payout.payout_factor),
                     clip=DEFAULT_CLIP if spec.payout.clip is None else spec.payout.clip)
     return Fleet(models=spec.models, portfolio=Portfolio(**_settings(spec.portfolio), leverage=float(lev)),
                  payout=payout, data=spec.data, solver=solver, slots=slots, path=spec.path, sha256=spec.sha256,
@@ -349,7 +362,8 @@ def parse_fleet(doc: dict[str, Any], *, base: Path, path: Path | None = None, sh
     portfolio, leverage = _portfolio(doc)
     data = _data(doc, base)
     if payout.live and data.source is not Source.NUMERAI:
-        raise ConfigError('payout.regime: "live" reads the slots\' multipliers from the API; it needs data.source = "numerai"')
+        raise ConfigError('payout.regime: "live" reads the slots\' multipliers from the API; it needs '
+                          'data.source = "numerai"')
     solver, objective = _solver(doc)
     slots = _slots(doc, models, data.source)
     spec = FleetSpec(models=models, portfolio=portfolio, leverage=leverage, payout=payout, data=data, solver=solver,
@@ -481,7 +495,8 @@ def _models(doc: dict) -> tuple[str, ...]:
             raise ConfigError(f"models[{i}]: must be a model name, got {m!r}")
         name = m.strip().lower()
         if name.startswith(SHORT):
-            raise ConfigError(f"models[{i}]: {m!r}: a source model may not be named short_… (that prefix marks the short side)")
+            raise ConfigError(f"models[{i}]: {m!r}: a source model may not be named short_… (that prefix marks "
+                              "the short side)")
         if name in out:
             raise ConfigError(f"models[{i}]: {m!r} is listed twice")
         out.append(name)
@@ -525,11 +540,13 @@ def _portfolio(doc: dict) -> tuple[PortfolioSettings, float | None]:
     rm = parse_risk_measure(rm_text, key="portfolio.risk_measure")
     if "leaf_order" in t and not isinstance(t["leaf_order"], bool):
         raise ConfigError(f"portfolio.leaf_order: must be true or false, got {t['leaf_order']!r}")
+    codependence = _choice(t, "codependence", "portfolio", d.codependence, CODEPENDENCES)
+    check_riskfolio(codependence)
     settings = PortfolioSettings(
         lookback=_int(t, "lookback", "portfolio", d.lookback, lo=2),
         risk_measure=rm,
         linkage=_choice(t, "linkage", "portfolio", d.linkage, LINKAGES),
-        codependence=_choice(t, "codependence", "portfolio", d.codependence, CODEPENDENCES),
+        codependence=codependence,
         leaf_order=bool(t.get("leaf_order", d.leaf_order)),
         alpha=_num(t, "alpha", "portfolio", d.alpha, lo=0.0, lo_open=True, hi=0.5),  # type: ignore[arg-type]
         side=SidePolicy(_choice(t, "side", "portfolio", d.side.value, tuple(s.value for s in SidePolicy))),
@@ -548,7 +565,8 @@ def _solver(doc: dict) -> tuple[SolverSettings, Objective | None]:
     _check_keys(t, _SOLVER, "solver")
     d = _SOLVER_DEFAULTS
     name = _choice(t, "name", "solver", d.name.value, tuple(s.value for s in SolverName))
-    objective = (Objective(_choice(t, "objective", "solver", DEFAULT_OBJECTIVE.value, tuple(o.value for o in Objective)))
+    objective = (Objective(_choice(t, "objective", "solver", DEFAULT_OBJECTIVE.value,
+                                   tuple(o.value for o in Objective)))
                  if "objective" in t else None)
     return SolverSettings(
         name=SolverName(name),
@@ -580,13 +598,15 @@ def _slots(doc: dict, models: tuple[str, ...], source: Source) -> tuple[SlotSpec
         names.add(name)
         stake = _num(t, "stake", where, None, lo=0.0, lo_open=True, hi=NMR_SUPPLY)
         if stake is None and source is Source.SNAPSHOT:
-            raise ConfigError(f"{where}.stake: required with data.source = \"snapshot\" (stakes come from the API only with source = \"numerai\")")
+            raise ConfigError(f"{where}.stake: required with data.source = \"snapshot\" (stakes come from the API "
+                              "only with source = \"numerai\")")
         current = _ref(t["current"], f"{where}.current", models) if "current" in t else None
         mults: tuple[tuple[str, float], ...] | None = None
         if "current_multipliers" in t:
             cm = t["current_multipliers"]
             if not isinstance(cm, dict) or not cm:
-                raise ConfigError(f"{where}.current_multipliers: must be a table such as {{ v2_corr20 = 0.5, mmc = 2.0 }}")
+                raise ConfigError(f"{where}.current_multipliers: must be a table such as "
+                                  "{ v2_corr20 = 0.5, mmc = 2.0 }")
             if current is None:
                 raise ConfigError(f"{where}.current_multipliers: given without current")
             for k, v in cm.items():
@@ -618,7 +638,8 @@ def parse_risk_measure(text: str, *, key: str) -> RiskMeasure:
     if text in codes:
         return RiskMeasure(text)
     lowered = {c.lower(): c for c in codes}
-    near = [lowered[text.lower()]] if text.lower() in lowered else difflib.get_close_matches(text, codes, n=1, cutoff=0.5)
+    near = ([lowered[text.lower()]] if text.lower() in lowered
+            else difflib.get_close_matches(text, codes, n=1, cutoff=0.5))
     hint = f"; did you mean {near[0]!r}?" if near else ""
     raise ConfigError(f"{key}: unknown risk measure {text!r}{hint}; riskfolio codes for HRP: {', '.join(codes)}")
 
@@ -646,7 +667,8 @@ def _data(doc: dict, base: Path) -> Data:
     if "columns" in t:
         raw = t["columns"]
         if not isinstance(raw, dict):
-            raise ConfigError('data.columns: must be a table of regime score = data column, e.g. { v2_corr20 = "canon_corr" }')
+            raise ConfigError('data.columns: must be a table of regime score = data column, '
+                              'e.g. { v2_corr20 = "canon_corr" }')
         for k, v in raw.items():
             check_score_name(k, f"data.columns.{k}")
             check_score_name(v, f"data.columns.{k}")

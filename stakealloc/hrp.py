@@ -50,6 +50,9 @@ def _codependence(returns: pd.DataFrame, codependence: str) -> tuple[pd.DataFram
         return returns.corr(method=codependence).astype(float), True
     if codependence in ("abs_pearson", "abs_spearman", "abs_kendall"):
         return np.abs(returns.corr(method=codependence[4:])).astype(float), False
+    from .config import check_riskfolio
+
+    check_riskfolio(codependence)  # the file was checked; an API caller may not have been
     from riskfolio.src import AuxFunctions as af
 
     if codependence in ("gerber1", "gerber2"):
@@ -246,7 +249,8 @@ def prune(w: pd.Series, min_weight: float) -> tuple[pd.Series, tuple[str, ...]]:
         return w, ()
     small = w < min_weight
     if small.all():
-        raise OptimizationError(f"portfolio.min_weight = {min_weight:g} prunes every instrument (largest weight {w.max():.4g})")
+        raise OptimizationError(f"portfolio.min_weight = {min_weight:g} prunes every instrument "
+                                f"(largest weight {w.max():.4g})")
     kept = w.where(~small, 0.0)
     return kept / kept.sum(), tuple(w.index[small])
 

@@ -37,15 +37,21 @@ def test_defaults_and_parsing(write_fleet):
     ('risk_measure = "MV"', 'leverage = 2.0', "portfolio.leverage: 2 is not possible in regime 'classic-2024'"),
     ('risk_measure = "MV"', 'max_correlation = 1.5', "portfolio.max_correlation"),
     ('regime = "classic-2024"', 'regime = "classic-2025"', "payout.regime: unknown regime 'classic-2025'"),
-    ('regime = "classic-2024"', 'regime = "custom"\nscores = ["corr", "x y"]\ncombinations = [[1, 1]]', "payout.scores: 'x y' is not a score name"),
-    ('regime = "classic-2024"', 'regime = "custom"\nscores = ["alpha", "mpc"]\ncombinations = [[1, 1]]', "data.columns.v2_corr20: 'v2_corr20' is not a payout score of regime 'custom'"),
-    ('regime = "classic-2024"', 'regime = "classic-2024"\nmultiplier_step = 0.25', "payout.multiplier_step: only used with regime = \"live\""),
-    ('mmc = "canon_mmc" }', 'mmc = "canon_corr" }', "data.columns.mmc: column 'canon_corr' already stands for another score"),
+    ('regime = "classic-2024"', 'regime = "custom"\nscores = ["corr", "x y"]\ncombinations = [[1, 1]]',
+     "payout.scores: 'x y' is not a score name"),
+    ('regime = "classic-2024"', 'regime = "custom"\nscores = ["alpha", "mpc"]\ncombinations = [[1, 1]]',
+     "data.columns.v2_corr20: 'v2_corr20' is not a payout score of regime 'custom'"),
+    ('regime = "classic-2024"', 'regime = "classic-2024"\nmultiplier_step = 0.25',
+     "payout.multiplier_step: only used with regime = \"live\""),
+    ('mmc = "canon_mmc" }', 'mmc = "canon_corr" }',
+     "data.columns.mmc: column 'canon_corr' already stands for another score"),
     ('mmc = "canon_mmc" }', 'mmc = 3 }', "data.columns.mmc: 3 is not a score name"),
-    ('[data]\n', '[data]\ntournament = "signal"\n', "data.tournament: 'signal' is not one of classic, signals, crypto; did you mean 'signals'?"),
+    ('[data]\n', '[data]\ntournament = "signal"\n',
+     "data.tournament: 'signal' is not one of classic, signals, crypto; did you mean 'signals'?"),
     ('regime = "classic-2024"', 'regime = "custom"\nscores = ["corr"]\ncombinations = []', "payout.combinations"),
     ('regime = "classic-2024"', 'regime = "custom"\nscores = ["corr"]\ncombinations = [[-1]]', "is negative"),
-    ('regime = "classic-2024"', 'regime = "custom"\nscores = ["corr", "tc"]\ncombinations = [[1]]', "payout.combinations[0]"),
+    ('regime = "classic-2024"', 'regime = "custom"\nscores = ["corr", "tc"]\ncombinations = [[1]]',
+     "payout.combinations[0]"),
     ('name = "HiGHS"', 'name = "gurobi"', "solver.name"),
     ('time_limit = 20', 'time_limit = 0', "solver.time_limit"),
     ('stake = 600.0', 'stake = -5', "slots[1] (slot_b).stake: must be > 0"),
@@ -53,12 +59,17 @@ def test_defaults_and_parsing(write_fleet):
     ('stake = 600.0\n', '', "slots[1] (slot_b).stake: required with data.source = \"snapshot\""),
     ('current = "fearindex"', 'current = "fearindx"', "slots[0] (slot_a).current: unknown model 'fearindx'"),
     ('current = "fearindex"', 'curent = "fearindex"', "did you mean 'current'"),
-    ('current = "fearindex"', 'current = "fearindex"\ncurrent_multipliers = { v2_corr20 = 1.0, mmc = 2.0 }', "not an allowed combination"),
-    ('current = "fearindex"', 'current = "fearindex"\ncurrent_multipliers = { corr = 0.5, mmc = 2.0 }', "current_multipliers.corr: not a score of regime 'classic-2024' (v2_corr20, mmc)"),
+    ('current = "fearindex"', 'current = "fearindex"\ncurrent_multipliers = { v2_corr20 = 1.0, mmc = 2.0 }',
+     "not an allowed combination"),
+    ('current = "fearindex"', 'current = "fearindex"\ncurrent_multipliers = { corr = 0.5, mmc = 2.0 }',
+     "current_multipliers.corr: not a score of regime 'classic-2024' (v2_corr20, mmc)"),
     ('current = "fearindex"', 'pin = "short_nosuch"', "slots[0] (slot_a).pin: unknown model"),
-    ('current = "fearindex"', 'exclude = ["fearindex", "reputation", "jos_stack", "integration_test", "nb_example_model"]', "excludes every source model"),
+    ('current = "fearindex"',
+     'exclude = ["fearindex", "reputation", "jos_stack", "integration_test", "nb_example_model"]',
+     "excludes every source model"),
     ('name = "slot_b"', 'name = "slot_a"', "listed twice"),
-    ('models = ["fearindex"', 'models = ["short_fearindex"', "models[0]: 'short_fearindex': a source model may not be named short_"),
+    ('models = ["fearindex"', 'models = ["short_fearindex"',
+     "models[0]: 'short_fearindex': a source model may not be named short_"),
     ('models = ["fearindex"', 'models = ["reputation"', "models[1]: 'reputation' is listed twice"),
     ('[payout]', '[payouts]', "payouts: unknown key; did you mean 'payout'?"),
 ])
@@ -91,6 +102,7 @@ def test_snapshot_path_relative_to_fleet_file(write_fleet, tmp_path):
         load_fleet(write_fleet(BASE_FLEET.replace("[data]\n", '[data]\nsnapshot = "t.csv"\n')))
 
 
+@pytest.mark.slow
 def test_cli_exit_code_2_and_message_without_traceback(write_fleet, tmp_path):
     bad = write_fleet(BASE_FLEET.replace('"jos_stack"', '"no_such_model"'))
     r = run_cli("run", str(bad), "--json", str(tmp_path / "plan.json"))
@@ -98,10 +110,12 @@ def test_cli_exit_code_2_and_message_without_traceback(write_fleet, tmp_path):
     assert "models: unknown model 'no_such_model'" in r.stderr
     assert "Traceback" not in r.stderr
     assert not (tmp_path / "plan.json").exists()
-    r = run_cli("validate", str(write_fleet(BASE_FLEET.replace("lookback", "x").replace('risk_measure = "MV"', "lokback = 5"))))
+    r = run_cli("validate", str(write_fleet(BASE_FLEET.replace("lookback", "x").replace('risk_measure = "MV"',
+                                                                                        "lokback = 5"))))
     assert r.returncode == 2 and "did you mean 'lookback'" in r.stderr
 
 
+@pytest.mark.slow
 def test_validate_ok(write_fleet):
     r = run_cli("validate", str(write_fleet()))
     assert r.returncode == 0, r.stderr
@@ -124,9 +138,11 @@ def test_parse_keeps_what_the_file_leaves_out_and_resolve_fills_it(write_fleet):
     )
     from stakealloc.regimes import PRESETS
 
-    text = (BASE_FLEET.replace('regime = "classic-2024"', 'regime = "live"').replace("[data]\n", '[data]\nsource = "numerai"\n')
+    text = (BASE_FLEET.replace('regime = "classic-2024"', 'regime = "live"').replace("[data]\n",
+                                                                                     '[data]\nsource = "numerai"\n')
             .replace("[portfolio]", "[portfolio]\nleverage = 3.0")
-            .replace('columns = { v2_corr20 = "canon_corr", mmc = "canon_mmc" }', 'columns = { v2_corr20 = "canon_corr" }'))
+            .replace('columns = { v2_corr20 = "canon_corr", mmc = "canon_mmc" }',
+                     'columns = { v2_corr20 = "canon_corr" }'))
     spec = parse(write_fleet(text))
     assert spec.payout.live and spec.payout.regime is None and spec.leverage == 3.0
     assert spec.payout.payout_factor is None and spec.payout.clip is None and spec.objective is not None
@@ -147,3 +163,20 @@ def test_parse_keeps_what_the_file_leaves_out_and_resolve_fills_it(write_fleet):
     assert resolve(spec2, Facts(regime=choice)).payout.clip_value == 0.2
     stated = replace(choice, clip=0.1)
     assert resolve(spec2, Facts(regime=stated)).payout.clip_value == 0.1
+
+
+@pytest.mark.parametrize("codependence", ["gerber1", "gerber2", "distance"])
+def test_riskfolio_codependence_without_riskfolio_names_the_key_and_the_extra(write_fleet, monkeypatch, codependence):
+    """riskfolio-lib is an optional extra: where it is not installed, the codependences it computes are bad input
+    (exit 2) naming the key and the install command; the others need nothing of it."""
+    import sys
+
+    from stakealloc.config import parse
+    from stakealloc.errors import ConfigError
+
+    monkeypatch.setitem(sys.modules, "riskfolio", None)  # as if not installed: its import fails
+    text = BASE_FLEET.replace("[portfolio]", f'[portfolio]\ncodependence = "{codependence}"')
+    with pytest.raises(ConfigError) as e:
+        parse(write_fleet(text))
+    assert str(e.value).startswith("portfolio.codependence:") and 'pip install "stakealloc[riskfolio]"' in str(e.value)
+    assert parse(write_fleet(BASE_FLEET.replace("[portfolio]", '[portfolio]\ncodependence = "spearman"')))

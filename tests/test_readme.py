@@ -13,8 +13,9 @@ def test_readme_has_exactly_two_commands_install_run_and_test():
     blocks = _blocks()[:2]
     assert len(blocks) == 2
     run, test = blocks
-    assert "pip install -e ." in run and run.endswith("stakealloc run fleet.toml")
-    assert "pytest" in test
+    # users install as users do (not editable); the tests lint first
+    assert "pip install . " in run and "-e" not in run and run.endswith("stakealloc run fleet.toml")
+    assert "ruff check ." in test and test.endswith("python -m pytest")
 
 
 def test_ci_runs_the_readme_test_command_verbatim():
