@@ -96,6 +96,14 @@ def compute_group(fleet: Fleet, table: pd.DataFrame, rules: dict, cells: list[Ce
             for c in cells]
 
 
+def _on_worker(fleet: Fleet, table: pd.DataFrame, rules: dict, cells: list[Cell], step: int,
+               lag: int | None) -> tuple[list[dict], str]:
+    """`compute_group` on a Dask worker, with the address of the worker that ran it."""
+    from distributed import get_worker
+
+    return compute_group(fleet, table, rules, cells, step, lag), get_worker().address
+
+
 class _Store:
     def __init__(self, out: Path):
         self.dir = out / "cells"
@@ -120,10 +128,17 @@ def _dask_client(address: str, timeout: float):
     except ImportError:
         raise ConfigError("dask: needs the dask extra: pip install 'stakealloc[dask]'", key="dask") from None
     try:
-        return Client(address, timeout=timeout, set_as_default=False)
+        client = Client(address, timeout=timeout, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as e:
         raise ClusterError(f"dask: cannot reach the Dask scheduler at {address} within {timeout:g} s "
                            f"({type(e).__name__})", key="dask") from None
+    try:
+        client.wait_for_workers(1, timeout=timeout)
+    except (OSError, TimeoutError) as e:
+        client.close()
+        raise ClusterError(f"dask: the Dask scheduler at {address} has no workers after {timeout:g} s "
+                           f"({type(e).__name__}); start `dask worker {address}`", key="dask") from None
+    return client
 
 
 def run(fleet: Fleet, table: pd.DataFrame, rules: dict, out: Path, *, measures: list[str], lookbacks: list[int],
@@ -159,6 +174,7 @@ def run(fleet: Fleet, table: pd.DataFrame, rules: dict, out: Path, *, measures: 
         groups.setdefault(c.group(), []).append(c)
     tasks = list(groups.values())
     bar = Progress(len(missing), "sweep", progress)
+    by_worker: dict[str, int] = {}  # Dask worker address -> cells it computed
 
     def take(result: list[dict], group: list[Cell]) -> None:
         for c, row in zip(group, result):
@@ -172,12 +188,16 @@ def run(fleet: Fleet, table: pd.DataFrame, rules: dict, out: Path, *, measures: 
         try:
             # The table and rules travel once (scattered); each task carries only its cells.
             table_f = client.scatter(table, broadcast=True)
-            futures = {client.submit(compute_group, fleet, table_f, rules, g, step, lag, pure=False): i
+            futures = {client.submit(_on_worker, fleet, table_f, rules, g, step, lag, pure=False): i
                        for i, g in enumerate(tasks)}
             from distributed import as_completed
 
-            for fut in as_completed(futures):
-                take(fut.result(), tasks[futures[fut]])
+            # The client is not the process's default (a library must not install one), so as_completed is
+            # given its loop: without it, it looks for a default client and fails ("No clients found").
+            for fut in as_completed(futures, loop=client.loop):
+                result, worker = fut.result()
+                by_worker[worker] = by_worker.get(worker, 0) + len(result)
+                take(result, tasks[futures[fut]])
         finally:
             client.close()
     elif jobs > 1 and len(tasks) > 1:
@@ -201,6 +221,8 @@ def run(fleet: Fleet, table: pd.DataFrame, rules: dict, out: Path, *, measures: 
     meta = {"version": __version__, "fleet_sha256": fleet_sha, "data_sha256": data_sha,
             "rounds": [int(resolved.min()), int(resolved.max())], "settings": settings, "executor": executor,
             "cells_computed": len(missing), "cells_reused": len(cells) - len(missing)}
+    if dask:
+        meta["cells_by_worker"] = dict(sorted(by_worker.items()))
     atomic.write_text(out / "meta.json", json.dumps(meta, indent=1, sort_keys=True) + "\n")
     return meta
 

@@ -4,7 +4,10 @@ interrupted sweeps resume without recomputing, a changed fleet invalidates, an u
 import csv
 import json
 import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -14,7 +17,8 @@ from stakealloc import sweep, walkforward
 from stakealloc.config import load_fleet
 
 SMALL = BASE_FLEET.replace("[portfolio]", "[portfolio]\nlookback = 60\nmin_rounds = 40")
-GRID = dict(measures=["MV", "CVaR"], lookbacks=[50, 60], linkages=["single"], objectives=["exposure"], step=10, lag=None)
+GRID = dict(measures=["MV", "CVaR"], lookbacks=[50, 60], linkages=["single"], objectives=["exposure"], step=10,
+            lag=None)
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +32,7 @@ def read(out):
     return pd.read_csv(out / "sweep.csv", keep_default_na=False, dtype=str)
 
 
+@pytest.mark.slow
 def test_small_grid_equals_the_cell_by_cell_backtest(setup, tmp_path):
     fleet, table = setup
     meta = sweep.run(fleet, table, {}, tmp_path / "a", jobs=1, **GRID)
@@ -54,6 +59,7 @@ def test_small_grid_equals_the_cell_by_cell_backtest(setup, tmp_path):
     assert (tmp_path / "a" / "heatmap.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_jobs_2_equals_jobs_1(setup, tmp_path):
     fleet, table = setup
     sweep.run(fleet, table, {}, tmp_path / "one", jobs=1, **GRID)
@@ -61,6 +67,7 @@ def test_jobs_2_equals_jobs_1(setup, tmp_path):
     assert (tmp_path / "one" / "sweep.csv").read_text() == (tmp_path / "two" / "sweep.csv").read_text()
 
 
+@pytest.mark.slow
 def test_resume_computes_only_missing_cells_and_a_changed_fleet_invalidates(setup, tmp_path):
     fleet, table = setup
     out = tmp_path / "r"
@@ -86,6 +93,7 @@ def test_resume_computes_only_missing_cells_and_a_changed_fleet_invalidates(setu
     assert meta["cells_reused"] == 0
 
 
+@pytest.mark.slow
 def test_cli_sweep_writes_table_heatmap_meta(write_fleet, tmp_path):
     fleet = write_fleet(SMALL)
     out = tmp_path / "s"
@@ -109,6 +117,7 @@ def _free_port() -> int:
     return port
 
 
+@pytest.mark.slow
 def test_unreachable_scheduler_exits_3_naming_the_address(write_fleet, tmp_path):
     addr = f"tcp://127.0.0.1:{_free_port()}"  # nothing listens there
     t0 = time.monotonic()
@@ -118,19 +127,67 @@ def test_unreachable_scheduler_exits_3_naming_the_address(write_fleet, tmp_path)
     assert time.monotonic() - t0 < 30
 
 
-def test_dask_local_cluster_gives_the_same_table(setup, tmp_path):
-    distributed = pytest.importorskip("distributed")
-    fleet, table = setup
-    sweep.run(fleet, table, {}, tmp_path / "local", jobs=1, **GRID)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None) as cluster:
-        with distributed.Client(cluster) as client:
-            client.wait_for_workers(2, timeout=60)
-            meta = sweep.run(fleet, table, {}, tmp_path / "dask", dask=cluster.scheduler_address, **GRID)
-            # two worker processes answer (the client's cached scheduler_info can lag, so ask them directly)
-            assert len(client.run(lambda: True)) == 2
-    assert meta["executor"] == f"dask {cluster.scheduler_address}"
-    assert (tmp_path / "local" / "sweep.csv").read_text() == (tmp_path / "dask" / "sweep.csv").read_text()
+def _wait_for(path, text: str, proc, seconds: float = 60) -> None:
+    """Until `text` appears in the log file `path` (a process's stderr), or fail with the log."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if text in path.read_text():
+            return
+        assert proc.poll() is None, path.read_text()
+        time.sleep(0.2)
+    raise AssertionError(f"{text!r} not in {path}:\n{path.read_text()}")
+
+
+@pytest.fixture
+def dask_processes(tmp_path):
+    """A real `dask scheduler` and two `dask worker` processes (this interpreter's) on 127.0.0.1; yields the
+    scheduler's address once both workers are registered. No client is opened here."""
+    pytest.importorskip("distributed")
+    dask_cmd = str(Path(sys.executable).parent / "dask")
+    port = _free_port()
+    addr = f"tcp://127.0.0.1:{port}"
+    procs = []
+    try:
+        log = tmp_path / "scheduler.log"
+        procs.append(subprocess.Popen([dask_cmd, "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                                       "--no-dashboard"], stdout=subprocess.DEVNULL, stderr=log.open("w")))
+        _wait_for(log, "Scheduler at:", procs[0])
+        for i in range(2):
+            wlog = tmp_path / f"worker{i}.log"
+            procs.append(subprocess.Popen([dask_cmd, "worker", addr, "--host", "127.0.0.1", "--nthreads", "1",
+                                           "--nworkers", "1", "--no-dashboard"],
+                                          stdout=subprocess.DEVNULL, stderr=wlog.open("w")))
+            _wait_for(wlog, "Registered to:", procs[-1])
+        yield addr
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+@pytest.mark.slow
+def test_sweep_on_real_dask_processes_gives_the_local_table(tmp_path, dask_processes):
+    """The CLI process, with no default client of its own, runs the cells on the workers."""
+    fleet_file = tmp_path / "fleet.toml"
+    fleet_file.write_text(SMALL)
+    grid = ("--risk-measures", "MV,CVaR", "--lookbacks", "50,60", "--step", "10")
+    r = run_cli("sweep", str(fleet_file), "--out", str(tmp_path / "local"), *grid, "--jobs", "1")
+    assert r.returncode == 0, r.stderr
+    r = run_cli("sweep", str(fleet_file), "--out", str(tmp_path / "dask"), *grid, "--dask", dask_processes)
+    assert r.returncode == 0, r.stderr
+    assert "7 cells computed, 0 reused" in r.stdout
     local = json.loads((tmp_path / "local" / "meta.json").read_text())
     remote = json.loads((tmp_path / "dask" / "meta.json").read_text())
-    assert {k: v for k, v in local.items() if k != "executor"} == {k: v for k, v in remote.items() if k != "executor"}
+    # the same cells, computed on the workers (two processes, each registered by its own address)
+    by_worker = remote.pop("cells_by_worker")
+    assert sum(by_worker.values()) == 7 and all(w.startswith("tcp://127.0.0.1:") for w in by_worker)
+    assert remote.pop("executor") == f"dask {dask_processes}" and local.pop("executor") == "local, 1 process"
+    assert local["settings"] == remote["settings"] and local == remote
+    assert (tmp_path / "local" / "sweep.csv").read_text() == (tmp_path / "dask" / "sweep.csv").read_text()
+    # every cell cached: the rerun reuses them and still needs no client of its own
+    r = run_cli("sweep", str(fleet_file), "--out", str(tmp_path / "dask"), *grid, "--dask", dask_processes)
+    assert r.returncode == 0 and "0 cells computed, 7 reused" in r.stdout, r.stderr
