@@ -92,7 +92,9 @@ def cmd_validate(args) -> int:
     if spec.needs_api:  # the file is checked; what the API states is checked when it is fetched
         r = spec.payout.regime
         print(f"{args.fleet}: ok: {len(spec.models)} models, {len(spec.slots)} slots, regime "
-              f"{'live (the open round’s rules, from the API)' if r is None else f'{r.name} ({len(r.combinations)} combination(s))'}, "
+              + ("live (the open round’s rules, from the API)" if r is None
+                 else f"{r.name} ({len(r.combinations)} combination(s))")
+              + ", "
               f"risk measure {spec.portfolio.risk_measure.value}, slot objective "
               f"{(spec.objective or DEFAULT_OBJECTIVE).value}, tournament {spec.data.tournament.value}; "
               f"stakes not in the file and live rules come from the API")
@@ -248,9 +250,20 @@ def cmd_sweep(args) -> int:
     return 0
 
 
+def installed_version() -> str:
+    """The installed distribution's version (its metadata, read from `stakealloc.__version__` at build time);
+    the source tree's where stakealloc runs uninstalled."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("stakealloc")
+    except PackageNotFoundError:
+        return __version__
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="stakealloc", description=__doc__.splitlines()[0])
-    ap.add_argument("--version", action="version", version=f"stakealloc {__version__}")
+    ap.add_argument("--version", action="version", version=f"stakealloc {installed_version()}")
     sub = ap.add_subparsers(dest="command", required=True)
 
     def fleet_arg(p):
@@ -369,11 +382,41 @@ def _log_warnings() -> None:
         log.propagate = False
 
 
+def _load_solvers() -> None:
+    """Import PuLP and HiGHS with SIGINT and SIGTERM held back: PuLP probes its solvers in a bare `except`,
+    so an interrupt during the import was swallowed there and left HiGHS "Not Available" (an internal error
+    instead of exit 130). A signal that arrives meanwhile is delivered once the import is done."""
+    import signal
+
+    held = {signal.SIGINT, signal.SIGTERM}
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        import highspy  # noqa: F401
+        import pulp  # noqa: F401
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+_SOLVING = {"run", "assign", "backtest", "sweep"}
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Exit 0 ok, 2 bad input, 3 data or API, 4 optimisation, 130 interrupted; 1 only for a bug."""
+    """Exit 0 ok, 2 bad input, 3 data or API, 4 optimisation, 130 interrupted (Ctrl-C or SIGTERM); 1 only
+    for a bug."""
+    import signal
+    import threading
+
+    from . import interrupts
+
     args = build_parser().parse_args(argv)
     _log_warnings()
+    on_main = threading.current_thread() is threading.main_thread()
+    # SIGTERM (systemd, cron time-outs) ends a run as Ctrl-C does.
+    old = {sig: signal.signal(sig, interrupts.handler) for sig in (signal.SIGINT, signal.SIGTERM)} if on_main else {}
+    interrupts.reset()
     try:
+        if args.command in _SOLVING and on_main:
+            _load_solvers()
         return args.func(args)
     except StakeallocError as e:
         _say(f"stakealloc: error: {_as_flag(e)}")
@@ -387,9 +430,23 @@ def main(argv: list[str] | None = None) -> int:
         _say("stakealloc: error: out of memory")
         return 3
     except Exception as e:  # a bug: one line, no traceback, no secret
+        if interrupts.interrupted():  # the interrupt, turned into another error by a library
+            _say("stakealloc: interrupted")
+            return 130
         _say(f"stakealloc: internal error: {type(e).__name__}: {e}")
         return 1
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
+
+
+def run_main() -> None:
+    """The console script: `main`, then leave the process so that a solver thread still running (after
+    Ctrl-C) cannot abort the interpreter's teardown."""
+    from .slots.backends import leave
+
+    leave(main())
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    run_main()

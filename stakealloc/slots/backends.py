@@ -13,6 +13,34 @@ import time
 from ..types import SolverName
 from .problem import ABS_GAP, REL_GAP
 
+SOLVER_THREAD = "stakealloc-solver"
+
+
+def solver_running() -> bool:
+    """Whether a native solver run is still going on in its thread (abandoned or interrupted)."""
+    import threading
+
+    return any(t.name == SOLVER_THREAD and t.is_alive() for t in threading.enumerate())
+
+
+INTERRUPTED = 130
+
+
+def leave(code: int) -> None:
+    """End the process with `code`. While a native solver thread still runs, or after an interrupt once HiGHS
+    is loaded (its scheduler may be mid-run or mid-start), the interpreter's teardown would destroy HiGHS
+    under it (SIGABRT, "terminate called without an active exception": measured with SIGTERM right after
+    the import), so the process then ends at once after flushing its streams; nothing is half-written,
+    since outputs are written only once a plan is complete."""
+    if solver_running() or (code == INTERRUPTED and "highspy" in sys.modules):
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
+    sys.exit(code)
+
 
 def wait_for(fn, until: float) -> bool:
     """Run `fn` in a daemon thread, waiting in short steps so that Ctrl-C (KeyboardInterrupt, which Python
@@ -28,10 +56,13 @@ def wait_for(fn, until: float) -> bool:
         except BaseException as e:  # handed to the caller
             box["error"] = e
 
-    t = threading.Thread(target=work, daemon=True, name="stakealloc-solver")
+    t = threading.Thread(target=work, daemon=True, name=SOLVER_THREAD)
     t.start()
+    from .. import interrupts
+
     while t.is_alive():
         t.join(0.05)
+        interrupts.check()  # a signal a library swallowed still ends the wait
         if t.is_alive() and time.perf_counter() > until:
             return False
     if "error" in box:
