@@ -22,17 +22,18 @@ MEASURES = ["MV", "MAD", "MSV", "FLPM", "SLPM", "CVaR", "EVaR", "WR", "MDD", "AD
 def main() -> None:
     fleet = load_fleet(Path(__file__).resolve().parents[1] / "fleet.toml")
     table = load_bundled()
-    inst = instruments.build(regime_table(fleet, table, "the bundled snapshot"), fleet.models, fleet.payout.regime, fleet.portfolio)
+    inst = instruments.build(regime_table(fleet, table, "the bundled snapshot"), fleet.models, fleet.payout.regime,
+                             fleet.portfolio)
     X = inst.returns
     riskfolio_hrp(X, RiskMeasure.MV)  # import cost out of the timings
     print(f"HRP on one window ({X.shape[0]} rounds × {X.shape[1]} instruments), best of 3, ms")
     print("| measure | stakealloc | riskfolio HCPortfolio | ratio (riskfolio / ours) |")
     print("|---|---|---|---|")
     for rm in MEASURES:
-        ours = min(_time(lambda: hrp(X, RiskMeasure(rm))) for _ in range(3))
+        ours = min(_time(lambda rm=rm: hrp(X, RiskMeasure(rm))) for _ in range(3))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ref = min(_time(lambda: riskfolio_hrp(X, RiskMeasure(rm))) for _ in range(3))
+            ref = min(_time(lambda rm=rm: riskfolio_hrp(X, RiskMeasure(rm))) for _ in range(3))
         print(f"| {rm} | {ours * 1e3:.1f} | {ref * 1e3:.1f} | {ref / ours:.1f} |")
     t0 = time.perf_counter()
     res = walkforward.run(fleet, table, MEASURES + ["equal", "current"], step=5)

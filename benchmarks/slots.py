@@ -52,7 +52,8 @@ def forum_stakes(draw: int) -> dict[str, float]:
 
 def forum(draw: int = 0):
     slots = [SlotInput(n, s) for n, s in forum_stakes(draw).items()]
-    tg = tuple(Target(m, side, k, v) for (m, side), vals in FORUM_TARGETS.items() for k, v in zip(("v2_corr20", "tc"), vals))
+    tg = tuple(Target(m, side, k, v) for (m, side), vals in FORUM_TARGETS.items()
+               for k, v in zip(("v2_corr20", "tc"), vals))
     return slots, tg, tuple(dict.fromkeys(m for m, _ in FORUM_TARGETS))
 
 
@@ -193,7 +194,8 @@ def main() -> None:
     a = ap.parse_args()
     if a.objective == "tracking":
         return tracking_rows(a)
-    print("| regime | S | K | solver | ours s | ours status | ours obj | ours gap | greedy obj | naive s | naive status "
+    print("| regime | S | K | solver | ours s | ours status | ours obj | ours gap | greedy obj | naive s "
+          "| naive status "
           "| naive obj | ratio |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     cases = [(f"forum #{d} (classic-2023)", PRESETS["classic-2023"], forum(d)) for d in range(a.forum_draws)]
@@ -219,7 +221,8 @@ def main() -> None:
                     naive_row = naive(slots, tg, regime, a.time_limit)
                 ns, nst, nobj, _ = naive_row
                 row = [f"{ns:.2f}", nst, f"{nobj:.1f}", f"{ns / ours:.2f}"]
-            print(f"| {rname} | {len(slots)} | {len(models)} | {sname} | {ours:.2f} | {sv.status} ({sv.formulation}) | {sv.objective:.1f} | "
+            print(f"| {rname} | {len(slots)} | {len(models)} | {sname} | {ours:.2f} | {sv.status} "
+                  f"({sv.formulation}) | {sv.objective:.1f} | "
                   f"{sv.gap:.1f} | {g:.1f} | " + " | ".join(row) + " |", flush=True)
 
 

@@ -66,8 +66,8 @@ def hrp_rows(repeat: int) -> list[str]:
                 warnings.simplefilter("ignore")
                 ours_t, ref_t = [], []
                 for _ in range(repeat):  # interleaved
-                    ours_t.append(best(lambda: hrp(X, r), 1))
-                    ref_t.append(best(lambda: riskfolio_hrp(X, r), 1))
+                    ours_t.append(best(lambda X=X, r=r: hrp(X, r), 1))
+                    ref_t.append(best(lambda X=X, r=r: riskfolio_hrp(X, r), 1))
                 ours, ref = hrp(X, r).weights, riskfolio_hrp(X, r)
             dw = float((ours - ref).abs().max())
             rows.append(f"| {rm} | {n} × {X.shape[0]} | {min(ours_t) * 1e3:.2f} | {min(ref_t) * 1e3:.1f} | "

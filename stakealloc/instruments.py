@@ -165,7 +165,8 @@ def build(table: pd.DataFrame, models: tuple[str, ...], regime: Regime, p: Portf
                 dup = (prev, rho)
                 break
         if dup is not None:
-            dropped.append(Dropped(inst.name, f"duplicate of {dup[0].name} (correlation {dup[1]:.6f} ≥ {p.max_correlation:g})"))
+            dropped.append(Dropped(inst.name, f"duplicate of {dup[0].name} (correlation {dup[1]:.6f} ≥ "
+                                              f"{p.max_correlation:g})"))
         else:
             accepted.append((inst, s))
             arrays.append((v, scored))

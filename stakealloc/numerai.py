@@ -15,9 +15,10 @@ import math
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable
+from typing import Any
 
 from .errors import ApiError, ConfigError, UnknownModelError
 from .regimes import SCORE_NAME, ScoreConfig, ScoreSpec
@@ -110,7 +111,7 @@ class Client:
         return f"Client(url={self.display_url!r}, auth={'yes' if self._auth else 'no'})"
 
     @classmethod
-    def from_env(cls, **kw) -> "Client":
+    def from_env(cls, **kw) -> Client:
         raw = os.environ.get("STAKEALLOC_API_TIMEOUT")
         if raw is not None and "timeout" not in kw:
             try:
@@ -249,7 +250,7 @@ class Client:
         self.session.headers.update(old.headers)
         try:
             old.close()
-        except Exception:  # noqa: BLE001 - a half-dead pool: nothing more to do
+        except Exception:  # a half-dead pool: nothing more to do
             pass
 
     def scrub(self, text: str) -> str:
@@ -335,8 +336,9 @@ class Client:
                 if not e.schema:
                     raise
                 self.legacy_scores = True
-                self._warn(f"the server rejects submissionScores ({e.messages[0][:120]}); "
-                           "falling back to the deprecated v2RoundModelPerformances")
+                # the server's text may echo what it was sent: scrubbed before it reaches any log
+                self._warn(self.scrub(f"the server rejects submissionScores ({e.messages[0][:120]}); "
+                                      "falling back to the deprecated v2RoundModelPerformances"))
             else:
                 rows = data.get("submissionScores")
                 if rows is None:

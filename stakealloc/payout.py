@@ -83,7 +83,7 @@ class RoundRules:
     configs: tuple[ScoreConfig, ...]  # payout scores only, in the API's order
 
     @staticmethod
-    def of(round_number: int, configs: list[ScoreConfig]) -> "RoundRules | None":
+    def of(round_number: int, configs: list[ScoreConfig]) -> RoundRules | None:
         pay = payout_configs(configs)
         return RoundRules(round_number, tuple(pay)) if pay else None
 

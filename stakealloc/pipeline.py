@@ -140,7 +140,8 @@ def assemble(fleet: Fleet, tg: tuple[Target, ...], *, table: pd.DataFrame | None
             "window_rounds": len(inst.window), "window": [int(inst.window[0]), int(inst.window[-1])],
             "instruments": list(inst.eligible),
             "dropped": [{"instrument": d.instrument, "reason": d.reason} for d in inst.dropped]
-            + [{"instrument": n, "reason": f"weight below min_weight = {fleet.portfolio.min_weight:g}"} for n in wt.pruned],
+            + [{"instrument": n, "reason": f"weight below min_weight = {fleet.portfolio.min_weight:g}"}
+               for n in wt.pruned],
             "missing": inst.missing_note, "hrp_notes": list(wt.result.notes),
         })
         if table is not None:

@@ -16,7 +16,8 @@ class Progress:
         if self.enabled:
             width = 24
             done = int(width * self.n / self.total)
-            sys.stderr.write(f"\r{self.label} [{'#' * done}{'.' * (width - done)}] {self.n}/{self.total} {what[:30]:<30}")
+            sys.stderr.write(f"\r{self.label} [{'#' * done}{'.' * (width - done)}] {self.n}/{self.total} "
+                             f"{what[:30]:<30}")
             sys.stderr.flush()
 
     def close(self) -> None:

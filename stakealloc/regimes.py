@@ -154,7 +154,8 @@ def check_score_name(value: object, where: str) -> str:
 def custom_regime(scores: object, combinations: object, *, key: str = "payout") -> Regime:
     """Validate a regime written out in the fleet file: any displayNames, any list of combinations."""
     if not isinstance(scores, list) or not scores:
-        raise ConfigError(f"{key}.scores: a non-empty list of score names (displayNames) is required for a custom regime")
+        raise ConfigError(f"{key}.scores: a non-empty list of score names (displayNames) is required for a "
+                          "custom regime")
     seen: set[str] = set()
     for s in scores:
         check_score_name(s, f"{key}.scores")
@@ -173,7 +174,8 @@ def custom_regime(scores: object, combinations: object, *, key: str = "payout") 
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
                 raise ConfigError(f"{where}: multiplier {v!r} is not a finite number")
             if v < 0:
-                raise ConfigError(f"{where}: multiplier {v} is negative; a short position is a model choice (short_…), not a negative multiplier")
+                raise ConfigError(f"{where}: multiplier {v} is negative; a short position is a model choice "
+                                  "(short_…), not a negative multiplier")
             vals.append(float(v))
         t = tuple(vals)
         if t in combos:
@@ -189,7 +191,8 @@ def preset(name: str, *, key: str = "payout.regime") -> Regime:
     try:
         return PRESETS[name]
     except KeyError:
-        raise ConfigError(f"{key}: unknown regime {name!r}; choose one of {', '.join([*PRESETS, 'live', 'custom'])}") from None
+        raise ConfigError(f"{key}: unknown regime {name!r}; choose one of "
+                          f"{', '.join([*PRESETS, 'live', 'custom'])}") from None
 
 
 # --- the API's round score configurations --------------------------------------------
@@ -233,12 +236,14 @@ def regime_from_configs(configs: list[ScoreConfig], round_number: int, *, step: 
         raise ApiError(f"round {round_number}: a payout score is listed twice ({', '.join(names)})")
     clips = sorted({c.clip for c in pay if c.clip is not None})
     if len(clips) > 1:
-        raise ApiError(f"round {round_number}: payout scores have different clipThresholds ({', '.join(f'{c:g}' for c in clips)}); "
+        raise ApiError(f"round {round_number}: payout scores have different clipThresholds "
+                       f"({', '.join(f'{c:g}' for c in clips)}); "
                        "stakealloc does not know how such rules combine")
     grids = [c.allowed(step) for c in pay]
     n = math.prod(len(g) for g in grids)
     if n > MAX_COMBINATIONS:
-        raise ConfigError(f"payout.multiplier_step: {step:g} gives {n} multiplier combinations for round {round_number} "
+        raise ConfigError(f"payout.multiplier_step: {step:g} gives {n} multiplier combinations for round "
+                          f"{round_number} "
                           f"(at most {MAX_COMBINATIONS}); choose a larger step")
     combos = [()]
     for g in grids:

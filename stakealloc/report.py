@@ -98,7 +98,8 @@ def render(p: Plan) -> str:
     out.append("")
     sv = p.solver
     out.append("Totals")
-    out.append(f"  stake {_fmt(p.total_stake)} NMR; leverage desired {p.leverage_desired:.4g}, achieved {p.leverage_achieved:.4g}")
+    out.append(f"  stake {_fmt(p.total_stake)} NMR; leverage desired {p.leverage_desired:.4g}, "
+               f"achieved {p.leverage_achieved:.4g}")
     kind = sv.objective_kind
     pen = f" + change penalty {_fmt(p.penalty)}" if p.change_penalty and kind == "exposure" else ""
     out.append(f"  deviation Σ|achieved − target| = {_fmt(p.deviation)} NMR{pen}"
@@ -121,7 +122,8 @@ def render(p: Plan) -> str:
     if p.window_performance:
         wp = p.window_performance
         out.append(f"  held over the window ({wp['rounds']} rounds): mean payout {wp['mean']:+.2f} NMR/round "
-                   f"({wp['mean_pct']:+.3f}% of stake), Sharpe {wp['sharpe']:.3f}, max drawdown {_fmt(wp['max_drawdown'])} NMR")
+                   f"({wp['mean_pct']:+.3f}% of stake), Sharpe {wp['sharpe']:.3f}, "
+                   f"max drawdown {_fmt(wp['max_drawdown'])} NMR")
     out.append("")
     d = p.data
     out.append("Data")
@@ -130,7 +132,8 @@ def render(p: Plan) -> str:
     out.append(f"  missing data: {d['missing']}")
     out.append(f"  {len(d['instruments'])} instruments eligible, {len(d['dropped'])} dropped")
     if p.weights:
-        out.append("  weights: " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(p.weights.items(), key=lambda kv: (-kv[1], kv[0]))))
+        ranked = sorted(p.weights.items(), key=lambda kv: (-kv[1], kv[0]))
+        out.append("  weights: " + ", ".join(f"{k} {v:.4f}" for k, v in ranked))
     for note in d.get("hrp_notes", []):
         out.append(f"  HRP: {note}")
     if d["dropped"]:
@@ -162,7 +165,8 @@ def backtest_text(res: BacktestResult, title: str) -> str:
              + "; track = out-of-sample mean |plan − target| linear payout, NMR/round"]
     hdr = (f"  {'strategy':<9} {'total NMR':>10} {'mean NMR':>9} {'mean %':>7} {'Sharpe':>7} {'max DD':>9} "
            f"{'CVaR5':>8} {'turnover':>8} {'track':>7} | {'mean %':>7} {'Sharpe':>7} {'max DD':>9} {'n':>3}")
-    for name, tab in (("out of sample (walk forward)", res.strategies), ("in sample (weights fitted on all rounds: look-ahead)", res.in_sample)):
+    for name, tab in (("out of sample (walk forward)", res.strategies),
+                      ("in sample (weights fitted on all rounds: look-ahead)", res.in_sample)):
         lines += ["", f"  {name}", hdr]
         for k, m in tab.items():
             no = m["non_overlapping"]

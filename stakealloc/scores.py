@@ -38,7 +38,8 @@ def validate_table(df: pd.DataFrame, origin: str) -> pd.DataFrame:
     """Normalise types and check a score table; NaN values are dropped (a missing round is an absent row)."""
     missing = [c for c in ("round", "model", "score", "value") if c not in df.columns]
     if missing:
-        raise DataError(f"{origin}: missing column(s) {', '.join(missing)}; expected round,model,score,value[,resolved]")
+        raise DataError(f"{origin}: missing column(s) {', '.join(missing)}; expected "
+                        "round,model,score,value[,resolved]")
     out = pd.DataFrame()
     rounds = pd.to_numeric(df["round"], errors="coerce")
     bad = rounds.isna() | (rounds != rounds.round())
@@ -53,9 +54,11 @@ def validate_table(df: pd.DataFrame, origin: str) -> pd.DataFrame:
     bad_name = ~_per_value(out["score"], lambda v: bool(SCORE_NAME.match(v))).astype(bool)
     if bad_name.any():
         i = int(bad_name.to_numpy().nonzero()[0][0])
-        raise DataError(f"{origin}: row {i + 1}: score {df['score'].iloc[i]!r} is not a score name (a displayName such as v2_corr20)")
+        raise DataError(f"{origin}: row {i + 1}: score {df['score'].iloc[i]!r} is not a score name (a "
+                        "displayName such as v2_corr20)")
     values = pd.to_numeric(df["value"], errors="coerce")
-    text_bad = values.isna() & df["value"].notna() & (df["value"].astype(str).str.strip().str.upper().isin(["", "NA", "NAN"]) == False)  # noqa: E712
+    blank = df["value"].astype(str).str.strip().str.upper().isin(["", "NA", "NAN"])
+    text_bad = values.isna() & df["value"].notna() & ~blank
     if text_bad.any():
         i = int(text_bad.to_numpy().nonzero()[0][0])
         raise DataError(f"{origin}: row {i + 1}: value {df['value'].iloc[i]!r} is not a number")
@@ -79,7 +82,8 @@ def validate_table(df: pd.DataFrame, origin: str) -> pd.DataFrame:
     dup = out.duplicated(["round", "model", "score"], keep=False)
     if dup.any():
         row = out[dup].iloc[0]
-        raise DataError(f"{origin}: round {row['round']} model {row['model']} score {row['score']} appears more than once")
+        raise DataError(f"{origin}: round {row['round']} model {row['model']} score {row['score']} appears more "
+                        "than once")
     return out.sort_values(["round", "model", "score"], kind="stable").reset_index(drop=True)[COLUMNS]
 
 
@@ -139,7 +143,7 @@ class ScoreData:
     """What a run plans from: the fleet with its API facts filled in (stakes, live rules), the score table,
     where it came from, the round the plan is for, the rounds' own payout rules, and notes for the plan."""
 
-    fleet: "Fleet"
+    fleet: Fleet
     table: pd.DataFrame  # long form: round, model, score (displayName or data column), value, resolved
     source: str
     current_round: int | None = None
@@ -147,5 +151,5 @@ class ScoreData:
     notes: tuple[str, ...] = ()
 
 
-def from_snapshot(fleet: "Fleet") -> ScoreData:
+def from_snapshot(fleet: Fleet) -> ScoreData:
     return ScoreData(fleet, load_snapshot(fleet.data.snapshot), f"snapshot {fleet.data.snapshot}")

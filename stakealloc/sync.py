@@ -43,7 +43,8 @@ def _trusted(load, offline: bool, empty):
         return load()
     except Corrupt as e:
         if offline:
-            raise DataError(f"offline: the cache is unusable: {e}; fetch it again (not offline)", key="offline") from None
+            raise DataError(f"offline: the cache is unusable: {e}; fetch it again (not offline)",
+                            key="offline") from None
         log.warning(f"{e}; fetching again")
         return empty
 
@@ -71,7 +72,7 @@ def sync(spec: FleetSpec, *, offline: bool, progress: bool, client: Client | Non
               + ("they are not used" if offline else "they are fetched again by displayName"))
     bar = Progress(len(spec.models), "scores", progress and not offline)
     for i, m in enumerate(spec.models):
-        hit = _trusted(lambda: cache.load_scores(m), offline, None)
+        hit = _trusted(lambda m=m: cache.load_scores(m), offline, None)
         if client is None:
             if hit is None:
                 missing.append(m)

@@ -72,7 +72,8 @@ def parse_csv(text: str, name: str, regime: Regime, models: tuple[str, ...], lev
             raise bad(f"{where}: side {row['side']!r} must be long or short")
         k = row["score"].strip()  # a displayName, kept as written
         if k not in regime.scores:
-            raise bad(f"{where}: score {row['score']!r} is not paid in regime {regime.name!r} ({', '.join(regime.scores)})")
+            raise bad(f"{where}: score {row['score']!r} is not paid in regime {regime.name!r} "
+                      f"({', '.join(regime.scores)})")
         try:
             t = float(row["target"])
         except ValueError:

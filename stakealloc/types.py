@@ -74,7 +74,7 @@ class Ref:
         return f"{SHORT}{self.model}" if self.side is Side.SHORT else self.model
 
     @staticmethod
-    def parse(text: str) -> "Ref":
+    def parse(text: str) -> Ref:
         t = text.strip().lower()
         if t.startswith(SHORT):
             return Ref(t[len(SHORT):], Side.SHORT)

@@ -301,7 +301,8 @@ def run(fleet: Fleet, table: pd.DataFrame, strategies: list[str], *, step: int =
             if hold:
                 payouts.loc[hold, strat] = book.pay(plan, hold)
                 if strat in last_tg:  # `current` has no target portfolio
-                    misses[strat] += np.abs(book.linear(plan, hold) - book.linear_targets(last_tg[strat], hold)).tolist()
+                    miss = book.linear(plan, hold) - book.linear_targets(last_tg[strat], hold)
+                    misses[strat] += np.abs(miss).tolist()
     stake = fleet.total_stake
     table_out = {s: metrics(payouts[s], stake, float(np.mean(changes[s])) if changes[s] else 0.0,
                             float(np.mean(misses[s])) if misses[s] else None) for s in strategies}

@@ -82,7 +82,8 @@ class FakeNumerai:
     def __init__(self, table: pd.DataFrame | None = None, models: list[str] | None = None, *, tournament: int = 8):
         self.models: dict[str, dict] = {}
         self.requests: list[dict] = []
-        self.faults: list = []  # consumed one per request: "500", ("429", secs), "timeout", "malformed", ("errors", msg)
+        # consumed one per request: "500", ("429", secs), "timeout", "malformed", ("errors", msg)
+        self.faults: list = []
         self.error_models: set[str] = set()
         self.stakes: dict[str, str] = {}
         self.payout_multipliers: dict[str, list[dict]] = {}

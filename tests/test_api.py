@@ -2,9 +2,11 @@
 
 import json
 
+import pytest
 from conftest import BASE_FLEET, run_cli
 
 
+@pytest.mark.slow
 def test_load_fleet_and_plan_equal_the_cli(write_fleet, tmp_path):
     import stakealloc
     from stakealloc import load_fleet, plan
@@ -23,6 +25,7 @@ def test_load_fleet_and_plan_equal_the_cli(write_fleet, tmp_path):
     assert set(stakealloc.__all__) >= {"load_fleet", "load_scores", "plan", "backtest", "RiskMeasure"}
 
 
+@pytest.mark.slow
 def test_backtest_and_load_scores_equal_the_cli(write_fleet, tmp_path):
     from stakealloc import BacktestResult, Fleet, backtest, load_fleet, load_scores
 

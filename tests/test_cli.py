@@ -71,6 +71,7 @@ def check_plan_invariants(plan: dict) -> None:
         assert sv["gap"] <= max(0.01, 1e-4 * sv["objective"])
 
 
+@pytest.mark.slow
 def test_example_plan_invariants(example_plan):
     text, plan, _ = example_plan
     check_plan_invariants(plan)
@@ -118,6 +119,7 @@ def test_to_do_marks_agree_with_current(example_plan):
         assert s["changed"] == (s["current"] != label)
 
 
+@pytest.mark.slow
 def test_same_plan_under_other_hash_seeds(example_plan, tmp_path):
     _, plan, _ = example_plan
     r = run_cli("run", "fleet.toml", "--json", str(tmp_path / "p.json"), env={"PYTHONHASHSEED": "12345"})
@@ -127,6 +129,7 @@ def test_same_plan_under_other_hash_seeds(example_plan, tmp_path):
         assert other[key] == plan[key]
 
 
+@pytest.mark.slow
 def test_risk_measure_override_and_bad_one(tmp_path):
     r = run_cli("run", "fleet.toml", "--risk-measure", "MDD", "--json", str(tmp_path / "p.json"))
     assert r.returncode == 0, r.stderr
@@ -135,6 +138,7 @@ def test_risk_measure_override_and_bad_one(tmp_path):
     assert r.returncode == 2 and "--risk-measure: unknown risk measure 'MDDD'" in r.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("combinations", [
     "[[0, 0], [0.5, 0], [1, 0], [0, 1], [0.5, 1], [1, 1], [0, 2], [1, 2]]",  # a 2023-like grid on corr/mmc
     "[[0, 0], [1, 0], [2, 0], [2, 0.5], [2, 1]]",  # r589-like coupling: mmc only with 2x corr
@@ -145,7 +149,8 @@ def test_multi_combination_regimes_end_to_end(write_fleet, tmp_path, combination
     text = BASE_FLEET.replace('regime = "classic-2024"',
                               f'regime = "custom"\nscores = ["canon_corr", "canon_mmc"]\ncombinations = {combinations}')
     text = text.replace(COLUMNS, "")
-    text = text.replace('risk_measure = "MV"', 'risk_measure = "MV"\nleverage = 1.5').replace("time_limit = 20", "time_limit = 5")
+    text = text.replace('risk_measure = "MV"', 'risk_measure = "MV"\nleverage = 1.5').replace("time_limit = 20",
+                                                                                              "time_limit = 5")
     r = run_cli("run", str(write_fleet(text)), "--json", str(tmp_path / "p.json"))
     assert r.returncode == 0, r.stderr
     plan = json.loads((tmp_path / "p.json").read_text())
@@ -156,6 +161,7 @@ def test_multi_combination_regimes_end_to_end(write_fleet, tmp_path, combination
                                                                                   "canon_mmc": "canon_mmc"}
 
 
+@pytest.mark.slow
 def test_snapshot_csv_source_and_data_error(write_fleet, tmp_path):
     (tmp_path / "s.csv").write_text("round,model,score,value\n1,fearindex,corr,oops\n")
     fleet = write_fleet(BASE_FLEET.replace("[data]\n", '[data]\nsnapshot = "s.csv"\n'))
@@ -164,6 +170,7 @@ def test_snapshot_csv_source_and_data_error(write_fleet, tmp_path):
     assert not (tmp_path / "p.json").exists()
 
 
+@pytest.mark.slow
 def test_assign_maps_given_targets(write_fleet, tmp_path):
     t = tmp_path / "t.csv"
     t.write_text("model,side,score,target\nfearindex,long,v2_corr20,500\nfearindex,long,mmc,2000\n"
@@ -179,6 +186,7 @@ def test_assign_maps_given_targets(write_fleet, tmp_path):
     check_plan_invariants(plan)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("solver", ["CBC", "HiGHS"])
 def test_assign_proves_the_forum_case(write_fleet, tmp_path, solver):
     """The forum post's 9 slots and targets under classic-2023 (stakes from benchmarks/slots.py, draw 0),

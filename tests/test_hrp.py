@@ -79,6 +79,7 @@ def real_window(bundled):
     return build(regime_table(f, bundled, "bundled"), f.models, f.payout.regime, f.portfolio).returns
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rm", ["MV", "CVaR", "MDD", "MAD", "CDaR", "UCI", "vol", "WR", "FLPM", "SLPM", "ADD"])
 def test_equals_riskfolio_hcportfolio_on_real_data(real_window, rm):
     ours = hrp(real_window, RiskMeasure(rm))
@@ -176,6 +177,7 @@ def _compare(window, rm, **kw):
     return diff
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("linkage", LINKAGES)
 def test_every_measure_equals_riskfolio_for_every_linkage(real_window, linkage):
     """All 22 codes × the seven linkages, 15 instruments × 80 rounds of the example fleet's window."""
@@ -199,6 +201,7 @@ def wide_window(bundled):
     return build(bundled, models, regime, p).returns
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rm", ["MV", "CVaR", "MDD", "CDaR", "EDaR", "EVaR", "MAD", "UCI"])
 def test_main_measures_equal_riskfolio_at_a_second_size(wide_window, rm):
     assert wide_window.shape[1] >= 30
@@ -221,6 +224,7 @@ def test_native_measures_by_hand():
     assert risk.cvar(c, 0.05) <= risk.evar(c, 0.05) <= risk.worst(c)
 
 
+@pytest.mark.slow
 def test_a_plan_never_imports_riskfolio(tmp_path):
     """riskfolio is off the weekly run's path: only gerber/distance codependences and tests import it."""
     import subprocess

@@ -73,7 +73,8 @@ def test_requests_variables_and_no_auth_without_keys(bundled):
     bodies = [r["body"] for r in fake.requests]
     assert bodies[0]["variables"] == {"n": "fearindex"}
     assert bodies[1]["variables"] == {"modelId": "id-fearindex", "tournament": 8, "lastNRounds": 10}
-    assert "submissionScores(modelId: $modelId, tournament: $tournament, lastNRounds: $lastNRounds)" in bodies[1]["query"]
+    query = "submissionScores(modelId: $modelId, tournament: $tournament, lastNRounds: $lastNRounds)"
+    assert query in bodies[1]["query"]
     assert bodies[2]["variables"] == {"tournament": 8}
     assert all("Authorization" not in r["headers"] for r in fake.requests)
     assert {r.round for r in rows} == set(range(CURRENT_ROUND - 10 + 1, 1198))
@@ -153,6 +154,7 @@ def _env(fake, **extra):
 MODELS = ["fearindex", "reputation", "jos_stack", "integration_test", "nb_example_model"]
 
 
+@pytest.mark.slow
 def test_api_run_equals_snapshot_run_then_offline_reproduces_it(bundled, write_fleet, tmp_path):
     snap = write_fleet(BASE_FLEET, "snap.toml")
     api = write_fleet(FLEET_API.replace("stake = 600.0\n", ""), "api.toml")
@@ -186,6 +188,7 @@ def test_api_run_equals_snapshot_run_then_offline_reproduces_it(bundled, write_f
     assert len(blobs) > 8 and not any(SECRET in b or PUBLIC in b for b in blobs)
 
 
+@pytest.mark.slow
 def test_graphql_error_for_one_model_exits_nonzero_without_plan(bundled, write_fleet, tmp_path):
     api = write_fleet(FLEET_API)
     with FakeNumerai(bundled, MODELS) as fake:
@@ -196,6 +199,7 @@ def test_graphql_error_for_one_model_exits_nonzero_without_plan(bundled, write_f
     assert not (tmp_path / "p.json").exists()
 
 
+@pytest.mark.slow
 def test_unknown_model_from_api_is_exit_2(bundled, write_fleet, tmp_path):
     api = write_fleet(FLEET_API)
     with FakeNumerai(bundled, MODELS[:-1]) as fake:
@@ -203,6 +207,7 @@ def test_unknown_model_from_api_is_exit_2(bundled, write_fleet, tmp_path):
     assert r.returncode == 2 and "unknown model 'nb_example_model'" in r.stderr
 
 
+@pytest.mark.slow
 def test_offline_names_missing_models_and_corrupt_cache_is_refetched(bundled, write_fleet, tmp_path):
     api = write_fleet(FLEET_API)
     r = run_cli("run", str(api), "--offline", env={"STAKEALLOC_API_URL": "http://127.0.0.1:9"})
@@ -221,6 +226,7 @@ def test_offline_names_missing_models_and_corrupt_cache_is_refetched(bundled, wr
     assert cache.load_scores("reputation") is not None
 
 
+@pytest.mark.slow
 def test_cache_writes_are_atomic(tmp_path):
     """A write that fails half-way (a real one: the process may write files of at most 64 bytes, so the new
     file's write fails) leaves the old file as it was and no temporary behind."""
@@ -258,6 +264,7 @@ def _no_deprecated_queries(fake):
 LIVE_FLEET = FLEET_API.replace('regime = "classic-2024"', 'regime = "live"')
 
 
+@pytest.mark.slow
 def test_live_classic_plan_is_built_on_the_served_rules(bundled, write_fleet, tmp_path):
     """The open round's payout configs, exactly: scores in the API's order with name and version, multipliers,
     factors and clip; the non-payout canon_corr (other values) never enters the instruments."""
@@ -293,6 +300,7 @@ def test_live_classic_plan_is_built_on_the_served_rules(bundled, write_fleet, tm
     assert _plan(tmp_path, "s.json")["weights"] == plan["weights"]
 
 
+@pytest.mark.slow
 def test_live_grid_from_min_max_and_multiplier_step(bundled, write_fleet, tmp_path):
     with FakeNumerai(bundled, MODELS) as fake:
         fake.configs[CURRENT_ROUND] = [config("v2_corr20", 0.0, 1.0), config("mmc", 0.5, 2.0)]
@@ -311,6 +319,7 @@ def test_live_grid_from_min_max_and_multiplier_step(bundled, write_fleet, tmp_pa
         assert r.returncode == 3 and "different clipThresholds (0.05, 0.1)" in r.stderr
 
 
+@pytest.mark.slow
 def test_no_open_round_takes_the_newest_with_payout_configs(bundled, write_fleet, tmp_path):
     with FakeNumerai(bundled, MODELS) as fake:
         fake.open_round = None
@@ -329,11 +338,14 @@ def test_no_open_round_takes_the_newest_with_payout_configs(bundled, write_fleet
     assert _plan(tmp_path, "o.json")["regime"]["round"] == 1197
 
 
+@pytest.mark.slow
 def test_live_current_multipliers_are_checked_against_the_live_scores(bundled, write_fleet):
     with FakeNumerai(bundled, MODELS) as fake:
-        fleet = LIVE_FLEET.replace('current = "fearindex"', 'current = "fearindex"\ncurrent_multipliers = { corr = 0.5 }')
+        fleet = LIVE_FLEET.replace('current = "fearindex"',
+                                   'current = "fearindex"\ncurrent_multipliers = { corr = 0.5 }')
         r = run_cli("run", str(write_fleet(fleet)), env=_env(fake))
-    assert r.returncode == 2 and "current_multipliers.corr: not a payout score of the live regime of round 1198" in r.stderr
+    assert r.returncode == 2
+    assert "current_multipliers.corr: not a payout score of the live regime of round 1198" in r.stderr
 
 
 SIGNALS_FLEET = """
@@ -363,6 +375,7 @@ stake = 300.0
 """
 
 
+@pytest.mark.slow
 def test_signals_fleet_end_to_end(write_fleet, tmp_path):
     """Tournament 11 paying alpha and mpc: every query names tournament 11, scores keep their names."""
     import numpy as np
@@ -393,6 +406,7 @@ def test_signals_fleet_end_to_end(write_fleet, tmp_path):
     assert (tmp_path / "cache" / "t11-scores-sig_a.json").exists()
 
 
+@pytest.mark.slow
 def test_fallback_to_the_old_query_only_on_a_schema_error(bundled, write_fleet, tmp_path):
     with FakeNumerai(bundled, ["fearindex"]) as fake:
         fake.old_server = True
@@ -415,6 +429,7 @@ def test_fallback_to_the_old_query_only_on_a_schema_error(bundled, write_fleet, 
         assert fake.queries_naming("v2RoundModelPerformances") == []
 
 
+@pytest.mark.slow
 def test_backtest_books_each_round_under_its_cached_rules(bundled, write_fleet, tmp_path):
     """`fetch` caches every round's roundScoreConfigs; the backtest, offline from the cache, books rounds from
     1100 on at 0.75/2.25 and the earlier ones at 0.5/2, each under its own rules."""
@@ -441,6 +456,7 @@ def test_backtest_books_each_round_under_its_cached_rules(bundled, write_fleet, 
         assert pay[rnd] == pytest.approx(expect), rnd
 
 
+@pytest.mark.slow
 def test_old_cache_is_invalidated_with_a_note_never_misread(bundled, write_fleet, tmp_path):
     api = write_fleet(FLEET_API)
     cache = tmp_path / "cache"
@@ -460,14 +476,22 @@ def test_old_cache_is_invalidated_with_a_note_never_misread(bundled, write_fleet
 
 
 def test_no_logging_of_keys(bundled, caplog):
+    """A server that echoes the token into the schema error the client logs as a warning: the warning is
+    logged (so this test sees the logging path), with neither key in it."""
     caplog.set_level(logging.DEBUG)
-    with FakeNumerai(bundled, []) as fake:
+    with FakeNumerai(bundled, ["fearindex"]) as fake:
         fake.account = [("a", "id-a")]
         c, _ = client(fake, public_id=PUBLIC, secret_key=SECRET)
         c.account_models()
-    assert SECRET not in caplog.text
+        fake.old_server = True  # serves v2RoundModelPerformances, once the client falls back to it
+        fake.faults = [("errors", f'Cannot query field "submissionScores" on type "Query" (sent: Token '
+                                  f'{PUBLIC}${SECRET})')]
+        rows = c.scores("id-fearindex", "fearindex", 10)
+    assert rows and "rejects submissionScores" in caplog.text and "falling back" in caplog.text
+    assert SECRET not in caplog.text and PUBLIC not in caplog.text and "***" in caplog.text
 
 
+@pytest.mark.slow
 def test_slots_command_lists_account_models(bundled):
     with FakeNumerai(bundled, []) as fake:
         fake.account = [("my_model", "id-1"), ("my_signal", "id-2", 11)]

@@ -58,6 +58,7 @@ def column_brute_force(slots, ref, group, regime, targets, lam):
     return best
 
 
+@pytest.mark.slow
 def test_column_costs_with_keepers_equal_brute_force():
     """Slots on their current candidate with known multipliers (keepers), with unknown multipliers, on
     another candidate, and without a current: every group's exact cost on both candidates."""
@@ -100,6 +101,7 @@ def test_subset_dp_equals_brute_force_over_groups(seed):
     assert masks[1] & (1 << 1 | 1 << 4) == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("solver", [SolverName.HIGHS, SolverName.CBC])
 def test_partition_plan_with_pins_excludes_and_idle_slots(solver):
     """Five slots, 21 combinations: the plan is the brute-force optimum, respects pins and excludes, and

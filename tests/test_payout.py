@@ -16,7 +16,8 @@ def test_score_arrays_equal_the_frames_and_absent_rounds_are_nan():
 
 
 def test_a_slot_missing_a_paying_score_pays_zero_and_short_negates():
-    wide = {"x": pd.DataFrame({"a": [0.02, np.nan]}, index=[1, 2]), "y": pd.DataFrame({"a": [0.01, 0.01]}, index=[1, 2])}
+    wide = {"x": pd.DataFrame({"a": [0.02, np.nan]}, index=[1, 2]), "y": pd.DataFrame({"a": [0.01, 0.01]}, index=[1,
+                                                                                                                  2])}
     pay = slot_payouts(wide, [1, 2], [Held("a", "short", {"x": 1.0, "y": 1.0}, 100.0)], {"x": 1.0, "y": 1.0}, 0.25)
     assert pay[0, 0] == pytest.approx(-3.0) and pay[1, 0] == 0.0
     # a zero multiplier does not make a missing score count

@@ -31,6 +31,7 @@ values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=
                       max_leaves=20)
 
 
+@pytest.mark.slow
 @given(doc=st.dictionaries(st.sampled_from(KEYS), values, max_size=7))
 def test_fleet_parser_never_raises_anything_else(doc, tmp_path_factory):
     from stakealloc.config import parse_fleet, resolve
@@ -54,6 +55,114 @@ def test_fleet_text_never_raises_anything_else(text, tmp_path_factory):
         load_fleet(p)
     except StakeallocError:
         pass
+
+
+# The positive oracle: valid fleets, generated, parse to exactly what they say (a parser that refused every
+# input would fail here), as a document and as TOML text; one wrong-typed key is refused naming that key.
+_names = st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True).filter(lambda n: not n.startswith("short_"))
+
+
+@st.composite
+def valid_fleets(draw):
+    from stakealloc.config import LINKAGES
+    from stakealloc.regimes import PRESETS
+    from stakealloc.types import Objective, RiskMeasure
+
+    models = draw(st.lists(_names, min_size=1, max_size=5, unique=True))
+    slots = []
+    for name in draw(st.lists(_names, min_size=1, max_size=4, unique=True)):
+        slot = {"name": name, "stake": draw(st.floats(0.01, 1e5))}
+        if draw(st.booleans()):
+            slot["current"] = draw(st.sampled_from(models + [f"short_{m}" for m in models]))
+        slots.append(slot)
+    doc = {"models": models, "slots": slots}
+    pf = {k: draw(v) for k, v in {"lookback": st.integers(2, 500),
+                                  "risk_measure": st.sampled_from([r.value for r in RiskMeasure]),
+                                  "linkage": st.sampled_from(LINKAGES), "alpha": st.floats(0.01, 0.5),
+                                  "min_rounds": st.integers(2, 400)}.items() if draw(st.booleans())}
+    if pf:
+        doc["portfolio"] = pf
+    doc["payout"] = {"regime": draw(st.sampled_from(sorted(PRESETS)))}
+    # a change penalty within the smallest possible total stake (0.01 NMR): larger ones are refused
+    sv = {k: draw(v) for k, v in {"time_limit": st.floats(0.1, 1000), "change_penalty": st.floats(0, 0.01),
+                                  "objective": st.sampled_from([o.value for o in Objective])}.items()
+          if draw(st.booleans())}
+    if sv:
+        doc["solver"] = sv
+    return doc
+
+
+def _toml(doc: dict) -> str:
+    """A minimal TOML writer for the generated fleets (strings, numbers, lists, tables, arrays of tables)."""
+    def val(v):
+        if isinstance(v, str):
+            return '"' + v + '"'
+        if isinstance(v, list):
+            return "[" + ", ".join(val(x) for x in v) + "]"
+        return repr(v)
+
+    lines = [f"models = {val(doc['models'])}"]
+    for sec in ("portfolio", "payout", "solver"):
+        if sec in doc:
+            lines += [f"[{sec}]"] + [f"{k} = {val(v)}" for k, v in doc[sec].items()]
+    for slot in doc["slots"]:
+        lines += ["[[slots]]"] + [f"{k} = {val(v)}" for k, v in slot.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _check_parsed(fleet, doc) -> None:
+    from stakealloc.config import PortfolioSettings
+
+    assert fleet.models == tuple(doc["models"])
+    assert [(s.name, s.stake, s.current.label if s.current else None) for s in fleet.slots] == [
+        (d["name"], d["stake"], d.get("current")) for d in doc["slots"]]
+    pf = doc.get("portfolio", {})
+    assert fleet.portfolio.lookback == pf.get("lookback", PortfolioSettings().lookback)
+    assert fleet.portfolio.risk_measure.value == pf.get("risk_measure", PortfolioSettings().risk_measure.value)
+    assert fleet.payout.regime.name == doc["payout"]["regime"]
+    sv = doc.get("solver", {})
+    if "objective" in sv:
+        assert fleet.solver.objective.value == sv["objective"]
+    if "time_limit" in sv:
+        assert fleet.solver.time_limit == sv["time_limit"]
+
+
+@given(doc=valid_fleets())
+def test_valid_fleet_documents_parse_to_what_they_say(doc, tmp_path_factory):
+    from stakealloc.config import parse_fleet, resolve
+
+    _check_parsed(resolve(parse_fleet(doc, base=tmp_path_factory.mktemp("v"))), doc)
+
+
+@given(doc=valid_fleets())
+def test_valid_fleet_files_parse_to_what_they_say(doc, tmp_path_factory):
+    from stakealloc.config import load_fleet
+
+    p = tmp_path_factory.mktemp("vt") / "f.toml"
+    p.write_text(_toml(doc))
+    _check_parsed(load_fleet(p), doc)
+
+
+_TYPED = [("portfolio", "lookback"), ("portfolio", "alpha"), ("portfolio", "risk_measure"), ("solver", "time_limit"),
+          ("solver", "objective"), ("payout", "regime")]
+
+
+@given(doc=valid_fleets(), where=st.sampled_from(_TYPED + [("slots", "stake"), ("slots", "name")]),
+       bad=st.sampled_from([[1], {"x": 1}, True]))
+def test_one_wrong_type_is_refused_naming_its_key(doc, where, bad, tmp_path_factory):
+    from stakealloc.config import parse_fleet
+    from stakealloc.errors import ConfigError
+
+    sec, key = where
+    if sec == "slots":
+        doc["slots"][0][key] = bad
+        named = f"slots[0]{'' if key == 'name' else ' (' + doc['slots'][0]['name'] + ')'}.{key}"
+    else:
+        doc.setdefault(sec, {})[key] = bad
+        named = f"{sec}.{key}"
+    with pytest.raises(ConfigError) as e:
+        parse_fleet(doc, base=tmp_path_factory.mktemp("w"))
+    assert str(e.value).startswith(named), (str(e.value), named)
 
 
 # --- the API response parser ---------------------------------------------------------------------------
@@ -87,6 +196,7 @@ config_item = st.fixed_dictionaries({}, optional={
                              "payoutFactor")})
 
 
+@pytest.mark.slow
 @given(st.lists(st.one_of(st.fixed_dictionaries({"number": json_values, "roundScoreConfigs": json_values}),
                           st.fixed_dictionaries({"number": st.integers(1, 2000),
                                                  "roundScoreConfigs": st.lists(config_item, max_size=4)}),

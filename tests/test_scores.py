@@ -1,10 +1,13 @@
 """The bundled snapshot is the shared real data in long form; CSV snapshots are validated."""
 
 import csv
+import hashlib
+import re
 from pathlib import Path
 
 import pytest
 
+import stakealloc.scores
 from stakealloc.errors import DataError
 from stakealloc.scores import read_snapshot
 
@@ -20,6 +23,30 @@ def test_bundled_shape(bundled):
     assert unresolved == list(range(1178, 1198))
     assert bundled.loc[bundled["round"] < 1178, "resolved"].all()
     assert not bundled["value"].isna().any()
+
+
+DATA = Path(stakealloc.scores.__file__).resolve().parent / "data"  # the installed package's own data
+
+
+def _recorded() -> dict[str, str]:
+    """File name -> sha256, as the bundled data's README records them."""
+    text = (DATA / "README.md").read_text(encoding="utf-8")
+    return dict(re.findall(r"^- (\S+\.csv) ([0-9a-f]{64})$", text, re.M))
+
+
+def test_bundled_file_is_the_one_checked_against_the_source_files():
+    """Runs everywhere: the file the package bundles is byte for byte the one whose every value was compared
+    with the public source files (below, where they are at hand)."""
+    rec = _recorded()
+    assert set(rec) == {"classic_r843_r1197.csv", "daily_data_corr_abs.csv", "daily_data_mmc_abs.csv"}
+    assert hashlib.sha256((DATA / "classic_r843_r1197.csv").read_bytes()).hexdigest() == rec["classic_r843_r1197.csv"]
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="shared data not beside the checkout")
+def test_source_files_are_the_recorded_ones():
+    rec = _recorded()
+    for name in ("daily_data_corr_abs.csv", "daily_data_mmc_abs.csv"):
+        assert hashlib.sha256((SHARED / name).read_bytes()).hexdigest() == rec[name]
 
 
 @pytest.mark.skipif(not SHARED.is_dir(), reason="shared data not beside the checkout")

@@ -10,9 +10,11 @@ from stakealloc.targets import compute, parse_csv
 
 
 def test_multi_combination_targets():
-    info = {"a_corr": Instrument("a_corr", "a", "long", "corr"), "short_b_tc": Instrument("short_b_tc", "b", "short", "tc")}
+    info = {"a_corr": Instrument("a_corr", "a", "long", "corr"), "short_b_tc": Instrument("short_b_tc", "b",
+                                                                                          "short", "tc")}
     t = compute(pd.Series({"a_corr": 0.25, "short_b_tc": 0.75}), info, PRESETS["classic-2023"], 2.0, 1000.0)
-    assert [(x.model, x.side, x.score, x.target) for x in t] == [("a", "long", "corr", 500.0), ("b", "short", "tc", 1500.0)]
+    assert [(x.model, x.side, x.score, x.target) for x in t] == [("a", "long", "corr", 500.0), ("b", "short", "tc",
+                                                                                                1500.0)]
 
 
 def test_one_combination_targets():
@@ -24,7 +26,8 @@ def test_one_combination_targets():
 def test_parse_targets_csv():
     t = parse_csv("model,side,score,target\nA,long,v2_corr20,100\nb,short,mmc,50.5\n", "t.csv",
                   PRESETS["classic-2024"], ("a", "b"))
-    assert [(x.model, x.side, x.score, x.target) for x in t] == [("a", "long", "v2_corr20", 100.0), ("b", "short", "mmc", 50.5)]
+    assert [(x.model, x.side, x.score, x.target) for x in t] == [("a", "long", "v2_corr20", 100.0), ("b", "short",
+                                                                                                     "mmc", 50.5)]
     for bad, needle in [("model,side,score,target\nz,long,v2_corr20,1\n", "unknown model 'z'"),
                         ("model,side,score,target\na,up,v2_corr20,1\n", "side 'up'"),
                         ("model,side,score,target\na,long,tc,1\n", "score 'tc' is not paid"),

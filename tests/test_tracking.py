@@ -56,7 +56,8 @@ def test_six_slots_one_combination_equals_brute_force(solver, seed):
     w = rng.dirichlet(np.ones(3))
     targets = tuple(Target(r.model, r.side, k, total * wi * p) for r, wi in zip(refs, w)
                     for k, p in zip(regime.scores, regime.combinations[0]))
-    plan = solve(SlotProblem.build(slots, targets, regime, ("a", "b", "c"), objective=Objective.TRACKING, streams=st), solver=solver, time_limit=30)
+    plan = solve(SlotProblem.build(slots, targets, regime, ("a", "b", "c"), objective=Objective.TRACKING,
+                                   streams=st), solver=solver, time_limit=30)
     assert plan.solver.status == "optimal" and plan.solver.objective_kind == "tracking"
     assert plan.solver.objective == pytest.approx(brute_force(slots, targets, regime, refs, st), abs=0.01)
     held = [(c.ref.model, c.ref.side, regime.as_dict(c.combo), s.stake) for s, c in zip(slots, plan.choices)]
@@ -64,6 +65,7 @@ def test_six_slots_one_combination_equals_brute_force(solver, seed):
     assert te == pytest.approx(plan.solver.objective, abs=1e-9)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("solver", SOLVERS)
 def test_four_slots_2023_regime_equals_brute_force(solver):
     rng = np.random.default_rng(11)
@@ -75,7 +77,8 @@ def test_four_slots_2023_regime_equals_brute_force(solver):
     w = rng.dirichlet(np.ones(4))
     targets = (Target("a", "long", "v2_corr20", total * w[0]), Target("a", "long", "tc", 2 * total * w[1]),
                Target("b", "short", "v2_corr20", total * w[2]), Target("b", "short", "tc", 2 * total * w[3]))
-    plan = solve(SlotProblem.build(slots, targets, regime, ("a", "b"), objective=Objective.TRACKING, streams=st), solver=solver, time_limit=60)
+    plan = solve(SlotProblem.build(slots, targets, regime, ("a", "b"), objective=Objective.TRACKING, streams=st),
+                 solver=solver, time_limit=60)
     assert plan.solver.status == "optimal"
     assert plan.solver.objective == pytest.approx(brute_force(slots, targets, regime, refs, st), abs=0.01)
 
@@ -110,7 +113,8 @@ def test_change_penalty_in_nmr_per_round_equals_brute_force():
     st = streams_of(rng, ("a", "b", "c"), regime.scores, 10)
     targets = tuple(Target(r.model, r.side, k, 500 * p) for r in refs for k, p in zip(regime.scores, (0.5, 2.0)))
     lam = 2.0
-    plan = solve(SlotProblem.build(slots, targets, regime, ("a", "b", "c"), change_penalty=lam, objective=Objective.TRACKING, streams=st))
+    plan = solve(SlotProblem.build(slots, targets, regime, ("a", "b", "c"), change_penalty=lam,
+                                   objective=Objective.TRACKING, streams=st))
     g = tracking.target_payout(st, targets)
     best = np.inf
     for owners in itertools.product(range(3), repeat=3):
@@ -124,6 +128,7 @@ TRACK_FLEET = BASE_FLEET.replace('objective = "exposure"', 'objective = "trackin
 assert TRACK_FLEET != BASE_FLEET
 
 
+@pytest.mark.slow
 def test_cli_tracking_plan_json_tracking_error_by_hand(write_fleet, tmp_path, bundled):
     r = run_cli("run", str(write_fleet(TRACK_FLEET)), "--json", str(tmp_path / "p.json"))
     assert r.returncode == 0, r.stderr
@@ -154,6 +159,7 @@ def test_cli_tracking_plan_json_tracking_error_by_hand(write_fleet, tmp_path, bu
     assert ex["deviation"] <= plan["deviation"] + 0.01
 
 
+@pytest.mark.slow
 def test_tracking_plans_do_not_depend_on_the_hash_seed(write_fleet, tmp_path):
     fleet = write_fleet(TRACK_FLEET)
     plans = []
@@ -164,6 +170,7 @@ def test_tracking_plans_do_not_depend_on_the_hash_seed(write_fleet, tmp_path):
     assert plans[0]["slots"] == plans[1]["slots"] and plans[0]["tracking_error"] == plans[1]["tracking_error"]
 
 
+@pytest.mark.slow
 def test_assign_with_tracking_is_bad_input(write_fleet, tmp_path):
     t = tmp_path / "t.csv"
     t.write_text("model,side,score,target\nfearindex,long,v2_corr20,500\nfearindex,long,mmc,2000\n")
@@ -171,6 +178,7 @@ def test_assign_with_tracking_is_bad_input(write_fleet, tmp_path):
     assert r.returncode == 2 and "solver.objective" in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 def test_backtest_tracking_error_out_of_sample(bundled, write_fleet):
     from stakealloc import walkforward
     from stakealloc.config import load_fleet

@@ -169,7 +169,8 @@ def notebook_run():
     import nbformat
 
     nb = nbformat.read(NB, as_version=4)
-    nbclient.NotebookClient(nb, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(NB.parent)}}).execute()
+    nbclient.NotebookClient(nb, timeout=1800, kernel_name="python3",
+                            resources={"metadata": {"path": str(NB.parent)}}).execute()
     cell = next(c for c in nb.cells if "oos-json" in c.get("metadata", {}).get("tags", []))
     return nb, json.loads("".join(o.get("text", "") for o in cell.outputs if o.get("output_type") == "stream"))
 
@@ -183,6 +184,7 @@ def cli_backtest(tmp_path_factory):
     return r.stdout, json.loads(out.read_text())
 
 
+@pytest.mark.slow
 def test_cli_backtest_table_and_json(cli_backtest):
     text, res = cli_backtest
     assert "out of sample (walk forward)" in text and "in sample (weights fitted on all rounds: look-ahead)" in text
@@ -202,6 +204,7 @@ def test_cli_backtest_table_and_json(cli_backtest):
     assert res["settings"]["decisions"] >= 40
 
 
+@pytest.mark.slow
 def test_notebook_runs_clean_and_matches_cli(notebook_run, cli_backtest):
     """The notebook's backtest (through the Python API) equals the CLI's for the measures both ran."""
     nb, nb_res = notebook_run

@@ -83,7 +83,8 @@ ax[0].set_yticks(range(len(w.index)), [i.replace("_payout", "") for i in w.index
 ax[0].set_xticks(range(0, w.shape[1], 10), w.columns[::10], fontsize=7)
 ax[0].set_title("HRP weight (CDaR) at each decision round"); fig.colorbar(im, ax=ax[0])
 from scipy.cluster.hierarchy import dendrogram
-inst = instruments.build(regime_table(fleet, table, "the bundled snapshot"), fleet.models, fleet.payout.regime, fleet.portfolio)
+inst = instruments.build(regime_table(fleet, table, "the bundled snapshot"), fleet.models, fleet.payout.regime,
+                         fleet.portfolio)
 h = hrp.hrp(inst.returns, hrp.RiskMeasure.CDaR)
 dendrogram(h.linkage, labels=[c.replace("_payout", "") for c in inst.returns.columns], orientation="right",
            ax=ax[1], leaf_font_size=6)

@@ -3,7 +3,8 @@
 Usage: python tools/make_snapshot.py ../shared/data/numerai-classic-r843-r1197 stakealloc/data/classic_r843_r1197.csv
 
 Scores are stored under the API's displayNames of what the files hold: Classic's canonical
-20-day CORR and MMC, `canon_corr` and `canon_mmc`. Values are copied as written (no float round trip). Model names are lower-cased as
+20-day CORR and MMC, `canon_corr` and `canon_mmc`. Values are copied as written (no float round trip).
+Model names are lower-cased as
 Numerai writes them. Rounds 1178–1197 were not final when the data was fetched,
 so they are marked resolved = false.
 """

@@ -96,7 +96,8 @@ def _local(opt: _Options, g: np.ndarray, pick: list[int], deadline: float) -> li
                 if ca == cb or cb not in opt.choices[a] or ca not in opt.choices[b]:
                     continue
                 ia, ib = opt.choices[a].index(cb), opt.choices[b].index(ca)
-                new = resid - opt.vectors[a][pick[a]] - opt.vectors[b][pick[b]] + opt.vectors[a][ia] + opt.vectors[b][ib]
+                new = (resid - opt.vectors[a][pick[a]] - opt.vectors[b][pick[b]]
+                       + opt.vectors[a][ia] + opt.vectors[b][ib])
                 before = _objective(resid, opt.penalties[a][pick[a]] + opt.penalties[b][pick[b]])
                 after = _objective(new, opt.penalties[a][ia] + opt.penalties[b][ib])
                 if after < before - ROUNDING:
