@@ -68,11 +68,14 @@ def _write_outputs(plan, args) -> None:
         atomic.output(args.json, plan.json_text(), key="--json")
     if getattr(args, "csv", None):
         atomic.output(args.csv, plan.csv_text(), key="--csv")
+    if getattr(args, "changes", None):
+        atomic.output(args.changes, plan.changes_text(), key="--changes")
 
 
-def _exit_for(plan) -> int:
-    """0: a plan is always a complete assignment (proven or not); no plan at all raises OptimizationError."""
-    return 0
+def _print_plan(p, args) -> None:
+    """The text plan on stdout, or on stderr where stdout carries a document (`--json -`, `--csv -`, …)."""
+    to_stdout = any(getattr(args, k, None) == "-" for k in ("json", "csv", "changes"))
+    (sys.stderr if to_stdout else sys.stdout).write(p.text())
 
 
 def cmd_run(args) -> int:
@@ -81,8 +84,8 @@ def cmd_run(args) -> int:
     sd = _scores(_load(args), args)
     p = make_plan(sd.fleet, sd.table, source=sd.source, current_round=sd.current_round, notes=sd.notes)
     _write_outputs(p, args)
-    sys.stdout.write(p.text())
-    return _exit_for(p)
+    _print_plan(p, args)
+    return 0
 
 
 def cmd_validate(args) -> int:
@@ -130,8 +133,8 @@ def cmd_assign(args) -> int:
                            fleet.portfolio.leverage)
     p = assemble(fleet, tg, table=None, wt=None, source=f"targets {args.targets}")
     _write_outputs(p, args)
-    sys.stdout.write(p.text())
-    return _exit_for(p)
+    _print_plan(p, args)
+    return 0
 
 
 def cmd_fetch(args) -> int:
@@ -275,6 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--objective", choices=("exposure", "tracking"), help="override solver.objective")
     p.add_argument("--json", metavar="PATH", help="also write the plan as JSON ('-': stdout)")
     p.add_argument("--csv", metavar="PATH", help="also write the slot table as CSV")
+    p.add_argument("--changes", metavar="PATH",
+                   help="also write only the slots that change (model, submit, stake, mode) as CSV: what to enter "
+                        "on numer.ai")
     p.add_argument("--offline", action="store_true", help="use the cache only (data.source = numerai)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_run)

@@ -18,7 +18,7 @@ from typing import Any
 from .errors import ConfigError
 from .regimes import Regime, check_score_name, custom_regime, preset
 from .tolerance import SUM_TO_ONE
-from .types import SHORT, Objective, Ref, RiskMeasure, Side, SidePolicy, SolverName
+from .types import SHORT, Objective, Ref, RiskMeasure, Side, SidePolicy, SolverName, StakeMode, StakingSystem
 
 NMR_SUPPLY = 11_000_000.0  # NMR's total supply: no stake, or fleet, can hold more
 DEFAULT_LEVERAGE = 2.0  # exposure per NMR of total stake where slots choose multipliers
@@ -54,6 +54,11 @@ class Tournament(StrEnum):
     @property
     def number(self) -> int:
         return {"classic": 8, "signals": 11, "crypto": 12}[self.value]
+
+    @property
+    def open_rounds(self) -> int:
+        """Rounds a per-round stake stays locked (rounds open at once) under per-round staking."""
+        return {"classic": 64, "signals": 64, "crypto": 24}[self.value]
 
 
 LINKAGES = ("single", "complete", "average", "weighted", "centroid", "median", "ward")
@@ -145,13 +150,43 @@ class Solver(SolverSettings):
 
 
 @dataclass(frozen=True)
+class Staking:
+    """The staking system and, per round, the budget the plan spreads over the slots (`[staking]`)."""
+
+    system: StakingSystem = StakingSystem.FIXED
+    nmr: float | None = None  # per-round: NMR committed to the tournament's allocation strategy (locked + idle)
+    per_round: float | None = None  # per-round: NMR staked per round over all slots, where the file gives it
+    open_rounds: int = 64  # rounds a per-round stake stays locked
+    stake_step: float = 0.01  # NMR: every per-round stake is a whole multiple of it
+    min_stake: float = 0.0  # NMR: a slot that stakes stakes at least this per round
+    mode: StakeMode = StakeMode.FIXED
+
+    @property
+    def per_round_system(self) -> bool:
+        return self.system is StakingSystem.PER_ROUND
+
+    @property
+    def budget(self) -> float:
+        """B, NMR per round: `per_round`, else nmr / open_rounds, rounded down to the step."""
+        raw = self.per_round if self.per_round is not None else (self.nmr or 0.0) / self.open_rounds
+        return round(math.floor(raw / self.stake_step + 1e-9) * self.stake_step, 10)
+
+    @property
+    def locked_at_full(self) -> float:
+        """NMR locked once every open round holds the plan's stakes: B × open_rounds."""
+        return self.budget * self.open_rounds
+
+
+@dataclass(frozen=True)
 class Slot:
     name: str
-    stake: float  # NMR
+    stake: float  # NMR: the fixed stake; per-round: the current per-round stake (0 where unknown)
     current: Ref | None = None
     current_multipliers: tuple[float, ...] | None = None  # in regime score order
     pin: Ref | None = None
     exclude: tuple[str, ...] = ()
+    current_stake: float | None = None  # per-round: today's per-round stake, NMR (None: unknown)
+    max_stake: float | None = None  # per-round: this slot's cap, NMR per round
 
 
 @dataclass(frozen=True)
@@ -167,10 +202,14 @@ class Fleet:
     path: Path | None = None
     sha256: str = ""
     spec: FleetSpec | None = field(default=None, compare=False, repr=False)  # what the file said
+    staking: Staking = Staking()
 
     @property
     def total_stake(self) -> float:
-        """Σ stakes, NMR."""
+        """The NMR the targets are scaled to: Σ fixed stakes, or under per-round staking the budget B (NMR
+        per round)."""
+        if self.staking.per_round_system:
+            return self.staking.budget
         return float(sum(s.stake for s in self.slots))
 
     def with_overrides(self, *, risk_measure: RiskMeasure | None = None, objective: Objective | None = None,
@@ -211,6 +250,8 @@ class SlotSpec:
     current_multipliers: tuple[tuple[str, float], ...] | None = None  # as written: (score, multiplier)
     pin: Ref | None = None
     exclude: tuple[str, ...] = ()
+    current_stake: float | None = None  # per-round: NMR per round, as written (None: from the API, or unknown)
+    max_stake: float | None = None  # per-round
 
     @property
     def where(self) -> str:
@@ -231,10 +272,13 @@ class FleetSpec:
     slots: tuple[SlotSpec, ...]
     path: Path | None = None
     sha256: str = ""
+    staking: Staking = Staking()
 
     @property
     def needs_api(self) -> bool:
-        """Whether `resolve` needs facts only the API has (stakes not in the file, a live regime)."""
+        """Whether `resolve` needs facts only the API has (fixed stakes not in the file, a live regime)."""
+        if self.staking.per_round_system:
+            return self.payout.live
         return self.payout.live or any(s.stake is None for s in self.slots)
 
     def with_overrides(self, *, risk_measure: RiskMeasure | None = None, objective: Objective | None = None,
@@ -249,6 +293,7 @@ class Facts:
 
     stakes: Mapping[str, float] = field(default_factory=dict)
     regime: Regime | None = None
+    current_stakes: Mapping[str, float] = field(default_factory=dict)  # per-round: NMR per round, by slot
 
 
 NO_FACTS = Facts()
@@ -265,16 +310,17 @@ def resolve(spec: FleetSpec, facts: Facts = NO_FACTS) -> Fleet:
     if regime is None:
         raise ConfigError('payout.regime: "live" takes the open round\'s rules from the API; load the scores first')
     lev, mults = _check_rules(spec, regime, live)
-    slots = tuple(_resolve_slot(s, m, facts) for s, m in zip(spec.slots, mults))
+    per_round = spec.staking.per_round_system
+    slots = tuple(_resolve_slot(s, m, facts, per_round) for s, m in zip(spec.slots, mults))
     solver = Solver(**_settings(spec.solver), objective=spec.objective or DEFAULT_OBJECTIVE)
-    check_totals(slots, solver)
+    check_totals(slots, solver, spec.staking)
     payout = Payout(regime=regime,
                     payout_factor=(DEFAULT_PAYOUT_FACTOR if spec.payout.payout_factor is None
                                    else spec.payout.payout_factor),
                     clip=DEFAULT_CLIP if spec.payout.clip is None else spec.payout.clip)
     return Fleet(models=spec.models, portfolio=Portfolio(**_settings(spec.portfolio), leverage=float(lev)),
                  payout=payout, data=spec.data, solver=solver, slots=slots, path=spec.path, sha256=spec.sha256,
-                 spec=spec)
+                 spec=spec, staking=spec.staking)
 
 
 def _check_rules(spec: FleetSpec, regime: Regime, live: bool) -> tuple[float, list[tuple[float, ...] | None]]:
@@ -306,7 +352,12 @@ def _settings(obj) -> dict[str, Any]:
     return {f.name: getattr(obj, f.name) for f in fields(obj)}
 
 
-def _resolve_slot(s: SlotSpec, mults: tuple[float, ...] | None, facts: Facts) -> Slot:
+def _resolve_slot(s: SlotSpec, mults: tuple[float, ...] | None, facts: Facts, per_round: bool) -> Slot:
+    if per_round:
+        # The file's current_stake wins over the API's (the plan notes a difference: sync).
+        cur = s.current_stake if s.current_stake is not None else facts.current_stakes.get(s.name)
+        return Slot(name=s.name, stake=float(cur or 0.0), current=s.current, current_multipliers=mults, pin=s.pin,
+                    exclude=s.exclude, current_stake=None if cur is None else float(cur), max_stake=s.max_stake)
     stake = s.stake if s.stake is not None else facts.stakes.get(s.name)
     if stake is None:
         raise ConfigError(f"{s.where}.stake: not in the fleet file; it comes from the API (load the scores first)")
@@ -340,8 +391,25 @@ def _multipliers(s: SlotSpec, regime: Regime, live: bool) -> tuple[float, ...] |
     return mults
 
 
-def check_totals(slots: tuple[Slot, ...], solver: SolverSettings) -> None:
-    """Ranges that need every stake: the fleet's total within NMR's supply, the change penalty within it."""
+def check_totals(slots: tuple[Slot, ...], solver: SolverSettings, staking: Staking | None = None) -> None:
+    """Ranges that need every stake: the fleet's total within NMR's supply, the change penalty within it;
+    under per-round staking, the budget the slots can carry."""
+    if staking is not None and staking.per_round_system:
+        b = staking.budget
+        if b <= 0:
+            raise ConfigError(f"staking: the per-round budget rounds down to 0 NMR (nmr / open_rounds below "
+                              f"stake_step = {staking.stake_step:g})", key="stakes")
+        if staking.min_stake > b:
+            raise ConfigError(f"staking.min_stake: {staking.min_stake:g} NMR is more than the per-round budget "
+                              f"({b:g} NMR): no slot could stake", key="stakes")
+        caps = [min(s.max_stake, b) if s.max_stake is not None else b for s in slots]
+        if sum(caps) < b - 1e-9:
+            raise ConfigError(f"slots: the slots' max_stake add up to {sum(caps):g} NMR per round, less than the "
+                              f"per-round budget ({b:g} NMR)", key="stakes")
+        if solver.change_penalty > b:
+            raise ConfigError(f"solver.change_penalty: {solver.change_penalty:g} is more than the per-round "
+                              f"budget ({b:g} NMR)", key="stakes")
+        return
     total = float(sum(s.stake for s in slots))
     if total > NMR_SUPPLY:
         raise ConfigError(f"slots: the stakes add up to {total:,.0f} NMR, more than NMR's total supply "
@@ -365,12 +433,15 @@ def parse_fleet(doc: dict[str, Any], *, base: Path, path: Path | None = None, sh
         raise ConfigError('payout.regime: "live" reads the slots\' multipliers from the API; it needs '
                           'data.source = "numerai"')
     solver, objective = _solver(doc)
-    slots = _slots(doc, models, data.source)
+    staking = _staking(doc, payout, data.tournament)
+    slots = _slots(doc, models, data.source, staking)
     spec = FleetSpec(models=models, portfolio=portfolio, leverage=leverage, payout=payout, data=data, solver=solver,
-                     objective=objective, slots=slots, path=path, sha256=sha256)
+                     objective=objective, slots=slots, path=path, sha256=sha256, staking=staking)
     if payout.regime is not None:  # rules in the file: check against them now, before anything is fetched
         _check_rules(spec, payout.regime, False)
-    if not any(s.stake is None for s in slots):
+    if staking.per_round_system:
+        check_totals(tuple(Slot(s.name, 0.0, max_stake=s.max_stake) for s in slots), solver, staking)
+    elif not any(s.stake is None for s in slots):
         check_totals(tuple(Slot(s.name, s.stake) for s in slots), solver)  # type: ignore[arg-type]
     return spec
 
@@ -474,13 +545,15 @@ def _choice(table: dict, key: str, where: str, default: str, choices: tuple[str,
 
 # --- the sections ------------------------------------------------------------
 
-_TOP = ("models", "portfolio", "payout", "data", "solver", "slots")
+_TOP = ("models", "portfolio", "payout", "data", "solver", "staking", "slots")
 _PORTFOLIO = ("leverage", "lookback", "risk_measure", "linkage", "codependence", "leaf_order", "alpha",
               "side", "min_rounds", "max_stale", "missing", "min_weight", "max_correlation")
 _PAYOUT = ("regime", "scores", "combinations", "payout_factor", "clip", "multiplier_step")
 _DATA = ("source", "snapshot", "cache_dir", "tournament", "columns")
 _SOLVER = ("name", "time_limit", "change_penalty", "objective")
-_SLOT = ("name", "stake", "current", "current_multipliers", "pin", "exclude")
+_SLOT = ("name", "stake", "current", "current_multipliers", "pin", "exclude", "current_stake", "max_stake")
+_STAKING = ("system", "nmr", "per_round", "open_rounds", "stake_step", "min_stake", "mode")
+_PER_ROUND_ONLY = ("nmr", "per_round", "open_rounds", "stake_step", "min_stake", "mode")
 
 
 def _models(doc: dict) -> tuple[str, ...]:
@@ -575,7 +648,50 @@ def _solver(doc: dict) -> tuple[SolverSettings, Objective | None]:
     ), objective
 
 
-def _slots(doc: dict, models: tuple[str, ...], source: Source) -> tuple[SlotSpec, ...]:
+def _on_step(v: float, step: float) -> bool:
+    return abs(v / step - round(v / step)) < 1e-6
+
+
+def _staking(doc: dict, payout: PayoutSpec, tournament: Tournament) -> Staking:
+    """`[staking]`: the system (default per-round for `live` and the presets that declare it, else fixed) and,
+    under per-round, the budget and the stake grid."""
+    t = _table(doc, "staking")
+    _check_keys(t, _STAKING, "staking")
+    default = (StakingSystem.PER_ROUND if payout.live or (payout.regime is not None
+                                                         and payout.regime.staking == "per-round")
+               else StakingSystem.FIXED)
+    system = StakingSystem(_choice(t, "system", "staking", default.value, tuple(x.value for x in StakingSystem)))
+    d = Staking()
+    if system is StakingSystem.FIXED:
+        for k in _PER_ROUND_ONLY:
+            if k in t:
+                raise ConfigError(f'staking.{k}: only used with system = "per-round" (system is "fixed": each '
+                                  "slot's stake is given)")
+        return Staking(system=system, open_rounds=tournament.open_rounds)
+    nmr = _num(t, "nmr", "staking", None, lo=0.0, lo_open=True, hi=NMR_SUPPLY)
+    per_round = _num(t, "per_round", "staking", None, lo=0.0, lo_open=True, hi=NMR_SUPPLY)
+    if (nmr is None) == (per_round is None):
+        raise ConfigError('staking.nmr: system = "per-round" needs the NMR committed to the allocation strategy '
+                          "(nmr), or the NMR staked per round over all slots (per_round): exactly one of them")
+    step = _num(t, "stake_step", "staking", d.stake_step, lo=0.0, lo_open=True, hi=1000.0)
+    assert step is not None
+    if step < 1e-6:
+        raise ConfigError(f"staking.stake_step: {step:g} NMR is below 1e-6 NMR")
+    min_stake = _num(t, "min_stake", "staking", d.min_stake, lo=0.0, hi=NMR_SUPPLY)
+    assert min_stake is not None
+    if not _on_step(min_stake, step):
+        raise ConfigError(f"staking.min_stake: {min_stake:g} is not a whole multiple of stake_step = {step:g}")
+    if per_round is not None and not _on_step(per_round, step):
+        raise ConfigError(f"staking.per_round: {per_round:g} is not a whole multiple of stake_step = {step:g}")
+    open_rounds = _int(t, "open_rounds", "staking", tournament.open_rounds, lo=1)
+    if open_rounds > 1000:
+        raise ConfigError(f"staking.open_rounds: must be ≤ 1000, got {open_rounds}")
+    mode = StakeMode(_choice(t, "mode", "staking", d.mode.value, tuple(x.value for x in StakeMode)))
+    return Staking(system=system, nmr=nmr, per_round=per_round, open_rounds=open_rounds, stake_step=step,
+                   min_stake=min_stake, mode=mode)
+
+
+def _slots(doc: dict, models: tuple[str, ...], source: Source, staking: Staking) -> tuple[SlotSpec, ...]:
     raw = doc.get("slots")
     if raw is None:
         raise ConfigError("slots: required: at least one [[slots]] table")
@@ -596,8 +712,23 @@ def _slots(doc: dict, models: tuple[str, ...], source: Source) -> tuple[SlotSpec
         if name in names:
             raise ConfigError(f"{where}.name: slot {name!r} is listed twice")
         names.add(name)
+        per_round = staking.per_round_system
+        if per_round and "stake" in t:
+            raise ConfigError(f'{where}.stake: under system = "per-round" the plan sets each slot\'s per-round '
+                              "stake; write today's as current_stake")
+        if not per_round:
+            for k in ("current_stake", "max_stake"):
+                if k in t:
+                    raise ConfigError(f'{where}.{k}: only used with [staking] system = "per-round"')
+        current_stake = _num(t, "current_stake", where, None, lo=0.0, hi=NMR_SUPPLY)
+        max_stake = _num(t, "max_stake", where, None, lo=0.0, lo_open=True, hi=NMR_SUPPLY)
+        if max_stake is not None and not _on_step(max_stake, staking.stake_step):
+            raise ConfigError(f"{where}.max_stake: {max_stake:g} is not a whole multiple of staking.stake_step = "
+                              f"{staking.stake_step:g}")
+        if max_stake is not None and max_stake < staking.min_stake:
+            raise ConfigError(f"{where}.max_stake: {max_stake:g} is below staking.min_stake = {staking.min_stake:g}")
         stake = _num(t, "stake", where, None, lo=0.0, lo_open=True, hi=NMR_SUPPLY)
-        if stake is None and source is Source.SNAPSHOT:
+        if stake is None and source is Source.SNAPSHOT and not per_round:
             raise ConfigError(f"{where}.stake: required with data.source = \"snapshot\" (stakes come from the API "
                               "only with source = \"numerai\")")
         current = _ref(t["current"], f"{where}.current", models) if "current" in t else None
@@ -629,7 +760,7 @@ def _slots(doc: dict, models: tuple[str, ...], source: Source) -> tuple[SlotSpec
             if pin is not None and pin.model in exclude:
                 raise ConfigError(f"{where}.pin: {pin.label!r} is also in exclude")
         out.append(SlotSpec(index=i, name=name, stake=stake, current=current, current_multipliers=mults, pin=pin,
-                            exclude=exclude))
+                            exclude=exclude, current_stake=current_stake, max_stake=max_stake))
     return tuple(out)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -34,13 +34,30 @@ def check_models(fleet: Fleet, table: pd.DataFrame, source: str) -> None:
 
 
 def slot_inputs(fleet: Fleet) -> list[slots.SlotInput]:
+    """The slots as the program sees them: fixed stakes, or under per-round staking each slot's cap."""
     regime = fleet.payout.regime
     out = []
     for s in fleet.slots:
         combo = regime.combinations.index(s.current_multipliers) if s.current_multipliers is not None else None
-        out.append(slots.SlotInput(name=s.name, stake=float(s.stake), current=s.current,  # type: ignore[arg-type]
+        stake = _cap(fleet, s) if fleet.staking.per_round_system else float(s.stake)
+        out.append(slots.SlotInput(name=s.name, stake=stake, current=s.current,  # type: ignore[arg-type]
                                    current_combo=combo, pin=s.pin, exclude=s.exclude))
     return out
+
+
+def _cap(fleet: Fleet, s) -> float:
+    b = fleet.staking.budget
+    return b if s.max_stake is None else min(s.max_stake, b)
+
+
+def per_round(fleet: Fleet) -> slots.PerRound | None:
+    """The per-round budget and grid of a per-round fleet (None under fixed stakes)."""
+    st = fleet.staking
+    if not st.per_round_system:
+        return None
+    return slots.PerRound(budget=st.budget, step=st.stake_step, min_stake=st.min_stake,
+                          caps=tuple(_cap(fleet, s) for s in fleet.slots),
+                          current_stakes=tuple(s.current_stake for s in fleet.slots))
 
 
 @dataclass(frozen=True)
@@ -84,7 +101,7 @@ def slot_problem(fleet: Fleet, si: list[slots.SlotInput], tg: tuple[Target, ...]
         raise ConfigError('solver.objective: "tracking" follows the target portfolio\'s payout over the '
                           'weights\' window, which given targets do not have; use objective = "exposure"')
     return slots.SlotProblem.build(si, tg, fleet.payout.regime, fleet.models, change_penalty=s.change_penalty,
-                                   objective=s.objective, streams=st)
+                                   objective=s.objective, streams=st, per_round=per_round(fleet))
 
 
 def solve_slots(fleet: Fleet, si: list[slots.SlotInput], tg: tuple[Target, ...],
@@ -92,6 +109,22 @@ def solve_slots(fleet: Fleet, si: list[slots.SlotInput], tg: tuple[Target, ...],
     """The fleet's slot program solved with its solver settings."""
     s = fleet.solver
     return slots.solve(slot_problem(fleet, si, tg, st), solver=s.name, time_limit=s.time_limit)
+
+
+def slot_rows(fleet: Fleet, si: list[slots.SlotInput], sp: slots.SlotPlan) -> list[SlotRow]:
+    """The plan's rows: each slot's reference, multipliers and stake (the plan's per-round stake under
+    per-round staking, with the current one beside it)."""
+    regime = fleet.payout.regime
+    rows = []
+    for j, (s, c, ch) in enumerate(zip(si, sp.choices, sp.changed)):
+        if sp.stakes is not None:
+            cur = fleet.slots[j].current_stake
+            rows.append(SlotRow.make(s.name, sp.stakes[j], c.ref, regime.as_dict(c.combo), changed=ch,
+                                     current=s.current, current_stake=cur))
+        else:
+            rows.append(SlotRow.make(s.name, s.stake, c.ref, regime.as_dict(c.combo), changed=ch,
+                                     current=s.current))
+    return rows
 
 
 def assemble(fleet: Fleet, tg: tuple[Target, ...], *, table: pd.DataFrame | None, wt: Weights | None,
@@ -106,11 +139,9 @@ def assemble(fleet: Fleet, tg: tuple[Target, ...], *, table: pd.DataFrame | None
     pb = slot_problem(fleet, si, tg, st)
     sp = slots.solve(pb, solver=fleet.solver.name, time_limit=fleet.solver.time_limit)
     total = fleet.total_stake
-    ach = slots.achieved(si, list(sp.choices), regime)
-    slot_rows = []
-    for s, c, ch in zip(si, sp.choices, sp.changed):
-        mults = regime.as_dict(c.combo)
-        slot_rows.append(SlotRow.make(s.name, s.stake, c.ref, mults, changed=ch, current=s.current))
+    rows = slot_rows(fleet, si, sp)
+    held_si = [replace(s, stake=r.stake) for s, r in zip(si, rows)]  # the stakes the plan holds
+    ach = slots.achieved(held_si, list(sp.choices), regime)
     tmap = {(t.model, t.side, t.score): t.target for t in tg}
     keys = list(tmap) + [k for k in ach if k not in tmap]
     order = {m: i for i, m in enumerate(fleet.models)}
@@ -122,10 +153,10 @@ def assemble(fleet: Fleet, tg: tuple[Target, ...], *, table: pd.DataFrame | None
             target_rows.append(TargetRow(model=m, side=side, label=Ref(m, side).label, score=k, target=t,
                                          achieved=a))
     deviation = sum(abs(r.achieved - r.target) for r in target_rows)
-    lev = sum(r.stake * sum(r.multipliers.values()) for r in slot_rows) / total
+    lev = sum(r.stake * sum(r.multipliers.values()) for r in rows) / total
     te = None
     if st is not None:
-        held = [(r.model, r.side, r.multipliers, r.stake) for r in slot_rows]
+        held = [(r.model, r.side, r.multipliers, r.stake) for r in rows]
         te = tracking.tracking_error(tracking.plan_payout(st, held), tracking.target_payout(st, tg))
     notes = list(notes)
     if "tc" in regime.scores and any(r.side is Side.SHORT and r.score == "tc" for r in target_rows):
@@ -145,7 +176,7 @@ def assemble(fleet: Fleet, tg: tuple[Target, ...], *, table: pd.DataFrame | None
             "missing": inst.missing_note, "hrp_notes": list(wt.result.notes),
         })
         if table is not None:
-            perf = window_performance(fleet, table, slot_rows, list(inst.window))
+            perf = window_performance(fleet, table, rows, [int(r) for r in idx])  # the weights' rounds
     else:
         data.update({"first_round": None, "last_round": None, "rounds": 0, "window_rounds": 0, "instruments": [],
                      "dropped": [], "missing": "n/a (targets given)", "hrp_notes": []})
@@ -156,17 +187,27 @@ def assemble(fleet: Fleet, tg: tuple[Target, ...], *, table: pd.DataFrame | None
         columns=column_of(regime, fleet.data.column_map) if table is not None else {},
         payout_factors=dict(zip(regime.scores, fleet.payout.factors)), clip=fleet.payout.clip_value,
         weights={str(k): float(v) for k, v in (wt.weights.items() if wt is not None else [])},
-        deviation=deviation, change_penalty=fleet.solver.change_penalty, penalty=sp.penalty, slots=tuple(slot_rows),
+        deviation=deviation, change_penalty=fleet.solver.change_penalty, penalty=sp.penalty, slots=tuple(rows),
         targets=tuple(target_rows), solver=sp.solver, data=data, unreachable=pb.capacity_notes(),
         notes=notes, round=current_round, window_performance=perf, tracking_error=te,
-        tracking_rounds=list(st.rounds) if st is not None else [])
+        tracking_rounds=list(st.rounds) if st is not None else [], staking=staking_record(fleet))
 
 
-def window_performance(fleet: Fleet, table: pd.DataFrame, slot_rows: list[SlotRow], window: list[int]) -> dict:
+def staking_record(fleet: Fleet) -> dict:
+    """The plan's `staking` block: the system and, under per-round staking, the budget and the grid."""
+    st = fleet.staking
+    if not st.per_round_system:
+        return {"system": "fixed"}
+    return {"system": "per-round", "nmr": st.nmr, "per_round_budget": st.budget, "open_rounds": st.open_rounds,
+            "stake_step": st.stake_step, "min_stake": st.min_stake, "mode": st.mode.value,
+            "locked_at_full": st.locked_at_full}
+
+
+def window_performance(fleet: Fleet, table: pd.DataFrame, rows: list[SlotRow], window: list[int]) -> dict:
     """The plan's payout over the window as if it had been held (in-sample: the weights saw these rounds)."""
     regime = fleet.payout.regime
     wide = wide_scores(table, fleet.models, regime.scores)
-    held = [Held(r.model, r.side, dict(r.multipliers), r.stake) for r in slot_rows]
+    held = [Held(r.model, r.side, dict(r.multipliers), r.stake) for r in rows]
     pay = slot_payouts(wide, window, held, dict(zip(regime.scores, fleet.payout.factors)), fleet.payout.clip_value)
     s = summary(pay.sum(axis=1), fleet.total_stake)
     s["payout_factors"] = dict(zip(regime.scores, fleet.payout.factors))

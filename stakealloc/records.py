@@ -22,20 +22,22 @@ class SlotRow:
     label: str  # what the slot submits: the model, or short_<model>
     multipliers: dict[str, float]  # per regime score, in regime order
     exposure: dict[str, float]  # stake × multiplier per score, NMR
-    changed: bool  # differs from the slot's current (model, side, multipliers)
+    changed: bool  # differs from the slot's current (model, side, multipliers; per-round: or stake)
     current: str | None = None  # label of the slot's current submission, if known
+    current_stake: float | None = None  # per-round staking: today's per-round stake (NMR), if known
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "side", Side(self.side))
 
     @classmethod
     def make(cls, slot: str, stake: float, ref: Ref | None, multipliers: dict[str, float], *, changed: bool,
-             current: Ref | None = None) -> SlotRow:
+             current: Ref | None = None, current_stake: float | None = None) -> SlotRow:
         """The row of a slot submitting `ref` (None: nothing known, pays 0) at `multipliers` (score -> x)."""
         model, side = (ref.model, ref.side) if ref is not None else ("", Side.LONG)
         return cls(slot=slot, stake=stake, model=model, side=side, label=ref.label if ref is not None else "",
                    multipliers=dict(multipliers), exposure={k: stake * m for k, m in multipliers.items()},
-                   changed=changed, current=current.label if current is not None else None)
+                   changed=changed, current=current.label if current is not None else None,
+                   current_stake=current_stake)
 
     @property
     def assignment(self) -> tuple[str, str, tuple[float, ...]]:
@@ -90,7 +92,21 @@ class Plan:
     clip: float | None = None  # in force
     tracking_error: float | None = None  # NMR per round, in the window; None without a window (given targets)
     tracking_rounds: list[int] = field(default_factory=list)  # the window's rounds it was measured on
+    staking: dict[str, Any] = field(default_factory=lambda: {"system": "fixed"})  # the system and, per round,
+    # its budget: system, nmr, per_round_budget, open_rounds, stake_step, min_stake, mode, locked_at_full
     created: str = field(default_factory=_now)
+
+    @property
+    def per_round(self) -> bool:
+        return self.staking.get("system") == "per-round"
+
+    def _slot_dict(self, r: SlotRow) -> dict[str, Any]:
+        d = {**asdict(r), "side": r.side.value}
+        if self.per_round:
+            d["per_round_stake"] = r.stake
+        else:
+            d.pop("current_stake")
+        return d
 
     def to_dict(self) -> dict[str, Any]:
         """The plan as the CLI's --json writes it."""
@@ -112,7 +128,8 @@ class Plan:
             "tracking_error": self.tracking_error,
             "tracking_rounds": list(self.tracking_rounds),
             "change_penalty": {"per_slot": self.change_penalty, "charged": self.penalty},
-            "slots": [{**asdict(r), "side": r.side.value} for r in self.slots],
+            "staking": self.staking,
+            "slots": [self._slot_dict(r) for r in self.slots],
             "targets": [{**asdict(r), "side": r.side.value} for r in self.targets],
             "unreachable": self.unreachable,
             "solver": asdict(self.solver),
@@ -130,6 +147,11 @@ class Plan:
         from .report import csv_text
 
         return csv_text(self)
+
+    def changes_text(self) -> str:
+        from .report import changes_text
+
+        return changes_text(self)
 
     def text(self) -> str:
         from .report import render

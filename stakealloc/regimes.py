@@ -54,6 +54,11 @@ def twenty_day(display_name: str) -> ScoreSpec:
     return ScoreSpec(display_name, None, None, 20, 2, 1)
 
 
+def sixty_day(display_name: str) -> ScoreSpec:
+    """A Classic 60-day score (CORR60, MMC60): 60 scoring days after the same delay and lag (lag 65 rounds)."""
+    return ScoreSpec(display_name, None, None, 60, 2, 1)
+
+
 @dataclass(frozen=True)
 class Regime:
     """A payout regime.
@@ -72,6 +77,7 @@ class Regime:
     clip: float | None = None
     source: str = "preset"
     round: int | None = None
+    staking: str | None = None  # "fixed" | "per-round": the staking system the rules were paid under, if known
 
     def __post_init__(self) -> None:
         if not self.specs:
@@ -141,7 +147,17 @@ PRESETS: dict[str, Regime] = {
         (_CORR20, twenty_day("tc")),
     ),
     # From 2024-01-02: fixed 0.5×CORR + 2×MMC, a slot chooses model and side only.
-    "classic-2024": Regime("classic-2024", ("v2_corr20", "mmc"), ((0.5, 2.0),), (_CORR20, twenty_day("mmc"))),
+    "classic-2024": Regime("classic-2024", ("v2_corr20", "mmc"), ((0.5, 2.0),), (_CORR20, twenty_day("mmc")),
+                           staking="fixed"),
+    # From about 2026-01-01 (round ≈1175) to round 1342: fixed 0.75×CORR20 + 2.25×MMC, clip 0.05, fixed stakes
+    # (third-party sources only: README).
+    "classic-2026": Regime("classic-2026", ("v2_corr20", "mmc"), ((0.75, 2.25),), (_CORR20, twenty_day("mmc")),
+                           clip=0.05, staking="fixed"),
+    # From round 1343 (the "Ender-60" cutover, reported): 3×CORR60 + 15×MMC60, clip 1, payout factor 1, under
+    # Atomic Blockchain Staking (per-round stakes), 60-day scores.
+    "classic-r1343": Regime("classic-r1343", ("corr60", "mmc60"), ((3.0, 15.0),),
+                            (sixty_day("corr60"), sixty_day("mmc60")), payout_factors=(1.0, 1.0), clip=1.0,
+                            staking="per-round"),
 }
 
 
@@ -252,4 +268,4 @@ def regime_from_configs(configs: list[ScoreConfig], round_number: int, *, step: 
         raise ApiError(f"round {round_number}: every payout multiplier is 0")
     return Regime("live", tuple(names), tuple(combos), tuple(c.spec for c in pay),
                   payout_factors=tuple(c.payout_factor for c in pay), clip=clips[0] if clips else None,
-                  source="api", round=round_number)
+                  source="api", round=round_number, staking="per-round")

@@ -25,15 +25,39 @@ def json_text(p: Plan) -> str:
 
 
 def csv_text(p: Plan) -> str:
-    """One row per slot: model, side, stake, changed, then multipliers and exposures per score."""
+    """One row per slot: model, side, stake (per-round: the plan's per-round stake, NMR), changed, current
+    (what it submits today), then per-round staking's current stake and mode, multipliers and exposures."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     ks = list(p.regime.scores)
-    w.writerow(["slot", "model", "side", "stake", "changed", *(f"{k}_mult" for k in ks),
+    extra = ["current_stake", "mode"] if p.per_round else []
+    w.writerow(["slot", "model", "side", "stake", "changed", "current", *extra, *(f"{k}_mult" for k in ks),
                 *(f"{k}_exposure" for k in ks)])
     for s in p.slots:
-        w.writerow([s.slot, s.model, s.side.value, _num(s.stake), str(s.changed).lower(),
+        more = ([_num(s.current_stake) if s.current_stake is not None else "", p.staking["mode"]]
+                if p.per_round else [])
+        w.writerow([s.slot, s.model, s.side.value, _num(s.stake), str(s.changed).lower(), s.current or "", *more,
                     *(_num(s.multipliers[k]) for k in ks), *(_num(s.exposure[k]) for k in ks)])
+    return buf.getvalue()
+
+
+def changes_text(p: Plan) -> str:
+    """Only the slots whose reference or stake changes: what to enter on numer.ai (under per-round staking the
+    V3 Stakes page: model, per-round stake, mode), as CSV."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    if p.per_round:
+        w.writerow(["model", "submit", "per_round_stake", "mode", "current", "current_stake"])
+        for s in p.slots:
+            if s.changed:
+                w.writerow([s.slot, s.label, f"{s.stake:.10g}", p.staking["mode"], s.current or "",
+                            "" if s.current_stake is None else f"{s.current_stake:.10g}"])
+    else:
+        ks = list(p.regime.scores)
+        w.writerow(["model", "submit", *(f"{k}_mult" for k in ks), "current"])
+        for s in p.slots:
+            if s.changed:
+                w.writerow([s.slot, s.label, *(f"{s.multipliers[k]:g}" for k in ks), s.current or ""])
     return buf.getvalue()
 
 
@@ -46,7 +70,6 @@ def _fmt(v: float) -> str:
 
 
 def render(p: Plan) -> str:
-    ks = list(p.regime.scores)
     out: list[str] = []
     title = f"stakealloc {__version__}: slot plan"
     if p.round is not None:
@@ -75,7 +98,25 @@ def render(p: Plan) -> str:
 
     label_w = max([len("model")] + [len(s.label) for s in p.slots] + [len(t.label) for t in p.targets])
     slot_w = max([len("slot")] + [len(s.slot) for s in p.slots])
-    out.append("Slots (* = differs from current: this week's to-do list)")
+    if p.per_round:
+        out += _per_round_slots(p, slot_w)
+    else:
+        out += _fixed_slots(p, slot_w, label_w)
+    out.append("")
+    out += _targets(p, label_w)
+    out.append("")
+    out.append("Totals")
+    if p.per_round:
+        out += _per_round_totals(p)
+    else:
+        out += _fixed_totals(p)
+    _rest(p, out)
+    return "\n".join(out) + "\n"
+
+
+def _fixed_slots(p: Plan, slot_w: int, label_w: int) -> list[str]:
+    ks = list(p.regime.scores)
+    out = ["Slots (* = differs from current: this week's to-do list)"]
     mw = {k: max(7, len(k) + 2) for k in ks}  # score names are displayNames of any length
     ew = {k: max(10, len(k) + 4) for k in ks}
     head = (f"  {'slot':<{slot_w}}  {'model':<{label_w}}  " + "  ".join(f"{k + ' x':>{mw[k]}}" for k in ks)
@@ -88,21 +129,83 @@ def render(p: Plan) -> str:
                    + f"  {_fmt(s.stake):>10}  " + "  ".join(f"{_fmt(s.exposure[k]):>{ew[k]}}" for k in ks))
     n_changed = sum(s.changed for s in p.slots)
     out.append(f"  {n_changed} of {len(p.slots)} slots to change")
-    out.append("")
-    out.append("Targets vs achieved exposure (NMR)")
+    return out
+
+
+def _per_round_slots(p: Plan, slot_w: int) -> list[str]:
+    """Per slot: what it submits and its per-round stake, today → this plan, and the mode."""
+    mode = p.staking.get("mode", "fixed")
+    sub = [(s.current or "?") + (" → " + s.label if s.label != s.current else "") for s in p.slots]
+    stk = [("?" if s.current_stake is None else _fmt(s.current_stake))
+           + ("" if s.current_stake is not None and abs(s.current_stake - s.stake) < 1e-9 else f" → {_fmt(s.stake)}")
+           for s in p.slots]
+    sw = max([len("submits")] + [len(x) for x in sub])
+    kw = max([len("per-round stake (NMR)")] + [len(x) for x in stk])
+    out = ["Slots (* = changes: enter them on the V3 Stakes page; short_x = x's predictions inverted)",
+           f"  {'slot':<{slot_w}}  {'submits':<{sw}}  {'per-round stake (NMR)':<{kw}}  mode"]
+    for s, a, b in zip(p.slots, sub, stk):
+        out.append(f"{'*' if s.changed else ' '} {s.slot:<{slot_w}}  {a:<{sw}}  {b:<{kw}}  {mode}")
+    out.append(f"  {sum(s.changed for s in p.slots)} of {len(p.slots)} slots to change")
+    return out
+
+
+def _targets(p: Plan, label_w: int) -> list[str]:
+    """Targets against what the slots achieve: per (model, side) in one-combination regimes (every score moves
+    together), else per score."""
+    r = p.regime
+    if r.single:
+        unit = "NMR per round" if p.per_round else "NMR"
+        lev = sum(r.combinations[0])
+        rows: dict[str, list[float]] = {}
+        for t in p.targets:
+            acc = rows.setdefault(t.label, [0.0, 0.0])
+            acc[0] += t.target / lev
+            acc[1] += t.achieved / lev
+        out = [f"Targets vs achieved stake ({unit}; each pays {r.describe()})",
+               f"  {'model':<{label_w}}  {'target':>10}  {'achieved':>10}  {'difference':>10}"]
+        for label, (tv, av) in rows.items():
+            out.append(f"  {label:<{label_w}}  {_fmt(tv):>10}  {_fmt(av):>10}  {av - tv:>+10,.2f}")
+        return out
+    ks = list(r.scores)
     sw = max([6] + [len(k) for k in ks])
-    out.append(f"  {'model':<{label_w}}  {'score':<{sw}}  {'target':>10}  {'achieved':>10}  {'difference':>10}")
+    out = ["Targets vs achieved exposure (NMR)",
+           f"  {'model':<{label_w}}  {'score':<{sw}}  {'target':>10}  {'achieved':>10}  {'difference':>10}"]
     for t in p.targets:
         out.append(f"  {t.label:<{label_w}}  {t.score:<{sw}}  {_fmt(t.target):>10}  {_fmt(t.achieved):>10}  "
                    f"{t.achieved - t.target:>+10,.2f}")
-    out.append("")
+    return out
+
+
+def _per_round_totals(p: Plan) -> list[str]:
+    st = p.staking
+    b, n = st["per_round_budget"], st["open_rounds"]
+    given = (f"nmr {_fmt(st['nmr'])} / {n} open rounds, rounded down to {st['stake_step']:g}" if st["nmr"] is not None
+             else "staking.per_round")
+    out = [f"  per-round budget B = {_fmt(b)} NMR ({given}); Σ per-round stakes = "
+           f"{_fmt(sum(s.stake for s in p.slots))} NMR; leverage {p.leverage_achieved:.4g}",
+           f"  locked when every open round holds these stakes: {_fmt(st['locked_at_full'])} NMR (B × {n})"
+           + (f" of nmr {_fmt(st['nmr'])}" if st["nmr"] is not None else "")]
+    if st.get("locked_now") is not None:
+        out.append(f"  locked now (the API's stakeTransactions of unresolved rounds): {_fmt(st['locked_now'])} NMR")
+    if st["nmr"] is not None and st["locked_at_full"] > st["nmr"] + 1e-9:
+        out.append(f"  WARNING: the plan locks {_fmt(st['locked_at_full'])} NMR at full roll-in, more than nmr "
+                   f"({_fmt(st['nmr'])})")
+    out.append(f"  roll-in: each new round replaces one of the {n} open positions: the fleet carries half of this plan "
+               f"after {n // 2} rounds and all of it after {n}")
+    return out
+
+
+def _fixed_totals(p: Plan) -> list[str]:
+    return [f"  stake {_fmt(p.total_stake)} NMR; leverage desired {p.leverage_desired:.4g}, "
+            f"achieved {p.leverage_achieved:.4g}"]
+
+
+def _rest(p: Plan, out: list[str]) -> None:
     sv = p.solver
-    out.append("Totals")
-    out.append(f"  stake {_fmt(p.total_stake)} NMR; leverage desired {p.leverage_desired:.4g}, "
-               f"achieved {p.leverage_achieved:.4g}")
     kind = sv.objective_kind
+    nmr = "NMR per round" if p.per_round else "NMR"
     pen = f" + change penalty {_fmt(p.penalty)}" if p.change_penalty and kind == "exposure" else ""
-    out.append(f"  deviation Σ|achieved − target| = {_fmt(p.deviation)} NMR{pen}"
+    out.append(f"  deviation Σ|achieved − target| = {_fmt(p.deviation)} {nmr}{pen}"
                + ("  (the objective)" if kind == "exposure" else ""))
     if p.tracking_error is not None:
         r = p.tracking_rounds
@@ -111,10 +214,10 @@ def render(p: Plan) -> str:
         out.append(f"  tracking error: mean |plan payout − target payout| = {p.tracking_error:,.2f} NMR per round "
                    f"over rounds {r[0]}–{r[-1]} ({len(r)}, linear payout){tpen}"
                    + ("  (the objective)" if kind == "tracking" else ""))
-    unit = "NMR" if kind == "exposure" else "NMR per round"
-    proof = ("proven optimal" if sv.status == "optimal"
-             else f"NOT proven optimal: best bound {_fmt(sv.bound)}, gap {_fmt(sv.gap)} {unit}")
-    out.append(f"  solver {sv.name}: {sv.status} ({proof}), {sv.seconds:.2f} s"
+    unit = "NMR" if kind == "exposure" and not p.per_round else "NMR per round"
+    proof = ("optimal (proven)" if sv.status == "optimal"
+             else f"feasible (NOT proven optimal: best bound {_fmt(sv.bound)}, gap {_fmt(sv.gap)} {unit})")
+    out.append(f"  solver {sv.name}: {proof}, {sv.seconds:.2f} s"
                + {"solver": "", "dp": "; proven by the exact subset DP over every column (no solver call)"}.get(
                    sv.source, "; plan from the greedy + neighbourhood search, better than the solver's"))
     for u in p.unreachable:

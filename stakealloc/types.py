@@ -62,6 +62,22 @@ class Objective(StrEnum):
     TRACKING = "tracking"
 
 
+class StakingSystem(StrEnum):
+    """How slot stakes are set: given per slot (Numerai's staking until 2026), or per round by the plan
+    (Atomic Blockchain Staking: every slot's per-round stake is the user's to set)."""
+
+    FIXED = "fixed"
+    PER_ROUND = "per-round"
+
+
+class StakeMode(StrEnum):
+    """Numerai's per-model mode under per-round staking: Fixed (a maximum: payouts above it stay idle) or
+    Compound (a minimum: payouts roll into the next stake). Printed with each slot; the plan sets the stake."""
+
+    FIXED = "fixed"
+    COMPOUND = "compound"
+
+
 @dataclass(frozen=True)
 class Ref:
     """A reference to a source model on one side: what a slot submits."""

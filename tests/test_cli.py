@@ -98,16 +98,17 @@ def test_example_plan_states_its_rules_and_column_substitution(example_plan):
     assert plan["data"]["last_round"] == 1177
     dropped = {d["instrument"]: d["reason"] for d in plan["data"]["dropped"]}
     assert dropped["short_v5_lgbm_ct_blend_payout"].startswith("duplicate of short_v5_example_preds_payout")
-    assert "Slots (* = differs from current" in text and "proven optimal" in text
+    assert "Slots (* = differs from current" in text and "optimal (proven)" in text
 
 
 def test_csv_matches_json(example_plan):
     _, plan, text = example_plan
     rows = list(csv.DictReader(io.StringIO(text)))
-    assert list(rows[0]) == ["slot", "model", "side", "stake", "changed", "v2_corr20_mult", "mmc_mult",
+    assert list(rows[0]) == ["slot", "model", "side", "stake", "changed", "current", "v2_corr20_mult", "mmc_mult",
                              "v2_corr20_exposure", "mmc_exposure"]
     for r, s in zip(rows, plan["slots"]):
         assert r["slot"] == s["slot"] and r["model"] == s["model"] and r["side"] == s["side"]
+        assert r["current"] == (s["current"] or "")
         assert float(r["mmc_exposure"]) == s["exposure"]["mmc"]
         assert r["changed"] == str(s["changed"]).lower()
 
@@ -209,5 +210,5 @@ def test_assign_proves_the_forum_case(write_fleet, tmp_path, solver):
     sv = plan["solver"]
     assert (sv["name"], sv["status"], sv["formulation"]) == (solver, "optimal", "partition")
     assert plan["deviation"] == pytest.approx(137.08, abs=0.005) and sv["gap"] <= 0.01
-    assert "proven optimal" in r.stdout
+    assert "optimal (proven)" in r.stdout
     check_plan_invariants(plan)

@@ -142,7 +142,7 @@ def test_parse_keeps_what_the_file_leaves_out_and_resolve_fills_it(write_fleet):
                                                                                      '[data]\nsource = "numerai"\n')
             .replace("[portfolio]", "[portfolio]\nleverage = 3.0")
             .replace('columns = { v2_corr20 = "canon_corr", mmc = "canon_mmc" }',
-                     'columns = { v2_corr20 = "canon_corr" }'))
+                     'columns = { v2_corr20 = "canon_corr" }')) + '\n[staking]\nsystem = "fixed"\n'
     spec = parse(write_fleet(text))
     assert spec.payout.live and spec.payout.regime is None and spec.leverage == 3.0
     assert spec.payout.payout_factor is None and spec.payout.clip is None and spec.objective is not None

@@ -261,7 +261,9 @@ def _no_deprecated_queries(fake):
         assert fake.queries_naming(field) == [], field
 
 
-LIVE_FLEET = FLEET_API.replace('regime = "classic-2024"', 'regime = "live"')
+# A fixed-stake live fleet (the default for live is per-round staking: tests/test_perround_api.py).
+LIVE_FLEET = FLEET_API.replace('regime = "classic-2024"', 'regime = "live"') + '\n[staking]\nsystem = "fixed"\n'
+
 
 
 @pytest.mark.slow
@@ -363,6 +365,9 @@ regime = "live"
 source = "numerai"
 tournament = "signals"
 cache_dir = "cache"
+
+[staking]
+system = "fixed"
 
 [[slots]]
 name = "s1"

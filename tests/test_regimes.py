@@ -23,7 +23,12 @@ def test_presets_name_the_displaynames_they_pay():
     assert PRESETS["classic-2023-r589"].scores == ("v2_corr20", "tc")
     assert PRESETS["classic-2024"].scores == ("v2_corr20", "mmc")
     assert PRESETS["classic-2024"].combinations == ((0.5, 2.0),) and PRESETS["classic-2024"].fixed_leverage == 2.5
-    assert all(sp.resolve_days == 23 for r in PRESETS.values() for sp in r.specs)
+    assert PRESETS["classic-2026"].combinations == ((0.75, 2.25),) and PRESETS["classic-2026"].clip == 0.05
+    r1343 = PRESETS["classic-r1343"]
+    assert r1343.scores == ("corr60", "mmc60") and r1343.combinations == ((3.0, 15.0),) and r1343.clip == 1.0
+    assert r1343.payout_factors == (1.0, 1.0) and r1343.staking == "per-round"
+    assert {n: r.staking for n, r in PRESETS.items() if r.staking == "per-round"} == {"classic-r1343": "per-round"}
+    assert all(sp.resolve_days == (63 if n == "classic-r1343" else 23) for n, r in PRESETS.items() for sp in r.specs)
     assert all(sp.name is None and sp.version is None for r in PRESETS.values() for sp in r.specs)
 
 

@@ -53,6 +53,7 @@ from .problem import (
     ABS_GAP,
     REL_GAP,
     Choice,
+    PerRound,
     SearchOptions,
     SlotInput,
     SlotPlan,
@@ -63,8 +64,8 @@ from .problem import (
     is_changed,
 )
 
-__all__ = ["ABS_GAP", "REL_GAP", "Choice", "DEFAULT_OPTIONS", "SearchOptions", "SlotInput", "SlotPlan", "SlotProblem",
-           "SolveResult", "SolverInfo", "achieved", "is_changed", "solve"]
+__all__ = ["ABS_GAP", "REL_GAP", "Choice", "DEFAULT_OPTIONS", "PerRound", "SearchOptions", "SlotInput", "SlotPlan",
+           "SlotProblem", "SolveResult", "SolverInfo", "achieved", "is_changed", "solve"]
 
 DEFAULT_OPTIONS = SearchOptions()
 
@@ -76,6 +77,10 @@ def solve(pb: SlotProblem, *, solver: SolverName = SolverName.HIGHS, time_limit:
 
     With options.exact_dp, a fleet in the set-partitioning formulation takes the exact subset DP's optimum
     as proven (`solver.source` "dp"); without, the named solver proves it (tests use both)."""
+    if pb.per_round is not None:
+        from .perround import solve_per_round
+
+        return solve_per_round(pb, solver=solver, time_limit=time_limit, options=options)
     if pb.objective is Objective.TRACKING:
         from .tracking import solve_tracking
 

@@ -27,9 +27,23 @@ PlanCP = list[tuple[int, int]]  # (candidate index, combination index) per slot
 
 
 @dataclass(frozen=True)
+class PerRound:
+    """Per-round staking: the budget and stake grid. Stakes are NMR per round; caps and current stakes per slot."""
+
+    budget: float  # B, a whole multiple of step
+    step: float
+    min_stake: float  # a whole multiple of step
+    caps: tuple[float, ...]  # per slot, ≤ budget, whole multiples of step
+    current_stakes: tuple[float | None, ...]  # per slot; None: unknown
+
+    def units(self, v: float) -> int:
+        return int(round(v / self.step))
+
+
+@dataclass(frozen=True)
 class SlotInput:
     name: str
-    stake: float  # NMR
+    stake: float  # NMR (per-round staking: the slot's cap, NMR per round)
     current: Ref | None = None
     current_combo: int | None = None  # index into regime.combinations
     pin: Ref | None = None
@@ -65,6 +79,7 @@ class SlotPlan:
     deviation: float  # Σ |achieved − target|, NMR
     penalty: float  # change_penalty × changed slots, NMR
     solver: SolverInfo
+    stakes: tuple[float, ...] | None = None  # per-round staking: each slot's per-round stake, NMR
 
 
 @dataclass(frozen=True)
@@ -107,6 +122,9 @@ class SearchOptions:
     tracking_search_starts: int = 2000  # starts when the MIP is not built, as time allows
     tracking_mip_max_nonzeros: int = 150_000  # options × rounds above which the MIP is not built
     tracking_pair_work: int = 2_000_000  # options(a) × options(b) × rounds above which pairs are not re-solved
+    # Per-round staking (perround.py): interchangeable slots aggregated into types (False: one per slot, the
+    # naive formulation the benchmark compares with).
+    per_round_types: bool = True
 
 
 @dataclass(frozen=True)
@@ -125,11 +143,12 @@ class SlotProblem:
     change_penalty: float = 0.0  # NMR per changed slot (NMR per round for tracking)
     objective: Objective = Objective.EXPOSURE
     streams: Streams | None = field(default=None, compare=False)  # the window's scores (tracking only)
+    per_round: PerRound | None = None  # per-round staking: the plan also sets each slot's stake
 
     @classmethod
     def build(cls, slots, targets: tuple[Target, ...], regime: Regime, models: tuple[str, ...], *,
               change_penalty: float = 0.0, objective: Objective = Objective.EXPOSURE,
-              streams: Streams | None = None) -> SlotProblem:
+              streams: Streams | None = None, per_round: PerRound | None = None) -> SlotProblem:
         """Check the inputs and derive the candidates: every (model, side) with a positive target, in target
         order, then pins and (with a change penalty) currents; a slot whose every target model is excluded
         falls back to the first model it may take, long."""
@@ -169,8 +188,10 @@ class SlotProblem:
             allowed.append(tuple(a))
             # An idle slot keeps its current model when it may, else its first option.
             idle.append(refs.index(s.current) if s.current in refs and refs.index(s.current) in a else a[0])
+        if per_round is not None and len(per_round.caps) != len(slots):
+            raise OptimizationError("per-round staking: one cap per slot is needed")
         return cls(slots, tuple(targets), regime, tuple(refs), tuple(allowed), tuple(idle), change_penalty,
-                   objective, streams)
+                   objective, streams, per_round)
 
     def sub(self, free: list[int], group: list[int]) -> SlotProblem:
         """The slots `free` re-assigned among the candidates `group` (indices into refs; indices unchanged),

@@ -1,0 +1,337 @@
+"""The per-round slot program (Atomic Blockchain Staking): every slot gets a reference (model, side) and a
+per-round stake s_j (0, or min_stake ≤ s_j ≤ its cap, a whole multiple of stake_step) with Σ s_j = B.
+
+    exposure:  minimise Σ_(model,side,score) |Σ_j s_j·p_k − target|            + change_penalty · #changed
+    tracking:  minimise (1/T) Σ_t |Σ_j s_j·r_(ref_j)(t) − P_target(t)|          + change_penalty · #changed
+
+(NMR per round), r_(c)(t) = Σ_k p_k · signed score, as in `stakealloc/tracking.py`.
+
+Formulation. Slots that are interchangeable (same candidates, cap and pin, and with a change penalty the
+same current reference and stake) form a type g of n_g slots. Per type and option o = (candidate,
+combination): an integer x[g,o], the slots of g on o, and an integer u[g,o], their stake in steps, with
+min·x ≤ u ≤ cap·x and Σ_o x[g,o] ≤ n_g (the rest idle). Any such (x, u) splits back into per-slot stakes on
+the grid (as evenly as possible: each between min and cap, since both are whole steps), so the program is
+exact; the naive per-slot form is the same program with one type per slot (`SearchOptions.per_round_types`
+False; benchmarks/perround.py compares them). A change penalty counts, per type, the slots k_g that keep
+their current reference and stake: k_g ≤ x[g,o0], and the rest of u[g,o0] fits the other x − k slots.
+
+Solved by the named solver from the start; a greedy plan (targets in decreasing order, one slot each,
+stakes rounded to the grid and the budget closed) is the fallback and never beats a proven plan. Ties:
+the model is built in a fixed order (types in slot order, options in candidate order), and HiGHS and CBC
+are deterministic for a fixed model; a plan is split back onto slots in slot order.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import OptimizationError
+from ..tolerance import IMPROVEMENT
+from ..tracking import target_payout
+from ..types import Objective, Ref, SolverName
+from .backends import run
+from .problem import ABS_GAP, REL_GAP, Choice, PerRound, SearchOptions, SlotPlan, SlotProblem, SolverInfo
+
+__all__ = ["PerRound", "evaluate", "is_changed", "solve_per_round"]
+
+
+def is_changed(pb: SlotProblem, j: int, ref: Ref, combo: int, stake: float) -> bool:
+    """A slot is unchanged when it keeps its current stake and, staking, its current reference (and
+    multipliers where known); an idle slot that stays idle is unchanged whatever it submits."""
+    pr = pb.per_round
+    assert pr is not None
+    s = pb.slots[j]
+    cur = pr.current_stakes[j]
+    if cur is None or abs(cur - stake) > IMPROVEMENT:
+        return True
+    if stake == 0:
+        return False
+    if s.current is None or ref != s.current:
+        return True
+    return s.current_combo is not None and combo != s.current_combo
+
+
+def evaluate(pb: SlotProblem, plan: list[tuple[int, int, float]]) -> tuple[float, float, float]:
+    """(deviation Σ|achieved − target| in NMR per round, tracking error in NMR per round (0 without
+    streams), penalty) of a plan given as (candidate, combination, stake) per slot."""
+    regime = pb.regime
+    ach: dict[tuple[str, str, str], float] = {}
+    for c, p, s in plan:
+        for k, m in zip(regime.scores, regime.combinations[p]):
+            if m and s:
+                key = (pb.refs[c].model, pb.refs[c].side, k)
+                ach[key] = ach.get(key, 0.0) + s * m
+    tg = pb.target_map
+    dev = sum(abs(ach.get(key, 0.0) - tg.get(key, 0.0)) for key in sorted(set(ach) | set(tg)))
+    te = 0.0
+    if pb.streams is not None:
+        st = pb.streams
+        pay = np.zeros(len(st.rounds))
+        for c, p, s in plan:
+            for k, m in zip(regime.scores, regime.combinations[p]):
+                if m and s:
+                    pay = pay + s * m * st.signed(pb.refs[c].model, pb.refs[c].side, k)
+        te = float(np.mean(np.abs(pay - target_payout(st, pb.targets)))) if len(st.rounds) else 0.0
+    pen = pb.change_penalty * sum(is_changed(pb, j, pb.refs[c], p, s) for j, (c, p, s) in enumerate(plan))
+    return dev, te, pen
+
+
+def objective_value(pb: SlotProblem, plan: list[tuple[int, int, float]]) -> float:
+    dev, te, pen = evaluate(pb, plan)
+    return (te if pb.objective is Objective.TRACKING else dev) + pen
+
+
+@dataclass(frozen=True)
+class _Type:
+    slots: tuple[int, ...]  # slot indices, in slot order
+    options: tuple[tuple[int, int], ...]  # (candidate, combination) it may take
+    cap: int  # steps
+    current: tuple[int, int, int] | None  # (option index, stake steps) of a keepable current, or None;
+    # (-1, -1, 0) for a current that is idle (stake 0)
+
+
+def _types(pb: SlotProblem, grouped: bool) -> list[_Type]:
+    pr = pb.per_round
+    assert pr is not None
+    zero = pb.zero
+    combos = [p for p in range(len(pb.regime.combinations)) if p != zero]
+    out: dict[tuple, list[int]] = {}
+    for j, s in enumerate(pb.slots):
+        cur = pr.current_stakes[j] if pb.change_penalty > 0 else None
+        key = (pb.allowed[j], pr.units(pr.caps[j]), s.pin,
+               (s.current, s.current_combo, cur) if pb.change_penalty > 0 else None, s.exclude)
+        out.setdefault(key if grouped else (j,), []).append(j)
+    types = []
+    for js in out.values():
+        j = js[0]
+        opts = tuple((c, p) for c in pb.allowed[j] for p in combos)
+        cap = pr.units(pr.caps[j])
+        current = None
+        cs = pr.current_stakes[j]
+        if pb.change_penalty > 0 and cs is not None:
+            su = pr.units(cs)
+            on_grid = abs(su * pr.step - cs) <= IMPROVEMENT
+            s = pb.slots[j]
+            if cs == 0:
+                current = (-1, -1, 0)
+            elif on_grid and pr.units(pr.min_stake) <= su <= cap and s.current is not None:
+                ci = pb.refs.index(s.current) if s.current in pb.refs else None
+                p0 = s.current_combo if s.current_combo is not None else (combos[0] if len(combos) == 1 else None)
+                if ci is not None and p0 is not None and (ci, p0) in opts:
+                    current = (opts.index((ci, p0)), su, 0)
+        types.append(_Type(tuple(js), opts, cap, current))
+    return types
+
+
+def _greedy(pb: SlotProblem) -> list[tuple[int, int, float]] | None:
+    """Targets by stake in decreasing order, one slot each (largest cap first), stakes rounded to the grid
+    within [min, cap], then the budget closed on the slots with room; None where that leaves it unmet."""
+    pr = pb.per_round
+    assert pr is not None
+    zero = pb.zero
+    combos = [p for p in range(len(pb.regime.combinations)) if p != zero]
+    p0 = max(combos, key=lambda p: (sum(pb.regime.combinations[p]), -p))
+    lev = sum(pb.regime.combinations[p0])
+    want: dict[int, float] = {}
+    for t in pb.targets:
+        c = pb.refs.index(Ref(t.model, t.side)) if Ref(t.model, t.side) in pb.refs else None
+        if c is not None:
+            want[c] = want.get(c, 0.0) + t.target / lev
+    n = len(pb.slots)
+    N, lo = pr.units(pr.budget), pr.units(pr.min_stake)
+    order = sorted(range(n), key=lambda j: (-pr.caps[j], j))
+    plan: list[list] = [[pb.idle[j], p0, 0] for j in range(n)]
+    free = list(order)
+    for j in order:  # pins first
+        if pb.slots[j].pin is not None:
+            c = pb.allowed[j][0]
+            plan[j] = [c, p0, min(max(pr.units(want.get(c, 0.0)), lo), pr.units(pr.caps[j]))]
+            want.pop(c, None)
+            free.remove(j)
+    for c in sorted(want, key=lambda c: (-want[c], c)):
+        j = next((j for j in free if c in pb.allowed[j]), None)
+        if j is None:
+            continue
+        free.remove(j)
+        plan[j] = [c, p0, min(max(pr.units(want[c]), lo), pr.units(pr.caps[j]))]
+    total = sum(x[2] for x in plan)
+    # close the budget: add to (or take from) staking slots, largest first, within [min, cap]
+    for j in order:
+        if total == N:
+            break
+        c, _, s = plan[j]
+        if total < N and (s > 0 or lo <= N - total):
+            add = min(pr.units(pr.caps[j]) - s, N - total)
+            if s == 0 and add < lo:
+                continue
+            plan[j][2] += add
+            total += add
+        elif total > N and s > 0:
+            cut = min(s - lo, total - N)
+            plan[j][2] -= cut
+            total -= cut
+    if total != N:
+        return None
+    return [(c, p, s * pr.step) for c, p, s in plan]
+
+
+def solve_per_round(pb: SlotProblem, *, solver: SolverName, time_limit: float, options: SearchOptions) -> SlotPlan:
+    """The proven (or best found) per-round plan: choices and per-round stakes, with status, bound and gap."""
+    import pulp
+
+    pr = pb.per_round
+    assert pr is not None
+    t0 = time.perf_counter()
+    types = _types(pb, options.per_round_types)
+    N, lo = pr.units(pr.budget), pr.units(pr.min_stake)
+    regime = pb.regime
+    tracking = pb.objective is Objective.TRACKING
+    prob = pulp.LpProblem("per_round", pulp.LpMinimize)
+    x, u = {}, {}
+    for g, ty in enumerate(types):
+        n = len(ty.slots)
+        for o, _opt in enumerate(ty.options):
+            x[g, o] = pulp.LpVariable(f"x_{g}_{o}", 0, n, cat="Integer")
+            u[g, o] = pulp.LpVariable(f"u_{g}_{o}", 0, n * ty.cap, cat="Integer")
+            prob += u[g, o] >= lo * x[g, o]
+            prob += u[g, o] <= ty.cap * x[g, o]
+        prob += pulp.lpSum(x[g, o] for o in range(len(ty.options))) <= n
+    prob += pulp.lpSum(u.values()) == N
+    # The objective's constant is kept out of the model (PuLP's HiGHS interface drops it, so the bound would
+    # be off by it) and added to the bound after the solve.
+    const = 0.0
+    penalty = []
+    keep = {}
+    if pb.change_penalty > 0:
+        for g, ty in enumerate(types):
+            n = len(ty.slots)
+            const += pb.change_penalty * n
+            if ty.current is None:
+                continue
+            k = keep[g] = pulp.LpVariable(f"k_{g}", 0, n, cat="Integer")
+            o0, s0, _ = ty.current
+            if o0 < 0:  # currently idle: kept by staying idle
+                prob += k <= n - pulp.lpSum(x[g, o] for o in range(len(ty.options)))
+            else:
+                prob += k <= x[g, o0]
+                prob += u[g, o0] - s0 * k >= lo * (x[g, o0] - k)
+                prob += u[g, o0] - s0 * k <= ty.cap * (x[g, o0] - k)
+            penalty.append(-pb.change_penalty * k)
+    # exposure per (candidate, score), NMR per round
+    expo: dict[tuple[int, int], list] = {}
+    for g, ty in enumerate(types):
+        for o, (c, p) in enumerate(ty.options):
+            for kk, m in enumerate(regime.combinations[p]):
+                if m:
+                    expo.setdefault((c, kk), []).append(pr.step * m * u[g, o])
+    if tracking:
+        st = pb.streams
+        assert st is not None
+        T = len(st.rounds)
+        goal = target_payout(st, pb.targets)
+        vec = {}
+        for c in range(len(pb.refs)):
+            for p in range(len(regime.combinations)):
+                v = np.zeros(T)
+                for kk, m in enumerate(regime.combinations[p]):
+                    if m:
+                        v = v + m * st.signed(pb.refs[c].model, pb.refs[c].side, regime.scores[kk])
+                vec[c, p] = v
+        z = [pulp.LpVariable(f"z_{t}", 0) for t in range(T)]
+        terms = [(pr.step * vec[ty.options[o]], u[g, o]) for (g, o) in u for ty in [types[g]]]
+        for t in range(T):
+            expr = pulp.lpSum(float(w[t]) * var for w, var in terms if w[t] != 0)
+            prob += z[t] >= expr - float(goal[t])
+            prob += z[t] >= float(goal[t]) - expr
+        prob += pulp.lpSum(z) * (1.0 / T) + pulp.lpSum(penalty)
+    else:
+        dev = []
+        tmap = pb.target_map
+        keys = sorted(set(expo) | {(pb.refs.index(Ref(m, sd)), regime.scores.index(k))
+                                   for (m, sd, k), v in tmap.items() if v > 0 and Ref(m, sd) in pb.refs})
+        for c, kk in keys:
+            tv = tmap.get((pb.refs[c].model, pb.refs[c].side, regime.scores[kk]), 0.0)
+            e = pulp.lpSum(expo.get((c, kk), []))
+            if tv > 0:
+                d = pulp.LpVariable(f"d_{c}_{kk}", 0)
+                prob += d >= e - tv
+                prob += d >= tv - e
+                dev.append(d)
+            else:
+                dev.append(e)
+        # targets on candidates no slot may take are missed whatever the plan: a constant
+        const += sum(v for (m, sd, k), v in tmap.items() if Ref(m, sd) not in pb.refs)
+        prob += pulp.lpSum(dev) + pulp.lpSum(penalty)
+    deadline = t0 + time_limit
+    bound, status_text, said_optimal, sol_ok = run(prob, solver, deadline, grace=options.solve_grace)
+    bound += const
+    plan = None
+    if sol_ok:
+        plan = _split(pb, types, {key: int(round(v.varValue or 0)) for key, v in x.items()},
+                      {key: int(round(v.varValue or 0)) for key, v in u.items()},
+                      {g: int(round(v.varValue or 0)) for g, v in keep.items()})
+    heur = _greedy(pb)
+    source = "solver"
+    if plan is None or (heur is not None and objective_value(pb, heur) < objective_value(pb, plan) - IMPROVEMENT):
+        if heur is None:
+            raise OptimizationError(f"per-round plan: {solver.value} found no plan ({status_text}) and the "
+                                    "greedy plan cannot meet the budget within min_stake and max_stake")
+        plan, source = heur, "heuristic"
+    dev, te, pen = evaluate(pb, plan)
+    obj = (te if tracking else dev) + pen
+    bound = min(bound if math.isfinite(bound) else 0.0, obj)
+    gap = max(obj - bound, 0.0)
+    proven = said_optimal and source == "solver" and gap <= max(ABS_GAP, REL_GAP * obj)
+    info = SolverInfo(name=solver.value, status="optimal" if proven else "feasible", objective=obj, bound=bound,
+                      gap=gap, seconds=time.perf_counter() - t0, solver_status=status_text, source=source,
+                      formulation="per-round", objective_kind=pb.objective.value, time_limit=time_limit)
+    choices = tuple(Choice(pb.refs[c], p) for c, p, _ in plan)
+    changed = tuple(is_changed(pb, j, pb.refs[c], p, s) for j, (c, p, s) in enumerate(plan))
+    return SlotPlan(choices=choices, changed=changed, deviation=dev, penalty=pen, solver=info,
+                    stakes=tuple(s for _, _, s in plan))
+
+
+def _split(pb: SlotProblem, types: list[_Type], x: dict, u: dict, keep: dict) -> list[tuple[int, int, float]]:
+    """Per-slot (candidate, combination, stake) from the type-level solution, in slot order: kept slots first
+    on their current option at their current stake, the rest of an option's steps as evenly as possible."""
+    pr = pb.per_round
+    assert pr is not None
+    zero = pb.zero
+    idle_combo = zero if zero is not None else 0
+    plan: list[tuple[int, int, float] | None] = [None] * len(pb.slots)
+    for g, ty in enumerate(types):
+        slots = list(ty.slots)
+        k = keep.get(g, 0)
+        if ty.current is not None and ty.current[0] >= 0 and k:
+            o0, s0, _ = ty.current
+            # kept slots first; the type's slots share their current (the change penalty is in the type key)
+            kept, slots = slots[:k], slots[k:]
+            c, p = ty.options[o0]
+            for j in kept:
+                plan[j] = (c, p, s0 * pr.step)
+            rest_x, rest_u = x[g, o0] - k, u[g, o0] - k * s0
+            q, r = divmod(rest_u, rest_x) if rest_x else (0, 0)
+            for i in range(rest_x):
+                j = slots.pop(0)
+                plan[j] = (c, p, (q + (i < r)) * pr.step)
+            done = {o0}
+        else:
+            done = set()
+        if ty.current is not None and ty.current[0] < 0 and k:
+            idle_kept, slots = slots[:k], slots[k:]  # currently idle slots stay idle: they go last
+            slots = slots + idle_kept
+        for o, (c, p) in enumerate(ty.options):
+            if o in done or not x[g, o]:
+                continue
+            q, r = divmod(u[g, o], x[g, o])
+            for i in range(x[g, o]):
+                j = slots.pop(0)
+                plan[j] = (c, p, (q + (i < r)) * pr.step)
+        for j in slots:
+            plan[j] = (pb.idle[j], idle_combo, 0.0)
+    assert all(v is not None for v in plan)
+    return [v for v in plan if v is not None]
