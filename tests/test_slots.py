@@ -187,7 +187,7 @@ def test_default_solvers_are_available():
 def test_time_limited_solve_reports_feasible_with_gap():
     """A 40-slot, 20-model 2023-regime instance (about 17k binaries: it does not prove within minutes)
     stopped after 1 s is reported feasible, with its bound and a gap above the proof tolerance, and never
-    worse than the greedy + local-search plan it started from."""
+    worse than the greedy plan it started from."""
     import sys
 
     from conftest import ROOT
@@ -205,7 +205,9 @@ def test_time_limited_solve_reports_feasible_with_gap():
     sv = plan.solver
     assert sv.status == "feasible" and 0 <= sv.bound < sv.objective
     assert sv.gap == pytest.approx(sv.objective - sv.bound) and sv.gap > max(0.01, 1e-4 * sv.objective)
-    assert sv.objective <= pb.value(greedy(pb, float("inf"))) + 1e-6
+    # never worse than the constructive greedy plan (a deadline already passed: no local search, which depends
+    # on how much of the second the machine gave it)
+    assert sv.objective <= pb.value(greedy(pb, 0.0)) + 1e-6
 
 
 def test_unreachable_targets_are_reported():
