@@ -4,7 +4,7 @@ in the same run (interleaved, best of N):
 1. HRP (stakealloc.hrp, native risk measures) against riskfolio-lib's HCPortfolio HRP on the same window,
    for MV, CVaR, MDD, CDaR and EDaR at 24 and 50 instruments × 100 rounds of the bundled data: the ratio
    (goal ≥ 20× for every measure) and the largest weight difference.
-2. `stakealloc run fleet.toml --objective exposure` as a process against the import floor
+2. `stakealloc run {FIXED} --objective exposure` as a process against the import floor
    `python -c "import numpy, pandas, scipy.cluster.hierarchy, pulp, highspy"` (goal ≤ 1.5×).
 3. The 13-measure walk-forward backtest of the example fleet (every 5 rounds, objective exposure) with
    --jobs 1 and with all cores (goal ≤ 30 s on 2 cores).
@@ -23,6 +23,7 @@ import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+FIXED = "examples/classic-2024.toml"  # the fixed-stake example (fleet.toml plans per-round stakes)
 MEASURES = ["MV", "MAD", "MSV", "FLPM", "SLPM", "CVaR", "EVaR", "WR", "MDD", "ADD", "CDaR", "EDaR", "UCI"]
 HRP_MEASURES = ["MV", "CVaR", "MDD", "CDaR", "EDaR"]
 FLOOR = "import numpy, pandas, scipy.cluster.hierarchy, pulp, highspy"
@@ -83,7 +84,7 @@ def run_rows(repeat: int) -> list[str]:
         subprocess.run([sys.executable, "-c", FLOOR], check=True)
         floor_t.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
-        subprocess.run([str(exe), "run", "fleet.toml", "--objective", "exposure"], cwd=ROOT, check=True,
+        subprocess.run([str(exe), "run", FIXED, "--objective", "exposure"], cwd=ROOT, check=True,
                        stdout=subprocess.DEVNULL)
         run_t.append(time.perf_counter() - t0)
     r, f = min(run_t), min(floor_t)
@@ -92,14 +93,14 @@ def run_rows(repeat: int) -> list[str]:
 
     out = Path(tempfile.mkdtemp())
     t0 = time.perf_counter()
-    subprocess.run([str(exe), "run", "fleet.toml", "--json", str(out / "t.json")], cwd=ROOT, check=True,
+    subprocess.run([str(exe), "run", FIXED, "--json", str(out / "t.json")], cwd=ROOT, check=True,
                    stdout=subprocess.DEVNULL)
     tr = time.perf_counter() - t0
-    subprocess.run([str(exe), "run", "fleet.toml", "--objective", "exposure", "--json", str(out / "e.json")],
+    subprocess.run([str(exe), "run", FIXED, "--objective", "exposure", "--json", str(out / "e.json")],
                    cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
     t, e = (json.loads((out / n).read_text()) for n in ("t.json", "e.json"))
-    return [f"| `stakealloc run fleet.toml --objective exposure` | {r:.2f} s | import floor {f:.2f} s | {r / f:.2f}× |",
-            f"| `stakealloc run fleet.toml` (objective tracking, {t['solver']['status']}) | {tr:.2f} s | "
+    return [f"| `stakealloc run {FIXED} --objective exposure` | {r:.2f} s | import floor {f:.2f} s | {r / f:.2f}× |",
+            f"| `stakealloc run {FIXED}` (objective tracking, {t['solver']['status']}) | {tr:.2f} s | "
             f"import floor {f:.2f} s | {tr / f:.1f}× |",
             f"| tracking error in the window, tracking plan | {t['tracking_error']:.2f} NMR/round | exposure plan "
             f"{e['tracking_error']:.2f} | {t['tracking_error'] / e['tracking_error']:.2f}× |",

@@ -112,7 +112,9 @@ def cmd_validate(args) -> int:
     print(f"{args.fleet}: ok: {len(fleet.models)} models, {len(fleet.slots)} slots, regime "
           f"{r.name} ({len(r.combinations)} combination(s)), "
           f"risk measure {fleet.portfolio.risk_measure.value}, leverage {fleet.portfolio.leverage:g}, "
-          f"slot objective {fleet.solver.objective.value}, tournament {fleet.data.tournament.value}")
+          f"slot objective {fleet.solver.objective.value}, tournament {fleet.data.tournament.value}, "
+          + (f"per-round stakes: budget {fleet.staking.budget:g} NMR per round" if fleet.staking.per_round_system
+             else "fixed stakes"))
     return 0
 
 
@@ -159,7 +161,7 @@ def cmd_slots(args) -> int:
     from .numerai import Client
 
     client = Client.from_env(tournament=Tournament(args.tournament).number)
-    for line in client.slots_toml():
+    for line in client.slots_toml(per_round=args.staking == "per-round"):
         print(line)
     return 0
 
@@ -307,6 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("slots", help="list your account's models as [[slots]] (needs NUMERAI_PUBLIC_ID/SECRET_KEY)")
     p.add_argument("--tournament", choices=("classic", "signals", "crypto"), default="classic",
                    help="the tournament whose models to list (default classic)")
+    p.add_argument("--staking", choices=("per-round", "fixed"), default="per-round",
+                   help="per-round: each model's current per-round stake (stakeTransactions; the default, Numerai's "
+                        "system since 2026); fixed: its stake and the open round's default multipliers")
     p.set_defaults(func=cmd_slots)
 
     p = sub.add_parser("backtest", help="walk-forward comparison of risk measures")

@@ -160,6 +160,7 @@ class Staking:
     stake_step: float = 0.01  # NMR: every per-round stake is a whole multiple of it
     min_stake: float = 0.0  # NMR: a slot that stakes stakes at least this per round
     mode: StakeMode = StakeMode.FIXED
+    locked_now: float | None = None  # NMR the account's slots have locked now (the API's stakeTransactions)
 
     @property
     def per_round_system(self) -> bool:
@@ -294,6 +295,7 @@ class Facts:
     stakes: Mapping[str, float] = field(default_factory=dict)
     regime: Regime | None = None
     current_stakes: Mapping[str, float] = field(default_factory=dict)  # per-round: NMR per round, by slot
+    locked_now: float | None = None  # per-round: NMR locked now over the fleet's slots
 
 
 NO_FACTS = Facts()
@@ -320,7 +322,7 @@ def resolve(spec: FleetSpec, facts: Facts = NO_FACTS) -> Fleet:
                     clip=DEFAULT_CLIP if spec.payout.clip is None else spec.payout.clip)
     return Fleet(models=spec.models, portfolio=Portfolio(**_settings(spec.portfolio), leverage=float(lev)),
                  payout=payout, data=spec.data, solver=solver, slots=slots, path=spec.path, sha256=spec.sha256,
-                 spec=spec, staking=spec.staking)
+                 spec=spec, staking=replace(spec.staking, locked_now=facts.locked_now))
 
 
 def _check_rules(spec: FleetSpec, regime: Regime, live: bool) -> tuple[float, list[tuple[float, ...] | None]]:

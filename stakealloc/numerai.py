@@ -21,16 +21,25 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from .errors import ApiError, ConfigError, UnknownModelError
-from .regimes import SCORE_NAME, ScoreConfig, ScoreSpec
+from .regimes import ScoreConfig, ScoreSpec, payout_configs
 
 DEFAULT_URL = "https://api-tournament.numer.ai"
 
 # Queries name only fields the API documents as current: never `stakeInfo`, the scalar
 # corr/mmc/tc multipliers or (but as a fallback) `v2RoundModelPerformances`.
-Q_MODEL_ID = "query($n: String!) { v3UserProfile(modelName: $n) { id } }"
-Q_STAKE = "query($n: String!) { v3UserProfile(modelName: $n) { stakeValue } }"
-Q_PAYOUT_MULTIPLIERS = ("query($n: String!) { v3UserProfile(modelName: $n) { payoutMultipliers { displayName name "
-                        "version multiplier } } }")
+# v3UserProfile takes the tournament, as numerapi 3.1.1 sends it; `payoutMultipliers` is no field of it (it is
+# one of the deprecated v2RoundModelPerformances rows): a round's multipliers are its roundScoreConfigs.
+Q_MODEL_ID = "query($n: String!, $tournament: Int) { v3UserProfile(modelName: $n, tournament: $tournament) { id } }"
+# The fixed system's stake; never read under per-round staking (reported to read 0 for migrated models).
+Q_STAKE = ("query($n: String!, $tournament: Int) { v3UserProfile(modelName: $n, tournament: $tournament) { "
+           "stakeValue } }")
+# Per-round staking (Atomic Blockchain Staking): one row per model and round, as public schema introspection
+# reports the field (numerapi 3.1.1 does not wrap it).
+Q_STAKE_TX = ("query($modelIds: [ID], $limit: Int, $offset: Int) { stakeTransactions(modelIds: $modelIds, "
+              "limit: $limit, offset: $offset) { amount model modelId note round timestamp tournament type value } }")
+STAKE_TX_PAGE = 500  # rows a page
+STAKE_TX_PAGES = 40  # pages at most (20,000 rows: 64 open rounds of 300 models)
+STRATEGY_STAKE = "strategy stake"  # the row type of a round's per-round stake
 Q_SCORES = ("query($modelId: ID!, $tournament: Int, $lastNRounds: Int) { submissionScores(modelId: $modelId, "
             "tournament: $tournament, lastNRounds: $lastNRounds) { roundNumber value displayName version date day "
             "resolveDate resolved } }")
@@ -48,6 +57,7 @@ Q_ROUND = "query($tournament: Int!) { rounds(tournament: $tournament, number: 0)
 Q_ACCOUNT = "query { account { models { id name tournament } } }"
 
 MAX_ROUND = 100_000
+NMR_LIMIT = 11_000_000.0  # NMR's supply: no stake the API states can be larger
 MAX_BODY = 50_000_000  # bytes of one response
 MAX_RETRY_AFTER = 30.0  # seconds honoured of a server's Retry-After
 RETRY_BUDGET = 120.0  # seconds of attempts and waits for one request
@@ -75,6 +85,16 @@ class ScoreRow:
     value: float
     resolved: bool
     version: str | None = None
+
+
+@dataclass(frozen=True)
+class StakeRow:
+    """One `stakeTransactions` row of type "strategy stake": a model's per-round stake in one round, NMR."""
+
+    model_id: str
+    round: int
+    amount: float
+    timestamp: str
 
 
 class Client:
@@ -260,7 +280,7 @@ class Client:
     # --- queries -------------------------------------------------------------------
 
     def _profile(self, query: str, name: str, what: str) -> dict[str, Any]:
-        data = self.post(query, {"n": name}, what=f"{what} of model {name!r}")
+        data = self.post(query, {"n": name, "tournament": self.tournament}, what=f"{what} of model {name!r}")
         prof = data.get("v3UserProfile")
         if prof is None:
             raise UnknownModelError(f"unknown model {name!r}: the Numerai API has no model of that name")
@@ -287,21 +307,22 @@ class Client:
             raise ApiError(f"stake of model {name!r}: {v!r} is not a valid stake")
         return float(d)
 
-    def payout_multipliers(self, name: str) -> dict[str, float]:
-        """The model's current payout multipliers by displayName (`payoutMultipliers`), in the API's order."""
-        prof = self._profile(Q_PAYOUT_MULTIPLIERS, name, "payout multipliers")
-        items = prof.get("payoutMultipliers")
-        if items is None:
-            return {}
-        if not isinstance(items, list):
-            raise ApiError(f"payout multipliers of model {name!r}: unexpected response shape")
-        out: dict[str, float] = {}
-        for it in items:
-            what = f"payout multipliers of model {name!r}"
-            if not isinstance(it, dict):
-                raise ApiError(f"{what}: unexpected response shape")
-            dn = _text(it.get("displayName"), f"{what}: displayName")
-            out[dn] = _number(it.get("multiplier"), f"{what}: multiplier of {dn}", default=0.0)
+    def stake_rows(self, model_ids: list[str]) -> list[StakeRow]:
+        """The "strategy stake" rows of these models in this client's tournament (`stakeTransactions`, paged;
+        at most STAKE_TX_PAGES pages). A schema error is raised as GraphQLError (the caller decides)."""
+        out: list[StakeRow] = []
+        for page in range(STAKE_TX_PAGES):
+            data = self.post(Q_STAKE_TX, {"modelIds": list(model_ids), "limit": STAKE_TX_PAGE,
+                                          "offset": page * STAKE_TX_PAGE}, what="stake transactions", auth=True)
+            rows = data.get("stakeTransactions")
+            if rows is None:
+                break
+            if not isinstance(rows, list):
+                raise ApiError("stake transactions: unexpected response shape")
+            out += parse_stake_rows(rows, self.tournament)
+            if len(rows) < STAKE_TX_PAGE:
+                break
+            self.sleep(self.pause)
         return out
 
     def current_round(self) -> int:
@@ -370,19 +391,70 @@ class Client:
         except (TypeError, KeyError, ValueError, AttributeError):
             raise ApiError("account models: unexpected response shape") from None
 
-    def slots_toml(self) -> list[str]:
-        """The account's models with their stakes and current payout multipliers, as `[[slots]]` tables."""
-        lines = ["# Your account's models, their current stakes (NMR) and payout multipliers, from the Numerai API."]
-        for name, _id in self.account_models():
-            stake = self.stake(name)
-            mults = self.payout_multipliers(name)
-            lines += ["", "[[slots]]", f"name = {_toml_str(name)}", f"stake = {stake!r}",
-                      f"current = {_toml_str(name)}  # edit: what it submits today"]
-            if mults:
-                lines.append("current_multipliers = { " + ", ".join(f"{_toml_key(k)} = {v!r}" for k, v in mults.items())
-                             + " }")
+    def slots_toml(self, *, per_round: bool) -> list[str]:
+        """The account's models as `[[slots]]` tables: under per-round staking each model's current per-round
+        stake (`stakeTransactions`); under fixed stakes its stake and the open round's default multipliers."""
+        from .report import slots_toml
+
+        models = self.account_models()
+        if per_round:
+            try:
+                rows = self.stake_rows([mid for _, mid in models])
+            except GraphQLError as e:
+                if not e.schema:
+                    raise
+                self._warn(self.scrub(f"the server rejects stakeTransactions ({e.messages[0][:120]}); current "
+                                      "stakes are unknown"))
+                rows = []
+            current = current_stakes(rows)
+            return slots_toml([(name, current.get(mid)) for name, mid in models], None, per_round=True)
+        opened = self.open_round_configs()
+        defaults = {c.spec.display_name: c.default_multiplier for c in payout_configs(opened[1])} if opened else {}
+        stakes = []
+        for name, _id in models:
+            stakes.append((name, self.stake(name)))
             self.sleep(self.pause)
-        return lines
+        return slots_toml(stakes, defaults, per_round=False)
+
+
+def current_stakes(rows: list[StakeRow]) -> dict[str, float]:
+    """Each model's current per-round stake: its newest "strategy stake" row (highest round, then timestamp)."""
+    out: dict[str, tuple] = {}
+    for r in rows:
+        key = (r.round, r.timestamp)
+        if r.model_id not in out or key > out[r.model_id][0]:
+            out[r.model_id] = (key, r.amount)
+    return {m: v[1] for m, v in out.items()}
+
+
+def locked_stakes(rows: list[StakeRow], last_resolved: int | None) -> dict[str, float]:
+    """Each model's NMR locked now: the sum of its rows of rounds not resolved (newer than `last_resolved`)."""
+    out: dict[str, float] = {}
+    for r in rows:
+        if last_resolved is None or r.round > last_resolved:
+            out[r.model_id] = out.get(r.model_id, 0.0) + r.amount
+    return out
+
+
+def parse_stake_rows(rows: list, tournament: int) -> list[StakeRow]:
+    """`stakeTransactions` rows, field by field: the "strategy stake" rows of `tournament` (others skipped)."""
+    out = []
+    for i, r in enumerate(rows):
+        what = f"stake transactions: row {i}"
+        if not isinstance(r, dict):
+            raise ApiError(f"{what}: not an object")
+        if r.get("type") != STRATEGY_STAKE:
+            continue
+        t = r.get("tournament")
+        if t is not None and (isinstance(t, bool) or not isinstance(t, int) or t != tournament):
+            continue
+        amount = _number(r.get("amount"), f"{what}: amount")
+        if amount < 0 or amount > NMR_LIMIT:
+            raise ApiError(f"{what}: amount {amount!r} is not a stake")
+        ts = r.get("timestamp")
+        out.append(StakeRow(_text(r.get("modelId"), f"{what}: modelId"), _round(r.get("round"), f"{what}: round"),
+                            amount, ts if isinstance(ts, str) else ""))
+    return out
 
 
 def _shutdown(response) -> None:
@@ -458,14 +530,6 @@ def scrub(text: str, secrets: tuple[str, ...]) -> str:
         if sec and len(sec) >= 3:
             text = text.replace(sec, "***")
     return text
-
-
-def _toml_str(v: str) -> str:
-    return json.dumps(v)  # a JSON string is a valid TOML basic string (quotes and control characters escaped)
-
-
-def _toml_key(k: str) -> str:
-    return k if SCORE_NAME.match(k) else json.dumps(k)
 
 
 def _text(v: object, what: str) -> str:

@@ -200,7 +200,7 @@ def staking_record(fleet: Fleet) -> dict:
         return {"system": "fixed"}
     return {"system": "per-round", "nmr": st.nmr, "per_round_budget": st.budget, "open_rounds": st.open_rounds,
             "stake_step": st.stake_step, "min_stake": st.min_stake, "mode": st.mode.value,
-            "locked_at_full": st.locked_at_full}
+            "locked_at_full": st.locked_at_full, "locked_now": st.locked_now}
 
 
 def window_performance(fleet: Fleet, table: pd.DataFrame, rows: list[SlotRow], window: list[int]) -> dict:

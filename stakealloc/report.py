@@ -262,10 +262,13 @@ def backtest_text(res: BacktestResult, title: str) -> str:
               f"{s['plan_rules_rounds']} under the plan's" if s["own_rules_rounds"]
               else "  every round booked under the plan's rules: no round's own payout rules are known "
                    "(the current ones were used)"),
-             f"  total stake {s['total_stake']:,.2f} NMR; non-overlapping = every {s['non_overlapping_every']}th round",
+             (f"  per-round stakes: budget {s['total_stake']:,.2f} NMR per round, payouts in NMR per round and % of "
+              "it" if s.get("staking") == "per-round" else f"  total stake {s['total_stake']:,.2f} NMR")
+             + f"; non-overlapping = every {s['non_overlapping_every']}th round",
              f"  slot objective {s['objective']}; plans not proven optimal: "
              + (", ".join(f"{k} {v}" for k, v in s["unproven"].items() if v) or "none")
              + "; track = out-of-sample mean |plan − target| linear payout, NMR/round"]
+    lines += [f"  note: {n}" for n in s.get("notes", [])]
     hdr = (f"  {'strategy':<9} {'total NMR':>10} {'mean NMR':>9} {'mean %':>7} {'Sharpe':>7} {'max DD':>9} "
            f"{'CVaR5':>8} {'turnover':>8} {'track':>7} | {'mean %':>7} {'Sharpe':>7} {'max DD':>9} {'n':>3}")
     for name, tab in (("out of sample (walk forward)", res.strategies),
@@ -279,3 +282,41 @@ def backtest_text(res: BacktestResult, title: str) -> str:
                          f"{m['max_drawdown']:>9,.1f} {m['cvar5']:>8.1f} {t:>8} {te:>7} | {no['mean_pct']:>7.3f} "
                          f"{no['sharpe']:>7.3f} {no['max_drawdown']:>9,.1f} {no['rounds']:>3}")
     return "\n".join(lines) + "\n"
+
+
+def _toml_str(v: str) -> str:
+    return json.dumps(v)  # a JSON string is a valid TOML basic string (quotes and control characters escaped)
+
+
+def _toml_key(k: str) -> str:
+    from .regimes import SCORE_NAME
+
+    return k if SCORE_NAME.match(k) else json.dumps(k)
+
+
+def slots_toml(models: list[tuple[str, float | None]], multipliers: dict[str, float] | None, *,
+               per_round: bool) -> list[str]:
+    """`stakealloc slots`: the account's models as `[[slots]]` tables that the fleet parser accepts. Per-round:
+    (name, current per-round stake or None); fixed: (name, stake) and the open round's default multipliers."""
+    if per_round:
+        lines = ["# Your account's models and their current per-round stakes (NMR, from stakeTransactions), for a",
+                 '# fleet with [staking] system = "per-round".']
+    else:
+        lines = ["# Your account's models, their current stakes (NMR) and the open round's default payout",
+                 '# multipliers, from the Numerai API, for a fleet with [staking] system = "fixed".']
+    for name, stake in models:
+        lines += ["", "[[slots]]", f"name = {_toml_str(name)}",
+                  f"current = {_toml_str(name)}  # edit: what it submits today"]
+        if per_round:
+            if stake is not None:
+                lines.append(f"current_stake = {stake!r}")
+            else:
+                lines.append("# current_stake: unknown (no stake row for this model)")
+        elif stake is not None and stake > 0:
+            lines.insert(len(lines) - 1, f"stake = {stake!r}")
+            if multipliers:
+                lines.append("current_multipliers = { " + ", ".join(f"{_toml_key(k)} = {v!r}"
+                                                                    for k, v in multipliers.items()) + " }")
+        else:
+            lines.append("# stake: the API reports none; give it here")
+    return lines

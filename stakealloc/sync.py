@@ -9,7 +9,7 @@ import pandas as pd
 from .cache import Cache, Corrupt, default_dir
 from .config import NMR_SUPPLY, Facts, FleetSpec, resolve
 from .errors import ConfigError, DataError
-from .numerai import Client, ScoreRow
+from .numerai import Client, GraphQLError, ScoreRow, current_stakes, locked_stakes
 from .progress import Progress
 from .regimes import ScoreConfig, payout_configs, regime_from_configs
 from .scores import ScoreData, validate_table
@@ -112,10 +112,15 @@ def sync(spec: FleetSpec, *, offline: bool, progress: bool, client: Client | Non
         cache.save_rules(rules)
 
     slot_facts = facts.get("slots", {}) if isinstance(facts.get("slots"), dict) else {}
-    need_stake = [s.name for s in spec.slots if s.stake is None]
+    per_round = spec.staking.per_round_system
+    # The fixed system's stakeValue is never read under per-round staking (it reads 0 for migrated models).
+    need_stake = [] if per_round else [s.name for s in spec.slots if s.stake is None]
     if client is not None:
         for name in need_stake:
             slot_facts[name] = {**slot_facts.get(name, {}), "stake": client.stake(name)}
+        if per_round:
+            resolved_rounds = [r[0] for r in rows if r[4]]
+            _per_round_facts(client, spec, slot_facts, max(resolved_rounds) if resolved_rounds else None, notes)
         cache.save_facts({"slots": slot_facts, "current_round": current_round, "live_round": live_round,
                           "live_open": live_open})
 
@@ -138,8 +143,11 @@ def sync(spec: FleetSpec, *, offline: bool, progress: bool, client: Client | Non
         if not live_open:
             notes.append(f"no round is open: the payout rules are those of round {live_round}, the newest with "
                          "payout configurations")
+    current, locked_now = {}, None
+    if per_round:
+        current, locked_now = _current_stakes(spec, slot_facts, notes)
     try:
-        resolved = resolve(spec, Facts(stakes=stakes, regime=regime))
+        resolved = resolve(spec, Facts(stakes=stakes, regime=regime, current_stakes=current, locked_now=locked_now))
     except ConfigError as e:
         if stakes and e.key == "stakes":  # the file was fine; the API's stakes break a range
             raise DataError(f"with the API's stakes: {e}") from None
@@ -148,3 +156,48 @@ def sync(spec: FleetSpec, *, offline: bool, progress: bool, client: Client | Non
     table = validate_table(pd.DataFrame(rows, columns=["round", "model", "score", "value", "resolved"]), "Numerai API")
     where = "cache (offline)" if offline else f"Numerai API ({client.display_url})"  # type: ignore[union-attr]
     return ScoreData(resolved, table, where, current_round if client is not None else None, rules, tuple(notes))
+
+
+def _per_round_facts(client: Client, spec: FleetSpec, slot_facts: dict, last_resolved: int | None,
+                     notes: list[str]) -> None:
+    """Each slot's current per-round stake and its NMR locked now, from `stakeTransactions`, into the cached
+    facts; where the server rejects the field as a schema error, the stakes are unknown (noted), never fatal."""
+    ids = {}
+    for s in spec.slots:
+        ids[s.name] = slot_facts.get(s.name, {}).get("id") or client.model_id(s.name)
+        slot_facts[s.name] = {**slot_facts.get(s.name, {}), "id": ids[s.name]}
+    try:
+        rows = client.stake_rows(list(ids.values()))
+    except GraphQLError as e:
+        if not e.schema:
+            raise
+        notes.append(f"current stakes are unknown: the server rejects stakeTransactions ({e.messages[0][:120]}); "
+                     "the fleet file's current_stake is used")
+        for name in ids:
+            slot_facts[name].pop("current_stake", None)
+            slot_facts[name].pop("locked", None)
+        return
+    cur, locked = current_stakes(rows), locked_stakes(rows, last_resolved)
+    for name, mid in ids.items():
+        slot_facts[name]["current_stake"] = cur.get(mid)
+        slot_facts[name]["locked"] = locked.get(mid, 0.0)
+
+
+def _current_stakes(spec: FleetSpec, slot_facts: dict, notes: list[str]) -> tuple[dict[str, float], float | None]:
+    """(current per-round stake by slot, NMR locked now over the slots) from the facts; the file's current_stake
+    wins where both exist, and a difference is noted."""
+    out: dict[str, float] = {}
+    locked = 0.0
+    known = False
+    for s in spec.slots:
+        f = slot_facts.get(s.name, {})
+        api = f.get("current_stake")
+        if isinstance(api, (int, float)) and not isinstance(api, bool):
+            out[s.name] = float(api)
+            if s.current_stake is not None and abs(s.current_stake - api) > 1e-9:
+                notes.append(f"slot {s.name}: current_stake {s.current_stake:g} in the fleet file, {api:g} NMR per "
+                             "the API's stakeTransactions; the file's is used")
+        if isinstance(f.get("locked"), (int, float)) and not isinstance(f.get("locked"), bool):
+            locked += float(f["locked"])
+            known = True
+    return out, (locked if known else None)

@@ -22,7 +22,7 @@ from . import hrp, instruments, targets, tracking
 from .config import Fleet, Objective
 from .errors import ConfigError, DataError
 from .payout import Held, RoundRules, ScoreArrays, slot_payouts, summary, wide_scores
-from .pipeline import regime_table, slot_inputs, solve_slots
+from .pipeline import regime_table, slot_inputs, slot_rows, solve_slots
 from .progress import Progress
 from .records import SlotRow
 from .regimes import LAG_MARGIN, Regime, ScoreConfig, ScoreSpec
@@ -52,6 +52,7 @@ class BacktestResult:
 
     def to_dict(self) -> dict:
         """The result as the CLI's --json writes it."""
+        per_round = self.settings.get("staking") == "per-round"
         return {
             "settings": self.settings,
             "strategies": self.strategies,
@@ -59,7 +60,8 @@ class BacktestResult:
             "decisions": [{"round": d.round, "strategy": d.strategy, "window": list(d.window) if d.window else None,
                            "weights": d.weights,
                            "slots": [{"slot": r.slot, "model": r.model, "side": r.side.value,
-                                      "multipliers": list(r.multipliers.values())} for r in d.slots]}
+                                      "multipliers": list(r.multipliers.values()),
+                                      **({"per_round_stake": r.stake} if per_round else {})} for r in d.slots]}
                           for d in self.decisions],
             "payouts": [{"round": int(r), "strategy": k, "payout": float(v)}
                         for r, row in self.payouts.iterrows() for k, v in row.items()],
@@ -77,8 +79,14 @@ def metrics(pay: pd.Series, stake: float, turnover: float | None, tracking_error
     return m
 
 
+def current_known(fleet: Fleet) -> bool:
+    """Whether the do-nothing baseline is known: under per-round staking it needs every slot's current stake."""
+    return not fleet.staking.per_round_system or all(s.current_stake is not None for s in fleet.slots)
+
+
 def _current_plan(fleet: Fleet) -> tuple[SlotRow, ...]:
-    """The do-nothing baseline: each slot keeps its current model, or its own name if that is a source model."""
+    """The do-nothing baseline: each slot keeps its current model, or its own name if that is a source model, at
+    its stake (per-round staking: its current per-round stake)."""
     regime = fleet.payout.regime
     out = []
     for s in fleet.slots:
@@ -115,10 +123,7 @@ class _Runner:
         if key not in self._plans:
             st = (tracking.streams(table, list(inst.returns.index), f.models, self.regime) if tracking_on else None)
             sp = solve_slots(f, self.si, tg, st)
-            self._plans[key] = (tuple(SlotRow.make(s.name, s.stake, c.ref, self.regime.as_dict(c.combo), changed=ch,
-                                                   current=s.current)
-                                      for s, c, ch in zip(self.si, sp.choices, sp.changed)),
-                                sp.solver.status == "optimal")
+            self._plans[key] = (tuple(slot_rows(f, self.si, sp)), sp.solver.status == "optimal")
         plan, proven = self._plans[key]
         return plan, tg, proven
 
@@ -255,6 +260,10 @@ def run(fleet: Fleet, table: pd.DataFrame, strategies: list[str], *, step: int =
 
     `table` is the raw score table; `rules` the rounds' own payout configurations (from the API), if known."""
     rules = rules or {}
+    notes: list[str] = []
+    if "current" in strategies and not current_known(fleet):
+        strategies = [s for s in strategies if s != "current"]
+        notes.append("current is left out: under per-round staking it needs every slot's current_stake")
     if step < 1:
         raise ConfigError(f"step: must be ≥ 1, got {step}", key="step")
     regime = fleet.payout.regime
@@ -313,7 +322,8 @@ def run(fleet: Fleet, table: pd.DataFrame, strategies: list[str], *, step: int =
                 "own_rules_rounds": book.own_rounds, "plan_rules_rounds": len(held_rounds) - book.own_rounds,
                 "total_stake": stake, "regime": regime.name, "lookback": fleet.portfolio.lookback,
                 "linkage": fleet.portfolio.linkage, "objective": fleet.solver.objective.value,
-                "unproven": unproven, "non_overlapping_every": NON_OVERLAP}
+                "unproven": unproven, "non_overlapping_every": NON_OVERLAP,
+                "staking": fleet.staking.system.value, "notes": notes}
     return BacktestResult(table_out, decisions, payouts, in_sample_tab, settings)
 
 

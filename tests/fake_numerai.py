@@ -27,6 +27,7 @@ import pandas as pd
 CURRENT_ROUND = 1198
 DEPRECATED = ("stakeInfo", "corrMultiplier", "mmcMultiplier", "tcMultiplier", "v2RoundModelPerformances",
               "currentPayoutSelection")
+NOT_IN_SCHEMA = ("payoutMultipliers",)  # a field of v2RoundModelPerformances rows only, never of v3UserProfile
 BUNDLED_AS = {"canon_corr": "v2_corr20", "canon_mmc": "mmc"}  # snapshot column -> served payout displayName
 
 
@@ -86,7 +87,9 @@ class FakeNumerai:
         self.faults: list = []
         self.error_models: set[str] = set()
         self.stakes: dict[str, str] = {}
-        self.payout_multipliers: dict[str, list[dict]] = {}
+        # stakeTransactions rows, as the API serves them (newest first); stake_tx_removed: the field is unknown
+        self.stake_tx: list[dict] = []
+        self.stake_tx_removed = False
         self.account: list[tuple[str, str] | tuple[str, str, int]] = []
         self.timeout_sleep = 1.0
         self.old_server = False
@@ -168,9 +171,18 @@ class FakeNumerai:
     def answer(self, body: dict, headers: dict) -> dict:
         q, v = body["query"], body.get("variables") or {}
         removed = DEPRECATED[:-2] + DEPRECATED[-1:] if self.old_server else DEPRECATED
-        for field in removed:
+        for field in removed + NOT_IN_SCHEMA:
             if re.search(rf"\b{field}\b", q):
                 return self._removed(field, "Query" if field.startswith("v2") else "V3UserProfile")
+        if "stakeTransactions" in q:
+            if self.stake_tx_removed:
+                return self._removed("stakeTransactions", "Query")
+            if "Authorization" not in headers:
+                return {"errors": [{"message": "You must be authenticated"}], "data": None}
+            ids = set(v.get("modelIds") or [])
+            rows = [r for r in self.stake_tx if r["modelId"] in ids]
+            lo = int(v.get("offset") or 0)
+            return {"data": {"stakeTransactions": rows[lo:lo + int(v.get("limit") or 100)]}}
         if "rounds(" in q:
             t = v.get("tournament")
             if "number: 0" in q:
@@ -212,9 +224,14 @@ class FakeNumerai:
             name = v["n"]
             if name not in self.models and name not in self.stakes:
                 return {"data": {"v3UserProfile": None}}
-            if "payoutMultipliers" in q:
-                return {"data": {"v3UserProfile": {"payoutMultipliers": self.payout_multipliers.get(name)}}}
             if "stakeValue" in q:
                 return {"data": {"v3UserProfile": {"stakeValue": self.stakes.get(name)}}}
             return {"data": {"v3UserProfile": {"id": self.models.get(name, {}).get("id", f"id-{name}")}}}
         return {"errors": [{"message": "unknown query"}], "data": None}
+
+
+def strategy_stake(model_id: str, round_number: int, amount: str, *, tournament: int = 8) -> dict:
+    """One stakeTransactions row of a per-round stake, in the shape schema introspection reports."""
+    return {"amount": amount, "model": None, "modelId": model_id, "note": None, "round": round_number,
+            "timestamp": f"2026-11-{1 + round_number % 28:02d}T12:00:00Z", "tournament": tournament,
+            "type": "strategy stake", "value": None}

@@ -11,8 +11,8 @@ from conftest import BASE_FLEET, COLUMNS, run_cli
 @pytest.fixture(scope="module")
 def example_plan(tmp_path_factory):
     d = tmp_path_factory.mktemp("plan")
-    r = run_cli("run", "fleet.toml", "--json", str(d / "plan.json"), "--csv", str(d / "plan.csv"),
-                env={"PYTHONHASHSEED": "1"})
+    r = run_cli("run", "examples/classic-2024.toml", "--json", str(d / "plan.json"), "--csv",
+                str(d / "plan.csv"), env={"PYTHONHASHSEED": "1"})
     assert r.returncode == 0, r.stderr
     return r.stdout, json.loads((d / "plan.json").read_text()), (d / "plan.csv").read_text()
 
@@ -123,7 +123,8 @@ def test_to_do_marks_agree_with_current(example_plan):
 @pytest.mark.slow
 def test_same_plan_under_other_hash_seeds(example_plan, tmp_path):
     _, plan, _ = example_plan
-    r = run_cli("run", "fleet.toml", "--json", str(tmp_path / "p.json"), env={"PYTHONHASHSEED": "12345"})
+    r = run_cli("run", "examples/classic-2024.toml", "--json", str(tmp_path / "p.json"),
+                env={"PYTHONHASHSEED": "12345"})
     assert r.returncode == 0
     other = json.loads((tmp_path / "p.json").read_text())
     for key in ("slots", "targets", "weights", "deviation", "data"):
@@ -132,10 +133,10 @@ def test_same_plan_under_other_hash_seeds(example_plan, tmp_path):
 
 @pytest.mark.slow
 def test_risk_measure_override_and_bad_one(tmp_path):
-    r = run_cli("run", "fleet.toml", "--risk-measure", "MDD", "--json", str(tmp_path / "p.json"))
+    r = run_cli("run", "examples/classic-2024.toml", "--risk-measure", "MDD", "--json", str(tmp_path / "p.json"))
     assert r.returncode == 0, r.stderr
     assert json.loads((tmp_path / "p.json").read_text())["risk_measure"] == "MDD"
-    r = run_cli("run", "fleet.toml", "--risk-measure", "MDDD")
+    r = run_cli("run", "examples/classic-2024.toml", "--risk-measure", "MDDD")
     assert r.returncode == 2 and "--risk-measure: unknown risk measure 'MDDD'" in r.stderr
 
 
@@ -212,3 +213,122 @@ def test_assign_proves_the_forum_case(write_fleet, tmp_path, solver):
     assert plan["deviation"] == pytest.approx(137.08, abs=0.005) and sv["gap"] <= 0.01
     assert "optimal (proven)" in r.stdout
     check_plan_invariants(plan)
+
+
+# --- the example fleet: today's Classic game, per-round stakes ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def per_round_plan(tmp_path_factory):
+    d = tmp_path_factory.mktemp("pr")
+    r = run_cli("run", "fleet.toml", "--json", str(d / "plan.json"), "--changes", str(d / "changes.csv"),
+                "--csv", str(d / "plan.csv"))
+    assert r.returncode == 0, r.stderr
+    return r.stdout, json.loads((d / "plan.json").read_text()), (d / "changes.csv").read_text(), \
+        (d / "plan.csv").read_text()
+
+
+@pytest.mark.slow
+def test_example_fleet_is_a_proven_per_round_plan_whose_stakes_sum_to_the_budget(per_round_plan):
+    text, plan, _, _ = per_round_plan
+    check_plan_invariants(plan)
+    st = plan["staking"]
+    assert st == {"system": "per-round", "nmr": 16000.0, "per_round_budget": 250.0, "open_rounds": 64,
+                  "stake_step": 0.01, "min_stake": 0.0, "mode": "fixed", "locked_at_full": 16000.0}
+    assert plan["regime"]["name"] == "classic-r1343" and plan["regime"]["columns"] == {
+        "corr60": "canon_corr", "mmc60": "canon_mmc"}
+    assert plan["solver"]["status"] == "optimal" and plan["solver"]["formulation"] == "per-round"
+    stakes = [s["per_round_stake"] for s in plan["slots"]]
+    assert sum(stakes) == pytest.approx(250.0, abs=1e-9) and plan["total_stake"] == 250.0
+    assert all(abs(x * 100 - round(x * 100)) < 1e-6 for x in stakes)  # on the 0.01 grid
+    assert next(s for s in plan["slots"] if s["slot"] == "zeta")["per_round_stake"] <= 40.0  # its max_stake
+    for s in plan["slots"]:
+        assert s["stake"] == s["per_round_stake"] and s["current_stake"] is not None
+        label = ("short_" if s["side"] == "short" else "") + s["model"]
+        moved = abs(s["per_round_stake"] - s["current_stake"]) > 1e-9
+        assert s["changed"] == (moved or (s["per_round_stake"] > 0 and label != s["current"]))
+    # 10 slots, fewer than the eligible instruments: the program chose what to fund
+    assert len(plan["slots"]) == 10 < len(plan["data"]["instruments"])
+    assert "corr60 is read from the data column canon_corr; mmc60 is read from the data column canon_mmc" in text
+    assert "per-round budget B = 250.00 NMR (nmr 16,000.00 / 64 open rounds" in text
+    assert "Σ per-round stakes = 250.00 NMR" in text and "all of it after 64" in text
+    assert "optimal (proven)" in text
+
+
+@pytest.mark.slow
+def test_example_changes_and_csv_list_what_to_enter(per_round_plan):
+    _, plan, changes, table = per_round_plan
+    rows = list(csv.DictReader(io.StringIO(changes)))
+    changed = [s for s in plan["slots"] if s["changed"]]
+    assert [r["model"] for r in rows] == [s["slot"] for s in changed] and rows
+    for r, s in zip(rows, changed):
+        assert float(r["per_round_stake"]) == pytest.approx(s["per_round_stake"]) and r["mode"] == "fixed"
+        assert r["submit"] == ("short_" if s["side"] == "short" else "") + s["model"]
+    full = list(csv.DictReader(io.StringIO(table)))
+    assert [r["slot"] for r in full] == [s["slot"] for s in plan["slots"]]
+    assert all(r["current_stake"] and r["mode"] == "fixed" for r in full)
+
+
+@pytest.mark.slow
+def test_json_on_stdout_is_the_document_alone(tmp_path):
+    r = run_cli("run", "fleet.toml", "--json", "-", "--objective", "exposure")
+    assert r.returncode == 0, r.stderr
+    plan = json.loads(r.stdout)  # nothing after the document
+    assert plan["staking"]["system"] == "per-round" and "Slots (" in r.stderr
+
+
+PER_ROUND = BASE_FLEET.replace('regime = "classic-2024"', 'regime = "classic-r1343"').replace(
+    'columns = { v2_corr20 = "canon_corr", mmc = "canon_mmc" }',
+    'columns = { corr60 = "canon_corr", mmc60 = "canon_mmc" }'
+).replace("stake = 1000.0", "current_stake = 10.0").replace("stake = 600.0\n", "").replace("stake = 400.0\n", "") + (
+    "\n[staking]\nnmr = 6400\n")
+
+
+def test_per_round_fleet_parses_with_the_budget_and_grid(write_fleet):
+    from stakealloc.config import load_fleet
+
+    f = load_fleet(write_fleet(PER_ROUND))
+    assert f.staking.per_round_system and f.staking.budget == 100.0 and f.total_stake == 100.0
+    assert [s.current_stake for s in f.slots] == [10.0, None, None]
+    f = load_fleet(write_fleet(PER_ROUND.replace("nmr = 6400", "nmr = 6400.5\nstake_step = 0.5\nopen_rounds = 7")))
+    assert f.staking.budget == 914.0  # 6400.5 / 7 = 914.357…, rounded down to the 0.5 grid
+
+
+@pytest.mark.parametrize("change,needle", [
+    (("current_stake = 10.0", "stake = 10.0"), 'slots[0] (slot_a).stake: under system = "per-round" the plan sets'),
+    (("nmr = 6400", ""), "staking.nmr: system = \"per-round\" needs the NMR committed"),
+    (("nmr = 6400", "nmr = 6400\nper_round = 100"), "exactly one of them"),
+    (("nmr = 6400", "nmr = 6400\nmin_stake = 0.005"), "staking.min_stake: 0.005 is not a whole multiple of "
+                                                        "stake_step = 0.01"),
+    (("nmr = 6400", "nmr = 6400\nmin_stake = 200"), "staking.min_stake: 200 NMR is more than the per-round budget"),
+    (("nmr = 6400", "nmr = 6400\nmode = \"compund\""), "staking.mode: 'compund' is not one of fixed, compound; "
+                                                        "did you mean 'compound'?"),
+    (("nmr = 6400", "nmr = 6400\nsystem = \"fixed\""), "staking.nmr: only used with system = \"per-round\""),
+    (("current_stake = 10.0", "current_stake = 10.0\nmax_stake = 0.003"), "max_stake: 0.003 is not a whole "
+                                                                            "multiple of staking.stake_step"),
+    (("nmr = 6400", "nmr = 0.5"), "staking: the per-round budget rounds down to 0 NMR"),
+    (("nmr = 6400", "per_round = 100"), None),
+])
+def test_staking_errors_name_the_key(write_fleet, change, needle):
+    from stakealloc.config import load_fleet
+    from stakealloc.errors import ConfigError
+
+    text = PER_ROUND.replace(*change)
+    if needle is None:
+        assert load_fleet(write_fleet(text)).staking.budget == 100.0
+        return
+    with pytest.raises(ConfigError) as e:
+        load_fleet(write_fleet(text))
+    assert needle in str(e.value)
+
+
+def test_caps_below_the_budget_are_refused(write_fleet):
+    from stakealloc.config import load_fleet
+    from stakealloc.errors import ConfigError
+
+    text = PER_ROUND
+    for slot in ("slot_a", "slot_b", "slot_c"):
+        text = text.replace(f'name = "{slot}"', f'name = "{slot}"\nmax_stake = 10')
+    with pytest.raises(ConfigError, match="the slots' max_stake add up to 30 NMR per round, less than the per-round "
+                                          r"budget \(100 NMR\)"):
+        load_fleet(write_fleet(text))

@@ -75,7 +75,7 @@ def real_window(bundled):
     from stakealloc.instruments import build
     from stakealloc.pipeline import regime_table
 
-    f = load_fleet(ROOT / "fleet.toml")
+    f = load_fleet(ROOT / "examples" / "classic-2024.toml")
     return build(regime_table(f, bundled, "bundled"), f.models, f.payout.regime, f.portfolio).returns
 
 

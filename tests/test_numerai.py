@@ -5,7 +5,15 @@ import logging
 
 import pytest
 from conftest import BASE_FLEET, COLUMNS, run_cli
-from fake_numerai import CURRENT_ROUND, DEPRECATED, FakeNumerai, config
+from fake_numerai import (
+    CURRENT_ROUND,
+    DEPRECATED,
+    NOT_IN_SCHEMA,
+    FakeNumerai,
+    config,
+    scores_from_table,
+    strategy_stake,
+)
 
 from stakealloc.cache import Cache
 from stakealloc.errors import ApiError, ConfigError, UnknownModelError
@@ -71,7 +79,7 @@ def test_requests_variables_and_no_auth_without_keys(bundled):
         assert c.current_round() == CURRENT_ROUND
         assert c.stake("fearindex") == 100.5
     bodies = [r["body"] for r in fake.requests]
-    assert bodies[0]["variables"] == {"n": "fearindex"}
+    assert bodies[0]["variables"] == {"n": "fearindex", "tournament": 8}  # v3UserProfile gets the tournament
     assert bodies[1]["variables"] == {"modelId": "id-fearindex", "tournament": 8, "lastNRounds": 10}
     query = "submissionScores(modelId: $modelId, tournament: $tournament, lastNRounds: $lastNRounds)"
     assert query in bodies[1]["query"]
@@ -90,11 +98,11 @@ def test_auth_header_exact_form_only_where_needed(bundled):
         fake.account = [("slot_b", "id-b"), ("slot_a", "id-a")]
         fake.stakes.update({"slot_a": "1234.5678", "slot_b": "0.1"})
         c, _ = client(fake, public_id=PUBLIC, secret_key=SECRET)
-        lines = c.slots_toml()
+        lines = c.slots_toml(per_round=False)
         assert "Client(" in repr(c) and SECRET not in repr(c)
     auth = [r["headers"].get("Authorization") for r in fake.requests]
     assert auth[0] == f"Token {PUBLIC}${SECRET}"
-    assert auth[1:] == [None] * 4  # stake and payout multiplier queries are public
+    assert auth[1:] == [None] * 3  # the open round's rules and the stake queries are public
     text = "\n".join(lines)
     assert 'name = "slot_a"\nstake = 1234.5678' in text and text.index("slot_a") < text.index("slot_b")
     assert SECRET not in text
@@ -257,7 +265,7 @@ def _plan(tmp_path, name="p.json"):
 
 
 def _no_deprecated_queries(fake):
-    for field in DEPRECATED:
+    for field in DEPRECATED + NOT_IN_SCHEMA:
         assert fake.queries_naming(field) == [], field
 
 
@@ -499,19 +507,83 @@ def test_no_logging_of_keys(bundled, caplog):
 @pytest.mark.slow
 def test_slots_command_lists_account_models(bundled):
     with FakeNumerai(bundled, []) as fake:
-        fake.account = [("my_model", "id-1"), ("my_signal", "id-2", 11)]
-        fake.stakes.update({"my_model": "42.25", "my_signal": "7"})
-        fake.payout_multipliers["my_model"] = [
-            {"displayName": "v2_corr20", "name": "corr20", "version": "2", "multiplier": "0.75"},
-            {"displayName": "mmc", "name": "mmc", "version": "2", "multiplier": "2.25"}]
+        fake.account = [("my_model", "id-1"), ("my_signal", "id-2", 11), ("other", "id-3")]
+        fake.stakes.update({"my_model": "42.25", "my_signal": "7", "other": None})
+        fake.configs[fake.open_round] = [config("v2_corr20", 0.75), config("mmc", 2.25), config("canon_corr", 0.0)]
+        # per-round staking (the default): the newest strategy stake row of each model; none for "other"
+        fake.stake_tx = [strategy_stake("id-1", 1197, "12.5"), strategy_stake("id-1", 1190, "10"),
+                         strategy_stake("id-2", 1197, "3", tournament=11)]
         r = run_cli("slots", env=_env(fake))
+        assert r.returncode == 0, r.stderr
+        assert ('[[slots]]\nname = "my_model"\ncurrent = "my_model"  # edit: what it submits today\n'
+                'current_stake = 12.5') in r.stdout
+        assert 'name = "other"' in r.stdout and "# current_stake: unknown" in r.stdout
+        assert "stakeValue" not in " ".join(q["body"]["query"] for q in fake.requests)  # never under per-round
+        # fixed stakes: the stake and the open round's default multipliers (no payoutMultipliers query)
+        r = run_cli("slots", "--staking", "fixed", env=_env(fake))
         assert r.returncode == 0, r.stderr
         assert ('[[slots]]\nname = "my_model"\nstake = 42.25\ncurrent = "my_model"  # edit: what it submits today\n'
                 'current_multipliers = { v2_corr20 = 0.75, mmc = 2.25 }') in r.stdout
         assert "my_signal" not in r.stdout  # a Signals model is not a Classic slot
-        r = run_cli("slots", "--tournament", "signals", env=_env(fake))
+        r = run_cli("slots", "--tournament", "signals", "--staking", "fixed", env=_env(fake))
         assert r.returncode == 0 and 'name = "my_signal"' in r.stdout and "my_model" not in r.stdout
         _no_deprecated_queries(fake)
         assert SECRET not in r.stdout + r.stderr
         r = run_cli("slots", env={"STAKEALLOC_API_URL": fake.url, "NUMERAI_PUBLIC_ID": "", "NUMERAI_SECRET_KEY": ""})
         assert r.returncode == 2 and "needs NUMERAI_PUBLIC_ID" in r.stderr
+
+
+# --- per-round staking against the stand-in API ------------------------------------------------------------
+
+R1343_CONFIGS = [config("corr60", 3.0, days=60, clip=1.0, factor=1.0), config("mmc60", 15.0, days=60, clip=1.0,
+                                                                            factor=1.0), config("canon_corr", 0.0)]
+PER_ROUND_LIVE = BASE_FLEET.replace(COLUMNS, 'source = "numerai"\ncache_dir = "cache"').replace(
+    'regime = "classic-2024"', 'regime = "live"').replace(
+    "stake = 1000.0", 'current_stake = 40.0').replace("stake = 600.0", 'current = "reputation"').replace(
+    "stake = 400.0\n", "") + "\n[staking]\nnmr = 6400\n"
+
+
+def _per_round_server(fake, bundled):
+    for m in MODELS:
+        fake.add_model(m, scores_from_table(bundled, m, {"canon_corr": "corr60", "canon_mmc": "mmc60"}))
+    fake.configs = {r: R1343_CONFIGS for r in fake.configs}
+    fake.stakes.update({"slot_a": "999", "slot_b": "999", "slot_c": "999"})  # stakeValue: must never be read
+    fake.stake_tx = [strategy_stake("id-slot_a", 1197, "35"), strategy_stake("id-slot_b", 1198, "32"),
+                     strategy_stake("id-slot_b", 1196, "30"),
+                     {**strategy_stake("id-slot_b", 1198, "5"), "type": "strategy payout"}]  # another row type
+
+
+@pytest.mark.slow
+def test_live_per_round_plan_from_round_configs_and_stake_transactions(bundled, write_fleet, tmp_path):
+    fleet = write_fleet(PER_ROUND_LIVE)
+    with FakeNumerai(bundled, []) as fake:
+        _per_round_server(fake, bundled)
+        r = run_cli("run", str(fleet), "--json", str(tmp_path / "p.json"), env=_env(fake))
+        assert r.returncode == 0, r.stderr
+        _no_deprecated_queries(fake)
+        assert fake.queries_naming("stakeValue") == []  # the fixed system's stake is not read under per-round
+        assert fake.queries_naming("stakeTransactions")
+        plan = json.loads((tmp_path / "p.json").read_text())
+        reg = plan["regime"]
+        assert (reg["name"], reg["source"], reg["scores"], reg["combinations"]) == (
+            "live", "api", ["corr60", "mmc60"], [[3.0, 15.0]])
+        assert reg["clip"] == 1.0 and reg["payout_factors"] == {"corr60": 1.0, "mmc60": 1.0}
+        st = plan["staking"]
+        assert st["system"] == "per-round" and st["per_round_budget"] == 100.0
+        assert st["locked_now"] == pytest.approx(35 + 32 + 30)  # every row of an unresolved round, strategy stakes
+        assert sum(s["per_round_stake"] for s in plan["slots"]) == pytest.approx(100.0)
+        cur = {s["slot"]: s["current_stake"] for s in plan["slots"]}
+        assert cur == {"slot_a": 40.0, "slot_b": 32.0, "slot_c": None}  # the file wins; the newest row; none
+        assert any("slot slot_a: current_stake 40 in the fleet file, 35 NMR per the API" in n for n in plan["notes"])
+        assert plan["solver"]["status"] == "optimal" and "locked now" in r.stdout
+        # a server without stakeTransactions: the plan says so and uses the file's current_stake
+        fake.stake_tx_removed = True
+        r = run_cli("run", str(fleet), "--json", str(tmp_path / "q.json"), env=_env(fake))
+        assert r.returncode == 0, r.stderr
+        q = json.loads((tmp_path / "q.json").read_text())
+        assert any(n.startswith("current stakes are unknown: the server rejects stakeTransactions") for n in q["notes"])
+        assert {s["slot"]: s["current_stake"] for s in q["slots"]} == {"slot_a": 40.0, "slot_b": None, "slot_c": None}
+        assert q["staking"]["locked_now"] is None
+    # offline, from the cache (the last fetch's facts)
+    r = run_cli("run", str(fleet), "--offline", "--json", str(tmp_path / "o.json"))
+    assert r.returncode == 0, r.stderr

@@ -178,8 +178,8 @@ def notebook_run():
 @pytest.fixture(scope="module")
 def cli_backtest(tmp_path_factory):
     out = tmp_path_factory.mktemp("cli") / "bt.json"
-    r = run_cli("backtest", "fleet.toml", "--risk-measures", CLI_MEASURES, "--step", "5", "--objective", "exposure",
-                "--json", str(out))
+    r = run_cli("backtest", "examples/classic-2024.toml", "--risk-measures", CLI_MEASURES, "--step", "5",
+                "--objective", "exposure", "--json", str(out))
     assert r.returncode == 0, r.stderr
     return r.stdout, json.loads(out.read_text())
 

@@ -14,9 +14,9 @@ drawdown measures best. Here the same question is asked **out of sample** on the
 * at each decision round *d* (every 5 rounds: a week of daily rounds) only rounds *r* with *r* + lag < *d*
   are used; the lag comes from the payout scores' horizon: a daily round's 20-day score is final
   1 + 2 + 20 business days later, plus 2 rounds of processing, so lag = 25;
-* the real pipeline runs on that window (instruments, HRP, targets, the slot program) for the example fleet
-  (`fleet.toml`, regime `classic-2024`: every slot pays 0.5×v2_corr20 + 2×mmc, read from the snapshot's
-  canonical 20-day columns `canon_corr` and `canon_mmc` as the fleet file states);
+* the real pipeline runs on that window (instruments, HRP, targets, the slot program) for the fixed-stake
+  example fleet (`examples/classic-2024.toml`, regime `classic-2024`: every slot pays 0.5×v2_corr20 + 2×mmc,
+  read from the snapshot's canonical 20-day columns `canon_corr` and `canon_mmc` as the fleet file states);
 * the plan is held for 5 rounds and paid by Numerai's formula, stake × clip(Σ factor × multiplier × score, ±0.05),
   with the payout factors stated below (the snapshot carries no round's own rules);
 * baselines: `equal` (equal weights on the same eligible instruments) and `current` (every slot keeps what it
@@ -35,7 +35,7 @@ from stakealloc.pipeline import regime_table
 ROOT = Path.cwd() if (Path.cwd() / "fleet.toml").exists() else Path.cwd().parent
 # The measures are compared under the exposure objective (proven in a fraction of a second per plan); the
 # two objectives are compared further down.
-fleet = load_fleet(ROOT / "fleet.toml").with_overrides(objective=Objective.EXPOSURE)
+fleet = load_fleet(ROOT / "examples" / "classic-2024.toml").with_overrides(objective=Objective.EXPOSURE)
 scores = load_scores(fleet)  # the bundled snapshot
 table = scores.table
 MEASURES = ["MV", "MAD", "CVaR", "EVaR", "WR", "MDD", "CDaR", "UCI"]
