@@ -1,4 +1,4 @@
-"""Command line: `stakealloc run|validate|assign|fetch|slots|backtest`.
+"""Command line: `stakealloc run|validate|assign|accept|fetch|slots|backtest|sweep`.
 
 Errors from the StakeallocError hierarchy are printed as one message (never a
 traceback) and mapped to exit codes: 2 bad input, 3 data or API, 4 optimisation.
@@ -156,6 +156,14 @@ def cmd_fetch(args) -> int:
     return 0
 
 
+def cmd_accept(args) -> int:
+    from .accept import accept
+
+    path, n = accept(args.plan, args.fleet)
+    print(f"{path}: {n} slot(s) updated to the plan (current{', current_stake' if n else ''})")
+    return 0
+
+
 def cmd_slots(args) -> int:
     from .config import Tournament
     from .numerai import Client
@@ -305,6 +313,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--offline", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_fetch)
+
+    p = sub.add_parser("accept", help="after applying a plan on numer.ai: write it into the fleet file as current")
+    p.add_argument("plan", help="the plan's JSON (stakealloc run --json PATH)")
+    p.add_argument("--fleet", metavar="PATH", help="the fleet file to update (default: the plan's own)")
+    p.set_defaults(func=cmd_accept)
 
     p = sub.add_parser("slots", help="list your account's models as [[slots]] (needs NUMERAI_PUBLIC_ID/SECRET_KEY)")
     p.add_argument("--tournament", choices=("classic", "signals", "crypto"), default="classic",

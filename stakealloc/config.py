@@ -213,9 +213,13 @@ class Fleet:
             return self.staking.budget
         return float(sum(s.stake for s in self.slots))
 
-    def with_overrides(self, *, risk_measure: RiskMeasure | None = None, objective: Objective | None = None,
-                       lookback: int | None = None, linkage: str | None = None) -> Fleet:
-        """The fleet with settings replaced (command-line flags, sweeps); none of them depends on a fact."""
+    def with_overrides(self, *, risk_measure: RiskMeasure | str | None = None,
+                       objective: Objective | str | None = None, lookback: int | None = None,
+                       linkage: str | None = None) -> Fleet:
+        """The fleet with settings replaced (command-line flags, sweeps); none of them depends on a fact. Values
+        are checked as the file's are (a string is coerced to its enum or refused, naming the argument)."""
+        risk_measure, objective, lookback, linkage = _checked_overrides(risk_measure, objective, lookback, linkage,
+                                                                        self.portfolio.min_rounds)
         pf = _override(self.portfolio, risk_measure=risk_measure, lookback=lookback, linkage=linkage)
         sv = self.solver if objective is None else replace(self.solver, objective=objective)
         spec = None if self.spec is None else self.spec.with_overrides(risk_measure=risk_measure, objective=objective,
@@ -225,6 +229,32 @@ class Fleet:
 
 def _override(p, **changes):
     return replace(p, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _checked_overrides(risk_measure, objective, lookback, linkage, min_rounds: int):
+    """Overrides checked as the fleet file's keys are, each error naming the argument."""
+    if risk_measure is not None and not isinstance(risk_measure, RiskMeasure):
+        if not isinstance(risk_measure, str):
+            raise ConfigError(f"risk_measure: must be a RiskMeasure or its code, got {risk_measure!r}")
+        risk_measure = parse_risk_measure(risk_measure, key="risk_measure")
+    if objective is not None and not isinstance(objective, Objective):
+        if not isinstance(objective, str) or objective.lower() not in {o.value for o in Objective}:
+            raise ConfigError(f"objective: {objective!r} is not one of {', '.join(o.value for o in Objective)}")
+        objective = Objective(objective.lower())
+    if lookback is not None:
+        if isinstance(lookback, bool) or not isinstance(lookback, int) or lookback < 2:
+            raise ConfigError(f"lookback: must be a whole number of rounds ≥ 2, got {lookback!r}")
+        check_window(lookback, min_rounds, key="lookback")
+    if linkage is not None and linkage not in LINKAGES:
+        raise ConfigError(f"linkage: {linkage!r} is not one of {', '.join(LINKAGES)}")
+    return risk_measure, objective, lookback, linkage
+
+
+def check_window(lookback: int, min_rounds: int, *, key: str = "portfolio.lookback") -> None:
+    """A window of `lookback` rounds must be able to hold `min_rounds` scored rounds, or no model is eligible."""
+    if lookback < min_rounds:
+        raise ConfigError(f"{key}: {lookback} rounds cannot hold portfolio.min_rounds = {min_rounds} scored rounds; "
+                          "no model could be eligible (lower min_rounds or raise the lookback)", key=key)
 
 
 # --- what the file says ----------------------------------------------------------------------------------
@@ -282,8 +312,11 @@ class FleetSpec:
             return self.payout.live
         return self.payout.live or any(s.stake is None for s in self.slots)
 
-    def with_overrides(self, *, risk_measure: RiskMeasure | None = None, objective: Objective | None = None,
-                       lookback: int | None = None, linkage: str | None = None) -> FleetSpec:
+    def with_overrides(self, *, risk_measure: RiskMeasure | str | None = None,
+                       objective: Objective | str | None = None, lookback: int | None = None,
+                       linkage: str | None = None) -> FleetSpec:
+        risk_measure, objective, lookback, linkage = _checked_overrides(risk_measure, objective, lookback, linkage,
+                                                                        self.portfolio.min_rounds)
         pf = _override(self.portfolio, risk_measure=risk_measure, lookback=lookback, linkage=linkage)
         return replace(self, portfolio=pf, objective=objective if objective is not None else self.objective)
 
@@ -617,15 +650,18 @@ def _portfolio(doc: dict) -> tuple[PortfolioSettings, float | None]:
         raise ConfigError(f"portfolio.leaf_order: must be true or false, got {t['leaf_order']!r}")
     codependence = _choice(t, "codependence", "portfolio", d.codependence, CODEPENDENCES)
     check_riskfolio(codependence)
+    lookback = _int(t, "lookback", "portfolio", d.lookback, lo=2)
+    min_rounds = _int(t, "min_rounds", "portfolio", d.min_rounds, lo=2)
+    check_window(lookback, min_rounds)
     settings = PortfolioSettings(
-        lookback=_int(t, "lookback", "portfolio", d.lookback, lo=2),
+        lookback=lookback,
         risk_measure=rm,
         linkage=_choice(t, "linkage", "portfolio", d.linkage, LINKAGES),
         codependence=codependence,
         leaf_order=bool(t.get("leaf_order", d.leaf_order)),
         alpha=_num(t, "alpha", "portfolio", d.alpha, lo=0.0, lo_open=True, hi=0.5),  # type: ignore[arg-type]
         side=SidePolicy(_choice(t, "side", "portfolio", d.side.value, tuple(s.value for s in SidePolicy))),
-        min_rounds=_int(t, "min_rounds", "portfolio", d.min_rounds, lo=2),
+        min_rounds=min_rounds,
         max_stale=_int(t, "max_stale", "portfolio", d.max_stale, lo=1),
         missing=Missing(_choice(t, "missing", "portfolio", d.missing.value, tuple(m.value for m in Missing))),
         min_weight=_num(t, "min_weight", "portfolio", d.min_weight, lo=0.0, hi=0.5),  # type: ignore[arg-type]
@@ -767,12 +803,14 @@ def _slots(doc: dict, models: tuple[str, ...], source: Source, staking: Staking)
 
 
 def parse_risk_measure(text: str, *, key: str) -> RiskMeasure:
+    """A riskfolio code, case-insensitively (the codes differ in more than case: `cvar` is CVaR)."""
     codes = tuple(r.value for r in RiskMeasure)
     if text in codes:
         return RiskMeasure(text)
     lowered = {c.lower(): c for c in codes}
-    near = ([lowered[text.lower()]] if text.lower() in lowered
-            else difflib.get_close_matches(text, codes, n=1, cutoff=0.5))
+    if text.strip().lower() in lowered:
+        return RiskMeasure(lowered[text.strip().lower()])
+    near = [lowered[c] for c in difflib.get_close_matches(text.strip().lower(), list(lowered), n=1, cutoff=0.5)]
     hint = f"; did you mean {near[0]!r}?" if near else ""
     raise ConfigError(f"{key}: unknown risk measure {text!r}{hint}; riskfolio codes for HRP: {', '.join(codes)}")
 

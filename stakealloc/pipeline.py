@@ -77,6 +77,20 @@ def weigh(fleet: Fleet, table: pd.DataFrame) -> Weights:
     return Weights(inst, res, w, pruned)
 
 
+def check_pins(fleet: Fleet, wt: Weights) -> None:
+    """A slot pinned to a (model, side) with no weight would carry its whole stake against a target of 0:
+    bad input, naming the slot and why the pipeline dropped it."""
+    weighted = {(wt.inst.info[str(n)].model, wt.inst.info[str(n)].side) for n, w in wt.weights.items() if w > 0}
+    for s in fleet.slots:
+        if s.pin is None or (s.pin.model, s.pin.side) in weighted:
+            continue
+        why = [d.reason for d in wt.inst.dropped if d.instrument.startswith(s.pin.label + "_")]
+        why += [f"weight below min_weight = {fleet.portfolio.min_weight:g}" for n in wt.pruned
+                if str(n).startswith(s.pin.label + "_")]
+        raise ConfigError(f"slots ({s.name}).pin: {s.pin.label!r} has no weight in this window"
+                          + (f": {why[0]}" if why else "") + "; pin another model or remove the pin")
+
+
 def regime_table(fleet: Fleet, table: pd.DataFrame, source: str) -> pd.DataFrame:
     """The fleet's models checked against the data, and the regime's payout scores under the regime's names."""
     check_models(fleet, table, source)
@@ -88,6 +102,7 @@ def plan(fleet: Fleet, table: pd.DataFrame, *, source: str, current_round: int |
     """HRP weights on the window, targets, and the slot program's plan. `table` is the raw score table."""
     table = regime_table(fleet, table, source)
     wt = weigh(fleet, table)
+    check_pins(fleet, wt)
     regime = fleet.payout.regime
     tg = targets.compute(wt.weights, wt.inst.info, regime, fleet.portfolio.leverage, fleet.total_stake)
     return assemble(fleet, tg, table=table, wt=wt, source=source, current_round=current_round, notes=notes)
@@ -120,10 +135,10 @@ def slot_rows(fleet: Fleet, si: list[slots.SlotInput], sp: slots.SlotPlan) -> li
         if sp.stakes is not None:
             cur = fleet.slots[j].current_stake
             rows.append(SlotRow.make(s.name, sp.stakes[j], c.ref, regime.as_dict(c.combo), changed=ch,
-                                     current=s.current, current_stake=cur))
+                                     current=s.current, current_stake=cur, pinned=s.pin is not None))
         else:
             rows.append(SlotRow.make(s.name, s.stake, c.ref, regime.as_dict(c.combo), changed=ch,
-                                     current=s.current))
+                                     current=s.current, pinned=s.pin is not None))
     return rows
 
 

@@ -25,19 +25,20 @@ class SlotRow:
     changed: bool  # differs from the slot's current (model, side, multipliers; per-round: or stake)
     current: str | None = None  # label of the slot's current submission, if known
     current_stake: float | None = None  # per-round staking: today's per-round stake (NMR), if known
+    pinned: bool = False  # the fleet file pins this slot's reference
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "side", Side(self.side))
 
     @classmethod
     def make(cls, slot: str, stake: float, ref: Ref | None, multipliers: dict[str, float], *, changed: bool,
-             current: Ref | None = None, current_stake: float | None = None) -> SlotRow:
+             current: Ref | None = None, current_stake: float | None = None, pinned: bool = False) -> SlotRow:
         """The row of a slot submitting `ref` (None: nothing known, pays 0) at `multipliers` (score -> x)."""
         model, side = (ref.model, ref.side) if ref is not None else ("", Side.LONG)
         return cls(slot=slot, stake=stake, model=model, side=side, label=ref.label if ref is not None else "",
                    multipliers=dict(multipliers), exposure={k: stake * m for k, m in multipliers.items()},
                    changed=changed, current=current.label if current is not None else None,
-                   current_stake=current_stake)
+                   current_stake=current_stake, pinned=pinned)
 
     @property
     def assignment(self) -> tuple[str, str, tuple[float, ...]]:

@@ -126,7 +126,8 @@ def _fixed_slots(p: Plan, slot_w: int, label_w: int) -> list[str]:
         mark = "*" if s.changed else " "
         out.append(f"{mark} {s.slot:<{slot_w}}  {s.label:<{label_w}}  "
                    + "  ".join(f"{s.multipliers[k]:>{mw[k]}g}" for k in ks)
-                   + f"  {_fmt(s.stake):>10}  " + "  ".join(f"{_fmt(s.exposure[k]):>{ew[k]}}" for k in ks))
+                   + f"  {_fmt(s.stake):>10}  " + "  ".join(f"{_fmt(s.exposure[k]):>{ew[k]}}" for k in ks)
+                   + ("  (pinned)" if s.pinned else ""))
     n_changed = sum(s.changed for s in p.slots)
     out.append(f"  {n_changed} of {len(p.slots)} slots to change")
     return out
@@ -144,7 +145,8 @@ def _per_round_slots(p: Plan, slot_w: int) -> list[str]:
     out = ["Slots (* = changes: enter them on the V3 Stakes page; short_x = x's predictions inverted)",
            f"  {'slot':<{slot_w}}  {'submits':<{sw}}  {'per-round stake (NMR)':<{kw}}  mode"]
     for s, a, b in zip(p.slots, sub, stk):
-        out.append(f"{'*' if s.changed else ' '} {s.slot:<{slot_w}}  {a:<{sw}}  {b:<{kw}}  {mode}")
+        out.append(f"{'*' if s.changed else ' '} {s.slot:<{slot_w}}  {a:<{sw}}  {b:<{kw}}  {mode}"
+                   + ("  (pinned)" if s.pinned else ""))
     out.append(f"  {sum(s.changed for s in p.slots)} of {len(p.slots)} slots to change")
     return out
 

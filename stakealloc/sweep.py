@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import __version__, atomic
-from .config import Fleet, Objective
+from .config import Fleet, Objective, check_window
 from .errors import ClusterError, ConfigError
 
 COLUMNS = ["risk_measure", "lookback", "linkage", "objective", "mean_pct", "sharpe", "max_drawdown", "cvar5",
@@ -150,6 +150,7 @@ def run(fleet: Fleet, table: pd.DataFrame, rules: dict, out: Path, *, measures: 
     for lb in lookbacks:
         if lb < 2:
             raise ConfigError(f"lookbacks: {lb} is below 2 rounds", key="lookbacks")
+        check_window(lb, fleet.portfolio.min_rounds, key="lookbacks")  # else every cell would hold no plan
     cells = grid(measures, lookbacks, linkages, objectives)
     s = fleet.solver
     settings = {"step": step, "lag": lag, "solver": s.name.value, "time_limit": s.time_limit,

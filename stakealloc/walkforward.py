@@ -293,13 +293,30 @@ def run(fleet: Fleet, table: pd.DataFrame, strategies: list[str], *, step: int =
     misses: dict[str, list[float]] = {s: [] for s in strategies}  # |plan − target| linear payout, per held round
     unproven = {s: 0 for s in strategies if s != "current"}
     decided = _decide_all(fleet, resolved, lag, strategies, ds, jobs, progress)
+    # A decision without an eligible instrument has no plan of any strategy: before the first one that has,
+    # nothing is booked (holding `current` there would report it under a strategy's label); later, each
+    # strategy holds its own previous plan, and both are counted.
+    first = next((i for i, per in enumerate(decided) if per is not None), None)
+    if first is None:
+        raise DataError("backtest: no decision round found an eligible instrument (min_rounds, max_stale and the "
+                        "lookback leave none)")
+    if first:
+        notes.append(f"the first {first} decision(s) found no eligible instrument and were skipped; payouts are "
+                     f"booked from round {ds[first]}")
+        ds, decided = ds[first:], decided[first:]
+        held_rounds = [r for r in held_rounds if r >= ds[0]]
+        payouts = payouts.loc[held_rounds]
+    held_over = sum(per is None for per in decided)
+    if held_over:
+        notes.append(f"{held_over} later decision(s) found no eligible instrument: each strategy held its own "
+                     "previous plan there")
     for d, per in zip(ds, decided):
         hold = [r for r in held_rounds if d <= r < d + step]
         for strat in strategies:
             if strat == "current":
                 plan, window, wts = _current_plan(fleet), None, {}
             elif per is None:
-                plan, window, wts = last.get(strat, _current_plan(fleet)), None, {}
+                plan, window, wts = last[strat], None, {}  # its own previous plan (there is one: see above)
             else:
                 plan, window, wts, last_tg[strat], proven = per[strat]
                 unproven[strat] += not proven

@@ -1,5 +1,7 @@
 """Fleet file validation: every bad input names its key, exit code 2."""
 
+import re
+
 import pytest
 from conftest import BASE_FLEET, run_cli
 
@@ -11,10 +13,13 @@ def test_example_fleet_loads():
     from conftest import ROOT
 
     f = load_fleet(ROOT / "fleet.toml")
-    assert len(f.models) >= 12 and len(f.slots) >= 9
-    assert f.payout.regime.name == "classic-2024"
-    assert f.portfolio.leverage == 2.5  # fixed by the regime
-    assert any(s.current is not None for s in f.slots)
+    assert len(f.models) >= 12 and len(f.slots) >= 10
+    assert f.payout.regime.name == "classic-r1343" and f.staking.per_round_system and f.staking.budget == 250.0
+    assert f.portfolio.leverage == 18  # fixed by the regime
+    assert all(s.current is not None and s.current_stake is not None for s in f.slots)
+    f = load_fleet(ROOT / "examples" / "classic-2024.toml")
+    assert f.payout.regime.name == "classic-2024" and not f.staking.per_round_system
+    assert f.portfolio.leverage == 2.5 and any(s.current is not None for s in f.slots)
 
 
 def test_defaults_and_parsing(write_fleet):
@@ -28,7 +33,7 @@ def test_defaults_and_parsing(write_fleet):
 
 @pytest.mark.parametrize("old,new,needle", [
     ('risk_measure = "MV"', 'risk_mesure = "MV"', "portfolio.risk_mesure: unknown key; did you mean 'risk_measure'?"),
-    ('risk_measure = "MV"', 'risk_measure = "cvar"', "did you mean 'CVaR'"),
+    ('risk_measure = "MV"', 'risk_measure = "cvarr"', "did you mean 'CVaR'"),
     ('risk_measure = "MV"', 'lookback = "100"', "portfolio.lookback: must be a whole number"),
     ('risk_measure = "MV"', 'lookback = 1', "portfolio.lookback: must be ≥ 2"),
     ('risk_measure = "MV"', 'min_weight = -0.1', "portfolio.min_weight"),
@@ -180,3 +185,45 @@ def test_riskfolio_codependence_without_riskfolio_names_the_key_and_the_extra(wr
         parse(write_fleet(text))
     assert str(e.value).startswith("portfolio.codependence:") and 'pip install "stakealloc[riskfolio]"' in str(e.value)
     assert parse(write_fleet(BASE_FLEET.replace("[portfolio]", '[portfolio]\ncodependence = "spearman"')))
+
+
+def test_lookback_below_min_rounds_is_refused_naming_both_keys(write_fleet):
+    """Such a window makes no model eligible: the backtest and sweep used to hold `current` at every decision and
+    report it under the strategies' labels."""
+    from stakealloc.config import load_fleet, parse
+
+    with pytest.raises(ConfigError, match=r"portfolio.lookback: 50 rounds cannot hold portfolio.min_rounds = 60"):
+        parse(write_fleet(BASE_FLEET.replace("[portfolio]", "[portfolio]\nlookback = 50")))
+    fleet = load_fleet(write_fleet())
+    with pytest.raises(ConfigError, match=r"^lookback: 30 rounds cannot hold portfolio.min_rounds = 60"):
+        fleet.with_overrides(lookback=30)
+
+
+def test_sweep_lookbacks_below_min_rounds_are_refused(write_fleet, tmp_path):
+    from stakealloc import sweep
+    from stakealloc.config import load_fleet
+
+    fleet = load_fleet(write_fleet())
+    with pytest.raises(ConfigError, match=r"^lookbacks: 40 rounds cannot hold") as e:
+        sweep.run(fleet, None, {}, tmp_path / "s", measures=["MV"], lookbacks=[100, 40], linkages=["single"],
+                  objectives=["exposure"], step=10, lag=None)
+    assert e.value.key == "lookbacks" and not (tmp_path / "s").exists()
+
+
+def test_overrides_accept_what_the_file_accepts_and_refuse_the_rest(write_fleet):
+    from stakealloc.config import load_fleet, parse_risk_measure
+    from stakealloc.types import Objective, RiskMeasure
+
+    fleet = load_fleet(write_fleet())
+    f = fleet.with_overrides(risk_measure="MDD", objective="tracking", linkage="ward")
+    assert f.portfolio.risk_measure is RiskMeasure.MDD and f.solver.objective is Objective.TRACKING
+    assert f.portfolio.linkage == "ward" and f.spec.portfolio.risk_measure is RiskMeasure.MDD
+    assert fleet.with_overrides(risk_measure="cvar").portfolio.risk_measure is RiskMeasure.CVaR  # any case
+    assert parse_risk_measure("mdd", key="k") is RiskMeasure.MDD and parse_risk_measure("VOL", key="k").value == "vol"
+    for kw, needle in [({"risk_measure": "MDDD"}, "risk_measure: unknown risk measure 'MDDD'"),
+                       ({"objective": "expo"}, "objective: 'expo' is not one of exposure, tracking"),
+                       ({"risk_measure": 3}, "risk_measure: must be a RiskMeasure or its code"),
+                       ({"lookback": 2.5}, "lookback: must be a whole number"),
+                       ({"linkage": "wards"}, "linkage: 'wards' is not one of")]:
+        with pytest.raises(ConfigError, match=re.escape(needle)):
+            fleet.with_overrides(**kw)
