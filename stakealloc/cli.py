@@ -258,8 +258,13 @@ def cmd_sweep(args) -> int:
     meta = sweep.run(sd.fleet, sd.table, sd.rules, Path(args.out), measures=measures, lookbacks=lookbacks,
                      linkages=linkages, objectives=objectives, step=args.step, lag=args.lag, jobs=jobs,
                      dask=args.dask, dask_timeout=args.dask_timeout, progress=_progress_enabled(args))
+    import pandas as pd
+
+    from .report import sweep_text
+
     print(f"{args.out}: sweep.csv, heatmap.png, meta.json; {meta['cells_computed']} cells computed, "
           f"{meta['cells_reused']} reused ({meta['executor']})")
+    sys.stdout.write(sweep_text(pd.read_csv(Path(args.out) / "sweep.csv")))
     return 0
 
 

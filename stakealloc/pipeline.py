@@ -189,6 +189,7 @@ def assemble(fleet: Fleet, tg: tuple[Target, ...], *, table: pd.DataFrame | None
             + [{"instrument": n, "reason": f"weight below min_weight = {fleet.portfolio.min_weight:g}"}
                for n in wt.pruned],
             "missing": inst.missing_note, "hrp_notes": list(wt.result.notes),
+            "newest_round": int(table["round"].max()),  # resolved or not: the plan is for the round after it
         })
         if table is not None:
             perf = window_performance(fleet, table, rows, [int(r) for r in idx])  # the weights' rounds

@@ -74,6 +74,8 @@ def render(p: Plan) -> str:
     title = f"stakealloc {__version__}: slot plan"
     if p.round is not None:
         title += f" for round {p.round}"
+    elif p.data.get("newest_round") is not None:
+        title += f" for the round after {p.data['newest_round']} (the newest round in the data)"
     out.append(title)
     out.append(f"fleet {p.fleet_path} (sha256 {p.fleet_sha256[:12]})")
     r = p.regime
@@ -241,10 +243,17 @@ def _rest(p: Plan, out: list[str]) -> None:
         out.append("  weights: " + ", ".join(f"{k} {v:.4f}" for k, v in ranked))
     for note in d.get("hrp_notes", []):
         out.append(f"  HRP: {note}")
-    if d["dropped"]:
-        w = max(len(x["instrument"]) for x in d["dropped"])
-        out.append("  dropped:")
-        for x in d["dropped"]:
+    # The side not chosen of every (model, score) is summarised in one line (each is in the JSON's data.dropped);
+    # every other reason is listed.
+    sides = [x for x in d["dropped"] if x["reason"].startswith("side = ")]
+    rest = [x for x in d["dropped"] if not x["reason"].startswith("side = ")]
+    if sides:
+        out.append(f"  dropped: {len(sides)} other sides ({sides[0]['reason'].split(':')[0]}: of each model's two "
+                   "sides the one with the non-negative mean over the window is eligible)")
+    if rest:
+        w = max(len(x["instrument"]) for x in rest)
+        out.append("  dropped:" if not sides else "  dropped, each for its own reason:")
+        for x in rest:
             out.append(f"    {x['instrument']:<{w}}  {x['reason']}")
     for n in p.notes:
         out.append(f"  note: {n}")
@@ -271,6 +280,8 @@ def backtest_text(res: BacktestResult, title: str) -> str:
              + (", ".join(f"{k} {v}" for k, v in s["unproven"].items() if v) or "none")
              + "; track = out-of-sample mean |plan − target| linear payout, NMR/round"]
     lines += [f"  note: {n}" for n in s.get("notes", [])]
+    if s.get("verdict"):
+        lines.append(f"  verdict: {s['verdict']}")
     hdr = (f"  {'strategy':<9} {'total NMR':>10} {'mean NMR':>9} {'mean %':>7} {'Sharpe':>7} {'max DD':>9} "
            f"{'CVaR5':>8} {'turnover':>8} {'track':>7} | {'mean %':>7} {'Sharpe':>7} {'max DD':>9} {'n':>3}")
     for name, tab in (("out of sample (walk forward)", res.strategies),
@@ -283,6 +294,21 @@ def backtest_text(res: BacktestResult, title: str) -> str:
             lines.append(f"  {k:<9} {m['total']:>10,.1f} {m['mean']:>9.2f} {m['mean_pct']:>7.3f} {m['sharpe']:>7.3f} "
                          f"{m['max_drawdown']:>9,.1f} {m['cvar5']:>8.1f} {t:>8} {te:>7} | {no['mean_pct']:>7.3f} "
                          f"{no['sharpe']:>7.3f} {no['max_drawdown']:>9,.1f} {no['rounds']:>3}")
+    bs = s.get("bootstrap")
+    rows = [(k, m) for k, m in res.strategies.items() if "vs_current" in m or "vs_equal" in m]
+    if bs and rows:
+        lines += ["", f"  out of sample against the baselines (difference; {bs['level']:.0%} block-bootstrap interval, "
+                      f"blocks of {bs['block']} rounds, {bs['samples']} samples, seed {bs['seed']})",
+                  f"  {'strategy':<9} {'vs':<8} {'mean NMR/round':>15} {'interval':>21} {'Sharpe':>8} {'interval':>19}"]
+        for k, m in rows:
+            for base in ("current", "equal"):
+                v = m.get(f"vs_{base}")
+                if v is None:
+                    continue
+                lo, hi = v["mean_diff_ci"]
+                slo, shi = v["sharpe_diff_ci"]
+                lines.append(f"  {k:<9} {base:<8} {v['mean_diff']:>+15.2f} {f'[{lo:+.2f}, {hi:+.2f}]':>21} "
+                             f"{v['sharpe_diff']:>+8.3f} {f'[{slo:+.3f}, {shi:+.3f}]':>19}")
     return "\n".join(lines) + "\n"
 
 
@@ -322,3 +348,22 @@ def slots_toml(models: list[tuple[str, float | None]], multipliers: dict[str, fl
         else:
             lines.append("# stake: the API reports none; give it here")
     return lines
+
+
+def sweep_text(frame, top: int = 5) -> str:
+    """`stakealloc sweep`'s table: the best cells by out-of-sample Sharpe and the baselines, with each one's
+    Sharpe difference to `current` and its interval (sweep.csv has every cell)."""
+    cells = frame[~frame["risk_measure"].isin(["equal", "current"])].sort_values(
+        ["sharpe", "risk_measure"], ascending=[False, True], kind="stable")
+    base = frame[frame["risk_measure"].isin(["equal", "current"])]
+    lines = [f"  {'cell':<36} {'Sharpe':>7} {'mean %':>7} {'vs current':>11} {'interval':>19}"]
+    for label, part in ((f"top {min(top, len(cells))} of {len(cells)} cells", cells.head(top)), ("baselines", base)):
+        lines.append(f"  {label}")
+        for r in part.itertuples(index=False):
+            name = " ".join(str(x) for x in (r.risk_measure, r.lookback, r.linkage, r.objective)
+                            if x is not None and x == x and x != "")
+            vs = "" if r.sharpe_vs_current is None or r.sharpe_vs_current != r.sharpe_vs_current \
+                else f"{r.sharpe_vs_current:+.3f}"
+            iv = "" if not vs else f"[{r.sharpe_vs_current_lo:+.3f}, {r.sharpe_vs_current_hi:+.3f}]"
+            lines.append(f"    {name:<34} {r.sharpe:>7.3f} {r.mean_pct:>7.3f} {vs:>11} {iv:>19}")
+    return "\n".join(lines) + "\n"

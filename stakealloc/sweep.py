@@ -26,7 +26,11 @@ from .config import Fleet, Objective, check_window
 from .errors import ClusterError, ConfigError
 
 COLUMNS = ["risk_measure", "lookback", "linkage", "objective", "mean_pct", "sharpe", "max_drawdown", "cvar5",
-           "turnover", "tracking_error", "nonoverlap_mean_pct", "nonoverlap_sharpe", "decisions", "unproven"]
+           "turnover", "tracking_error", "nonoverlap_mean_pct", "nonoverlap_sharpe", "decisions", "unproven",
+           "sharpe_vs_current", "sharpe_vs_current_lo", "sharpe_vs_current_hi"]
+
+
+CELL_FORMAT = 2  # 2: rows carry the comparison with current (cells of format 1 are computed again)
 
 
 @dataclass(frozen=True)
@@ -68,16 +72,19 @@ def data_sha256(table: pd.DataFrame) -> str:
 
 def cell_key(cell: Cell, settings: dict, fleet_sha: str, data_sha: str) -> str:
     blob = json.dumps({"cell": cell.as_row(), "settings": settings, "fleet": fleet_sha, "data": data_sha,
-                       "version": __version__}, sort_keys=True)
+                       "version": __version__, "format": CELL_FORMAT}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
 def _row(cell: Cell, m: dict, decisions: int, unproven: int) -> dict:
     no = m["non_overlapping"]
+    vs = m.get("vs_current")
     return {**cell.as_row(), "mean_pct": m["mean_pct"], "sharpe": m["sharpe"], "max_drawdown": m["max_drawdown"],
             "cvar5": m["cvar5"], "turnover": m["turnover"], "tracking_error": m["tracking_error"],
             "nonoverlap_mean_pct": no["mean_pct"], "nonoverlap_sharpe": no["sharpe"], "decisions": decisions,
-            "unproven": unproven}
+            "unproven": unproven, "sharpe_vs_current": vs["sharpe_diff"] if vs else None,
+            "sharpe_vs_current_lo": vs["sharpe_diff_ci"][0] if vs else None,
+            "sharpe_vs_current_hi": vs["sharpe_diff_ci"][1] if vs else None}
 
 
 def compute_group(fleet: Fleet, table: pd.DataFrame, rules: dict, cells: list[Cell], step: int,
@@ -90,7 +97,9 @@ def compute_group(fleet: Fleet, table: pd.DataFrame, rules: dict, cells: list[Ce
     f = fleet.with_overrides(lookback=first.lookback, linkage=first.linkage,
                              objective=Objective(first.objective) if first.objective else None)
     strategies = [c.risk_measure for c in cells]
-    res = walkforward.run(f, table, strategies, step=step, lag=lag, rules=rules, jobs=1, in_sample=False)
+    # `current` runs beside every group (it is cheap): each cell is compared with doing nothing
+    with_current = strategies + ([] if "current" in strategies or not walkforward.current_known(f) else ["current"])
+    res = walkforward.run(f, table, with_current, step=step, lag=lag, rules=rules, jobs=1, in_sample=False)
     n = res.settings["decisions"]
     return [_row(c, res.strategies[c.risk_measure], n, res.settings["unproven"].get(c.risk_measure, 0))
             for c in cells]

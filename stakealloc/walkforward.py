@@ -31,6 +31,9 @@ from .types import Ref, Side
 
 NON_OVERLAP = 20  # 20-day scores of consecutive daily rounds overlap; every 20th round is independent
 BASELINES = ("equal", "current")
+BOOTSTRAP_SAMPLES = 2000  # block-bootstrap resamples of the held rounds
+BOOTSTRAP_SEED = 0
+BOOTSTRAP_LEVEL = 0.90  # two-sided interval; a lead is "distinguishable from noise" when it excludes 0
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,73 @@ def metrics(pay: pd.Series, stake: float, turnover: float | None, tracking_error
 def current_known(fleet: Fleet) -> bool:
     """Whether the do-nothing baseline is known: under per-round staking it needs every slot's current stake."""
     return not fleet.staking.per_round_system or all(s.current_stake is not None for s in fleet.slots)
+
+
+def score_horizon(regime: Regime) -> int:
+    """Rounds one score overlaps its neighbours by: the paying scores' longest totalScoreDays (20 where unknown)."""
+    days = [sp.total_score_days for sp in regime.specs if sp.total_score_days]
+    return max(days) if days else NON_OVERLAP
+
+
+def _sharpe(x: np.ndarray) -> np.ndarray:
+    """Sharpe of each row of x (samples × rounds), ddof 1; 0 where the deviation is 0."""
+    sd = x.std(axis=1, ddof=1)
+    return np.where(sd > 0, x.mean(axis=1) / np.where(sd > 0, sd, 1.0), 0.0)
+
+
+def compare(payouts: pd.DataFrame, stake: float, block: int, *, samples: int = BOOTSTRAP_SAMPLES,
+            seed: int = BOOTSTRAP_SEED, level: float = BOOTSTRAP_LEVEL) -> dict[str, dict]:
+    """Each strategy against `current` and `equal` (where present): the difference in mean payout (NMR per
+    round) and in Sharpe, with a moving-block bootstrap interval over the held rounds (blocks of `block`
+    consecutive rounds, the same resampled rounds for both sides: paired; seeded, so reproducible)."""
+    arr = payouts.to_numpy(dtype=float) / stake
+    n = len(arr)
+    if n < 2:
+        return {}
+    b = max(1, min(block, n))
+    rng = np.random.default_rng(seed)
+    starts = rng.integers(0, n - b + 1, size=(samples, -(-n // b)))
+    idx = (starts[:, :, None] + np.arange(b)[None, None, :]).reshape(samples, -1)[:, :n]
+    lo_q, hi_q = (1 - level) / 2, 1 - (1 - level) / 2
+    cols = list(payouts.columns)
+    out: dict[str, dict] = {}
+    for k, name in enumerate(cols):
+        res = {}
+        for base in BASELINES:
+            if base not in cols or base == name:
+                continue
+            j = cols.index(base)
+            d = arr[:, k] - arr[:, j]
+            boot_mean = d[idx].mean(axis=1) * stake
+            boot_sharpe = _sharpe(arr[:, k][idx]) - _sharpe(arr[:, j][idx])
+            sharpe_diff = float(_sharpe(arr[:, [k]].T)[0] - _sharpe(arr[:, [j]].T)[0])
+            res[f"vs_{base}"] = {
+                "mean_diff": float(d.mean() * stake),
+                "mean_diff_ci": [float(np.quantile(boot_mean, lo_q)), float(np.quantile(boot_mean, hi_q))],
+                "sharpe_diff": sharpe_diff,
+                "sharpe_diff_ci": [float(np.quantile(boot_sharpe, lo_q)), float(np.quantile(boot_sharpe, hi_q))]}
+        out[name] = res
+    return out
+
+
+def verdict(strategies: dict[str, dict], level: float = BOOTSTRAP_LEVEL) -> str:
+    """One sentence: which strategy leads by out-of-sample Sharpe, and whether its lead over the do-nothing
+    `current` is distinguishable from noise at `level`."""
+    if not strategies:
+        return "no strategy was booked"
+    lead = max(strategies, key=lambda k: (strategies[k]["sharpe"], k))
+    pct = f"{level:.0%}"
+    if lead == "current":
+        return (f"current (every slot keeps what it does today) leads by out-of-sample Sharpe "
+                f"({strategies['current']['sharpe']:.3f}): no strategy beat doing nothing here")
+    vs = strategies[lead].get("vs_current")
+    if vs is None:
+        return f"{lead} leads by out-of-sample Sharpe ({strategies[lead]['sharpe']:.3f}); current is not known"
+    lo, hi = vs["sharpe_diff_ci"]
+    clear = lo > 0
+    return (f"{lead} leads by out-of-sample Sharpe ({strategies[lead]['sharpe']:.3f}); its lead over current is "
+            f"{vs['sharpe_diff']:+.3f} (interval [{lo:+.3f}, {hi:+.3f}] at {pct}), "
+            + ("distinguishable from noise" if clear else "not distinguishable from noise"))
 
 
 def _current_plan(fleet: Fleet) -> tuple[SlotRow, ...]:
@@ -332,6 +402,9 @@ def run(fleet: Fleet, table: pd.DataFrame, strategies: list[str], *, step: int =
     stake = fleet.total_stake
     table_out = {s: metrics(payouts[s], stake, float(np.mean(changes[s])) if changes[s] else 0.0,
                             float(np.mean(misses[s])) if misses[s] else None) for s in strategies}
+    block = score_horizon(regime)
+    for s, cmp in compare(payouts, stake, block).items():
+        table_out[s].update(cmp)
     in_sample_tab = _in_sample(fleet, resolved, strategies, runner, book, held_rounds) if in_sample else {}
     settings = {"step": step, "lag": lag, "lag_source": lag_source, "decisions": len(ds), "first_decision": ds[0],
                 "last_decision": ds[-1], "rounds": [held_rounds[0], held_rounds[-1]] if held_rounds else None,
@@ -340,7 +413,10 @@ def run(fleet: Fleet, table: pd.DataFrame, strategies: list[str], *, step: int =
                 "total_stake": stake, "regime": regime.name, "lookback": fleet.portfolio.lookback,
                 "linkage": fleet.portfolio.linkage, "objective": fleet.solver.objective.value,
                 "unproven": unproven, "non_overlapping_every": NON_OVERLAP,
-                "staking": fleet.staking.system.value, "notes": notes}
+                "staking": fleet.staking.system.value, "notes": notes,
+                "bootstrap": {"block": block, "samples": BOOTSTRAP_SAMPLES, "seed": BOOTSTRAP_SEED,
+                              "level": BOOTSTRAP_LEVEL},
+                "verdict": verdict(table_out)}
     return BacktestResult(table_out, decisions, payouts, in_sample_tab, settings)
 
 

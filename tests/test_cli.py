@@ -234,7 +234,8 @@ def test_example_fleet_is_a_proven_per_round_plan_whose_stakes_sum_to_the_budget
     check_plan_invariants(plan)
     st = plan["staking"]
     assert st == {"system": "per-round", "nmr": 16000.0, "per_round_budget": 250.0, "open_rounds": 64,
-                  "stake_step": 0.01, "min_stake": 0.0, "mode": "fixed", "locked_at_full": 16000.0}
+                  "stake_step": 0.01, "min_stake": 0.0, "mode": "fixed", "locked_at_full": 16000.0,
+                  "locked_now": None}  # offline: the API states what is locked
     assert plan["regime"]["name"] == "classic-r1343" and plan["regime"]["columns"] == {
         "corr60": "canon_corr", "mmc60": "canon_mmc"}
     assert plan["solver"]["status"] == "optimal" and plan["solver"]["formulation"] == "per-round"
