@@ -31,8 +31,13 @@ from stakealloc.types import Objective, Ref  # noqa: E402
 R1343 = PRESETS["classic-r1343"]
 
 
-def example(objective: Objective) -> SlotProblem:
+def example(objective: Objective, cap: float | None = None) -> SlotProblem:
+    """The example fleet's slot program; `cap`: its last slot gets that max_stake (a second slot type)."""
     fleet = resolve(parse(ROOT / "fleet.toml")).with_overrides(objective=objective)
+    if cap is not None:
+        from dataclasses import replace
+
+        fleet = replace(fleet, slots=fleet.slots[:-1] + (replace(fleet.slots[-1], max_stake=cap),))
     table = pipeline.regime_table(fleet, from_snapshot(fleet).table, "bundled")
     wt = pipeline.weigh(fleet, table)
     tg = targets.compute(wt.weights, wt.inst.info, fleet.payout.regime, fleet.portfolio.leverage, fleet.total_stake)
@@ -70,6 +75,7 @@ def main() -> None:
           "| naive / ours |")
     print("|---|---|---|---|---|---|---|---|---|")
     for name, make in (("example fleet (10 × 15)", lambda o: example(o)),
+                       ("example, one slot capped at 40 NMR", lambda o: example(o, 40.0)),
                        ("25 slots × 50", lambda o: synthetic(25, 50, o)),
                        ("50 slots × 100", lambda o: synthetic(50, 100, o))):
         for obj in (Objective.EXPOSURE, Objective.TRACKING):

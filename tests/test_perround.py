@@ -90,8 +90,8 @@ def check_invariants(plan, pb):
 CASES = [  # (slots, models, budget, min_stake, caps, seed)
     (3, 5, 8.0, 0.0, None, 1),
     (4, 5, 8.0, 2.0, None, 2),
-    (4, 6, 8.0, 0.0, [3.0, 3.0, 8.0, 2.0], 3),
-    (5, 7, 6.0, 1.0, [2.0, 2.0, 2.0, 6.0, 6.0], 4),
+    pytest.param(4, 6, 8.0, 0.0, [3.0, 3.0, 8.0, 2.0], 3, marks=pytest.mark.slow),
+    pytest.param(5, 7, 6.0, 1.0, [2.0, 2.0, 2.0, 6.0, 6.0], 4, marks=pytest.mark.slow),  # 5 slots × 7: 15 s
     (2, 7, 8.0, 0.0, None, 5),  # fewer slots than instruments: the program chooses what to fund
 ]
 
@@ -141,6 +141,7 @@ def test_enough_slots_deviation_is_rounding_only():
         assert plan.deviation <= 0.01 * lev * n_models + 1e-6  # one step per funded instrument, in fact
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("objective", [Objective.EXPOSURE, Objective.TRACKING])
 def test_naive_formulation_gives_the_same_optimum(objective):
     rng = np.random.default_rng(13)

@@ -76,10 +76,11 @@ def valid_fleets(draw):
             slot["current"] = draw(st.sampled_from(models + [f"short_{m}" for m in models]))
         slots.append(slot)
     doc = {"models": models, "slots": slots}
-    pf = {k: draw(v) for k, v in {"lookback": st.integers(2, 500),
+    # a window of at least min_rounds (60 by default, at most 60 here): smaller ones are refused
+    pf = {k: draw(v) for k, v in {"lookback": st.integers(60, 500),
                                   "risk_measure": st.sampled_from([r.value for r in RiskMeasure]),
                                   "linkage": st.sampled_from(LINKAGES), "alpha": st.floats(0.01, 0.5),
-                                  "min_rounds": st.integers(2, 400)}.items() if draw(st.booleans())}
+                                  "min_rounds": st.integers(2, 60)}.items() if draw(st.booleans())}
     if pf:
         doc["portfolio"] = pf
     # fixed-stake presets (per-round fleets state no slot stake: tests/test_config.py)
