@@ -130,7 +130,7 @@ def cmd_assign(args) -> int:
     fleet = _scores(spec, args).fleet if spec.needs_api else resolve(spec)
     if fleet.solver.objective is Objective.TRACKING:
         raise ConfigError('solver.objective: "tracking" follows the target portfolio\'s payout over the weights\' '
-                          'window, which given targets do not have; use objective = "exposure" with assign')
+                          'window, which given targets do not have; run assign with --objective exposure')
     tg = targets.parse_csv(_read_text(args.targets, "--targets"), args.targets, fleet.payout.regime, fleet.models,
                            fleet.portfolio.leverage)
     p = assemble(fleet, tg, table=None, wt=None, source=f"targets {args.targets}")
@@ -208,14 +208,17 @@ def cmd_backtest(args) -> int:
     return 0
 
 
-def _parse_list(text: str, key: str, kind) -> list:
-    """A comma-separated flag value, each part checked by `kind`; duplicates dropped, order kept."""
+def _parse_list(text: str, key: str, kind, what: str) -> list:
+    """A comma-separated flag value, each part checked by `kind` (`what` it must be, for the message);
+    duplicates dropped, order kept."""
     out = []
     for part in [p.strip() for p in text.split(",") if p.strip()]:
         try:
             out.append(kind(part))
-        except (ValueError, ConfigError) as e:
-            raise ConfigError(f"{key}: {part!r}: {e}") from None
+        except ConfigError as e:
+            raise ConfigError(f"{key}: {part!r}: {str(e).split(': ', 1)[-1]}") from None
+        except ValueError:
+            raise ConfigError(f"{key}: {part!r} is not {what}") from None
     if not out:
         raise ConfigError(f"{key}: name at least one value")
     return list(dict.fromkeys(out))
@@ -231,10 +234,13 @@ def _sweep_axes(spec, args) -> tuple[list[str], list[int], list[str], list[str]]
         return p
 
     ms = _parse_list(args.risk_measures, "--risk-measures",
-                     lambda p: parse_risk_measure(p, key="--risk-measures").value)
-    lbs = _parse_list(args.lookbacks, "--lookbacks", int) if args.lookbacks else [spec.portfolio.lookback]
-    lks = _parse_list(args.linkages, "--linkages", linkage) if args.linkages else [spec.portfolio.linkage]
-    obs = (_parse_list(args.objectives, "--objectives", lambda p: Objective(p).value) if args.objectives
+                     lambda p: parse_risk_measure(p, key="--risk-measures").value, "a risk measure")
+    lbs = (_parse_list(args.lookbacks, "--lookbacks", int, "a whole number of rounds") if args.lookbacks
+           else [spec.portfolio.lookback])
+    lks = (_parse_list(args.linkages, "--linkages", linkage, f"a linkage ({', '.join(LINKAGES)})") if args.linkages
+           else [spec.portfolio.linkage])
+    obs = (_parse_list(args.objectives, "--objectives", lambda p: Objective(p.lower()).value,
+                       "an objective (exposure, tracking)") if args.objectives
            else [(spec.objective or DEFAULT_OBJECTIVE).value])
     return ms, lbs, lks, obs
 
@@ -306,17 +312,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("assign", help="map given targets (CSV model,side,score,target in NMR) onto the slots")
     fleet_arg(p)
-    p.add_argument("--targets", required=True, metavar="CSV")
-    p.add_argument("--json", metavar="PATH")
-    p.add_argument("--csv", metavar="PATH")
-    p.add_argument("--offline", action="store_true")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--targets", required=True, metavar="CSV", help="the targets: model,side,score,target (NMR)")
+    p.add_argument("--objective", choices=("exposure",),
+                   help="the slot objective (given targets have no window to track: exposure, the default)")
+    p.add_argument("--json", metavar="PATH", help="also write the plan as JSON ('-': stdout)")
+    p.add_argument("--csv", metavar="PATH", help="also write the slot table as CSV ('-': stdout)")
+    p.add_argument("--changes", metavar="PATH", help="also write only the slots that change, as CSV")
+    p.add_argument("--offline", action="store_true", help="use the cache only (data.source = numerai)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_assign)
 
     p = sub.add_parser("fetch", help="download or refresh scores and stakes into the cache")
     fleet_arg(p)
     p.add_argument("--offline", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_fetch)
 
     p = sub.add_parser("accept", help="after applying a plan on numer.ai: write it into the fleet file as current")
@@ -334,7 +343,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("backtest", help="walk-forward comparison of risk measures")
     fleet_arg(p)
-    p.add_argument("--risk-measures", default="MV,CVaR,MDD", help="comma-separated riskfolio codes")
+    p.add_argument("--risk-measures", default="MV,CVaR,MDD",
+                   help="comma-separated riskfolio codes, any case (default MV,CVaR,MDD)")
     p.add_argument("--step", type=int, default=5, help="rounds between decisions (default 5: a week)")
     p.add_argument("--lag", type=int, default=None,
                    help="round r is usable at decision d when r + lag < d (default: from the payout scores' horizons, "
@@ -344,25 +354,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override solver.time_limit for every slot solve (plans not proven in it are counted)")
     p.add_argument("--jobs", type=int, default=None, metavar="N",
                    help="worker processes for the decisions (default: all cores; 1: in this process)")
-    p.add_argument("--json", metavar="PATH")
-    p.add_argument("--offline", action="store_true")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--json", metavar="PATH", help="also write every decision and payout as JSON")
+    p.add_argument("--offline", action="store_true", help="use the cache only (data.source = numerai)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_backtest)
     p = sub.add_parser("sweep", help="backtest a grid of settings (resumable; joblib or a Dask cluster)")
     fleet_arg(p)
     p.add_argument("--out", required=True, metavar="DIR", help="sweep.csv, heatmap.png, meta.json and the cells")
-    p.add_argument("--risk-measures", default="MV,CVaR,MDD", help="comma-separated riskfolio codes")
+    p.add_argument("--risk-measures", default="MV,CVaR,MDD",
+                   help="comma-separated riskfolio codes, any case (default MV,CVaR,MDD)")
     p.add_argument("--lookbacks", help="comma-separated resolved rounds (default: the fleet's)")
     p.add_argument("--linkages", help="comma-separated linkages (default: the fleet's)")
     p.add_argument("--objectives", help="comma-separated slot objectives: exposure, tracking (default: the fleet's)")
-    p.add_argument("--step", type=int, default=5)
+    p.add_argument("--step", type=int, default=5, help="rounds between decisions (default 5)")
     p.add_argument("--lag", type=int, default=None, help="as for backtest (default: from the payout scores)")
     p.add_argument("--jobs", type=int, default=None, metavar="N", help="local worker processes (default: all cores)")
     p.add_argument("--dask", metavar="tcp://HOST:PORT", help="run the cells on this dask.distributed scheduler")
     p.add_argument("--dask-timeout", type=float, default=10.0, metavar="SECONDS",
                    help="how long to try to reach the scheduler (default 10, at most 30)")
-    p.add_argument("--offline", action="store_true")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--offline", action="store_true", help="use the cache only (data.source = numerai)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_sweep)
     return ap
 

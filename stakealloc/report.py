@@ -234,10 +234,13 @@ def _rest(p: Plan, out: list[str]) -> None:
     out.append("")
     d = p.data
     out.append("Data")
-    out.append(f"  source {d['source']}; rounds {d['first_round']}–{d['last_round']}, {d['rounds']} used "
-               f"(window of {d['window_rounds']} resolved rounds); risk measure {p.risk_measure}")
-    out.append(f"  missing data: {d['missing']}")
-    out.append(f"  {len(d['instruments'])} instruments eligible, {len(d['dropped'])} dropped")
+    if d["first_round"] is None:  # given targets: no scores, no window, no weights
+        out.append(f"  source {d['source']} (targets given: no scores, window or risk measure)")
+    else:
+        out.append(f"  source {d['source']}; rounds {d['first_round']}–{d['last_round']}, {d['rounds']} used "
+                   f"(window of {d['window_rounds']} resolved rounds); risk measure {p.risk_measure}")
+        out.append(f"  missing data: {d['missing']}")
+        out.append(f"  {len(d['instruments'])} instruments eligible, {len(d['dropped'])} dropped")
     if p.weights:
         ranked = sorted(p.weights.items(), key=lambda kv: (-kv[1], kv[0]))
         out.append("  weights: " + ", ".join(f"{k} {v:.4f}" for k, v in ranked))

@@ -332,3 +332,34 @@ def test_caps_below_the_budget_are_refused(write_fleet):
     with pytest.raises(ConfigError, match="the slots' max_stake add up to 30 NMR per round, less than the per-round "
                                           r"budget \(100 NMR\)"):
         load_fleet(write_fleet(text))
+
+
+def _main(capsys, *argv):
+    from stakealloc import cli
+
+    rc = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_flag_errors_speak_the_users_terms(capsys, write_fleet, tmp_path):
+    fleet = str(write_fleet())
+    rc, _, err = _main(capsys, "sweep", fleet, "--out", str(tmp_path / "s"), "--lookbacks", "60,x")
+    assert rc == 2 and err.strip() == "stakealloc: error: --lookbacks: 'x' is not a whole number of rounds"
+    rc, _, err = _main(capsys, "sweep", fleet, "--out", str(tmp_path / "s"), "--objectives", "expo")
+    assert rc == 2 and "'expo' is not an objective (exposure, tracking)" in err and "Objective" not in err
+    rc, _, err = _main(capsys, "sweep", fleet, "--out", str(tmp_path / "s"), "--lookbacks", "30")
+    assert rc == 2 and err.startswith("stakealloc: error: --lookbacks: 30 rounds cannot hold portfolio.min_rounds")
+
+
+def test_assign_takes_objective_and_prints_only_what_it_has(capsys, tmp_path):
+    from conftest import ROOT
+
+    t = tmp_path / "t.csv"
+    t.write_text("model,side,score,target\nfearindex,long,v2_corr20,500\nfearindex,long,mmc,2000\n")
+    fleet = str(ROOT / "examples" / "classic-2024.toml")  # states objective = "tracking"
+    rc, _, err = _main(capsys, "assign", fleet, "--targets", str(t))
+    assert rc == 2 and "run assign with --objective exposure" in err
+    rc, out, _ = _main(capsys, "assign", fleet, "--targets", str(t), "--objective", "exposure")
+    assert rc == 0 and "optimal (proven)" in out
+    assert "None" not in out and "targets given: no scores, window or risk measure" in out

@@ -196,6 +196,11 @@ def test_cli_backtest_table_and_json(cli_backtest):
     assert list(res["strategies"]) == names
     d = res["decisions"][0]
     assert set(d) >= {"round", "strategy", "slots"} and set(d["slots"][0]) == {"slot", "model", "side", "multipliers"}
+    cur = res["strategies"]["CDaR"]["vs_current"]
+    assert set(cur) == {"mean_diff", "mean_diff_ci", "sharpe_diff", "sharpe_diff_ci"}
+    assert cur["mean_diff_ci"][0] < cur["mean_diff_ci"][1] and cur["sharpe_diff_ci"][0] < cur["sharpe_diff_ci"][1]
+    assert res["settings"]["bootstrap"] == {"block": 20, "samples": 2000, "seed": 0, "level": 0.9}
+    assert "verdict: " in text and res["settings"]["verdict"] in text
     p = res["payouts"][0]
     assert set(p) == {"round", "strategy", "payout"}
     for name in names:
@@ -213,10 +218,25 @@ def test_notebook_runs_clean_and_matches_cli(notebook_run, cli_backtest):
     for k in cli["strategies"]:
         assert nb_res["strategies"][k] == cli["strategies"][k], k
         assert nb_res["settings"]["unproven"].get(k) == cli["settings"]["unproven"].get(k)
-    strip = lambda s: {k: v for k, v in s.items() if k != "unproven"}  # noqa: E731
+    # the verdict names the leader among the strategies each ran
+    strip = lambda s: {k: v for k, v in s.items() if k not in ("unproven", "verdict")}  # noqa: E731
     assert strip(nb_res["settings"]) == strip(cli["settings"])
     images = sum("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
-    assert images >= 2
+    assert images >= 3
+
+
+@pytest.mark.slow
+def test_notebook_prose_states_the_tables_best_strategy(notebook_run):
+    """The notebook's reading is computed from its results: the best strategy it names is the table's."""
+    nb, nb_res = notebook_run
+    cell = next(c for c in nb.cells if "reading" in c.get("metadata", {}).get("tags", []))
+    text = "".join(o.get("text", "") for o in cell.outputs if o.get("output_type") == "stream")
+    stated = text.split("stated-best: ", 1)[1].split()[0]
+    sharpe = {k: m["sharpe"] for k, m in nb_res["strategies"].items()}
+    assert stated == max(sharpe, key=lambda k: (sharpe[k], k))
+    md = "".join(o.get("data", {}).get("text/markdown", "") for o in cell.outputs)
+    assert f"the best Sharpe is {stated}'s" in md and nb_res["settings"]["verdict"] in md
+    assert not any("ADD" in "".join(c.source) for c in nb.cells if c.cell_type == "markdown")  # never run here
 
 
 def test_parallel_decisions_equal_one_process(bundled, small_fleet):
@@ -243,3 +263,27 @@ def test_shared_clustering_equals_per_measure_hrp(bundled, small_fleet):
         a = hrp.hrp(inst.returns, hrp.RiskMeasure(rm), tree=tree).weights
         b = hrp.hrp(inst.returns, hrp.RiskMeasure(rm)).weights
         pd.testing.assert_series_equal(a, b)
+
+
+def test_bootstrap_compare_is_paired_seeded_and_sees_a_clear_lead():
+    """A strategy that pays a constant 1 NMR per round more than `current` has that lead with an interval that
+    excludes 0; two identical strategies differ by exactly 0; the same inputs give the same intervals."""
+    rng = np.random.default_rng(3)
+    base = rng.normal(5.0, 3.0, 240)
+    pay = pd.DataFrame({"A": base + 1.0, "B": base.copy(), "current": base.copy(), "equal": base - 2.0})
+    out = walkforward.compare(pay, 100.0, 20)
+    a = out["A"]["vs_current"]
+    assert a["mean_diff"] == pytest.approx(1.0) and a["mean_diff_ci"] == pytest.approx([1.0, 1.0])
+    assert a["sharpe_diff"] > 0 and a["sharpe_diff_ci"][0] > 0
+    assert out["B"]["vs_current"]["mean_diff"] == 0 and out["B"]["vs_current"]["sharpe_diff_ci"] == [0.0, 0.0]
+    assert out["A"]["vs_equal"]["mean_diff"] == pytest.approx(3.0)
+    assert walkforward.compare(pay, 100.0, 20) == out
+    text = walkforward.verdict({k: {"sharpe": float(pay[k].mean() / pay[k].std()), **out.get(k, {})}
+                                for k in pay})
+    assert text.startswith("A leads by out-of-sample Sharpe") and "distinguishable from noise" in text
+    assert "not distinguishable" not in text
+    noisy = walkforward.verdict({"A": {"sharpe": 1.0, "vs_current": {"sharpe_diff": 0.1,
+                                                                      "sharpe_diff_ci": [-0.2, 0.4]}},
+                                 "current": {"sharpe": 0.9}})
+    assert "not distinguishable from noise" in noisy
+    assert walkforward.verdict({"A": {"sharpe": 0.5}, "current": {"sharpe": 0.9}}).startswith("current (every")

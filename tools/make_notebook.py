@@ -67,7 +67,8 @@ side_by_side = pd.concat({"out of sample": oos, "in sample (look-ahead)": ins.dr
 side_by_side.round(3)"""),
     code("""fig, ax = plt.subplots(1, 2, figsize=(11, 3.6), dpi=70)
 cum = res.payouts.cumsum()
-cum.plot(ax=ax[0], legend=False, lw=1)
+cum.plot(ax=ax[0], lw=1)
+ax[0].legend(fontsize=6, ncol=2)
 ax[0].set_title("cumulative payout (NMR), out of sample"); ax[0].set_xlabel("round")
 dd = cum.cummax().clip(lower=0) - cum
 dd.plot(ax=ax[1], lw=1)
@@ -92,16 +93,30 @@ ax[1].set_title(f"dendrogram, rounds {inst.returns.index[0]}–{inst.returns.ind
 plt.tight_layout(); plt.show()"""),
     md("""## Reading
 
-* **In sample the forum's ranking reappears**: the drawdown family (MDD, ADD, CDaR, UCI) beats volatility (MV)
-  by a wide margin, because with look-ahead the weights know which models kept winning.
-* **Out of sample the ranking mostly survives, but the margins are not evidence.** The drawdown measures still
-  lead on mean payout and MV trails, but the do-nothing `current` plan and `equal` weights have the best Sharpe
-  per round, and with about 13 independent observations no difference in the table above is statistically
-  distinguishable from luck.
-* Drawdown-type measures turn over fewer slots per week than MV, a practical plus (each change is an upload to
-  redo).
-* Caveats: one fleet, one period (2025–2026 daily rounds), a constant payout factor of 1, and the short side
-  approximated by negated scores."""),
+Every statement below is computed from the tables above when the notebook runs (none is written beforehand)."""),
+    code("""from IPython.display import Markdown
+
+oos_sharpe = {k: m["sharpe"] for k, m in res.strategies.items()}
+ins_sharpe = {k: m["sharpe"] for k, m in res.in_sample.items()}
+best = max(oos_sharpe, key=lambda k: (oos_sharpe[k], k))
+best_in = max(ins_sharpe, key=lambda k: (ins_sharpe[k], k))
+drawdown = [k for k in ("MDD", "CDaR", "UCI") if k in ins_sharpe]
+dd_beats_mv = sum(ins_sharpe[k] > ins_sharpe["MV"] for k in drawdown)
+turn = {k: m["turnover"] for k, m in res.strategies.items() if k not in ("current",)}
+lines = [
+    f"* **Out of sample the best Sharpe is {best}'s** ({oos_sharpe[best]:.3f}); "
+    f"in sample (look-ahead) it is {best_in}'s ({ins_sharpe[best_in]:.3f}).",
+    f"* In sample, {dd_beats_mv} of the {len(drawdown)} drawdown measures run here ({', '.join(drawdown)}) beat "
+    f"volatility (MV, Sharpe {ins_sharpe['MV']:.3f}); out of sample, "
+    f"{sum(oos_sharpe[k] > oos_sharpe['MV'] for k in drawdown)} of them do.",
+    f"* The verdict of the backtest: {s['verdict']} (90 % block-bootstrap intervals over the held rounds, blocks "
+    f"of {s['bootstrap']['block']} rounds; the table in `stakealloc backtest`).",
+    f"* Turnover (slots changed per decision): lowest {min(turn, key=turn.get)} ({min(turn.values()):.2f}), "
+    f"highest {max(turn, key=turn.get)} ({max(turn.values()):.2f}).",
+    "* Caveats: one fleet, one period (2025–2026 daily rounds), a constant payout factor of 1, and the short "
+    "side approximated by negated scores."]
+print(f"stated-best: {best}")
+Markdown("\\n".join(lines))""", metadata={"tags": ["reading"]}),
     md("""## Which slot objective? Exposure against tracking, out of sample
 
 The slot program can minimise the nominal deviation Σ|achieved − target| (`exposure`) or the tracking error,
@@ -144,6 +159,43 @@ sweep.run(fleet, table, {}, out, measures=["MV", "CVaR", "MDD"], lookbacks=[60, 
 display(pd.read_csv(out / "sweep.csv")[["risk_measure", "lookback", "mean_pct", "sharpe", "max_drawdown",
                                           "nonoverlap_sharpe", "decisions"]].round(3))
 Image(filename=str(out / "heatmap.png"))"""),
+    md("""## Per-round stakes: today's game
+
+Since round 1343 Classic stakes per round (Atomic Blockchain Staking): the plan also sets every slot's
+per-round stake, summing to the budget. `fleet.toml` plans that game (`classic-r1343`, the bundled 20-day
+scores standing in for the 60-day ones). Below: its plan, then its walk forward beside the same slots
+holding today's per-round stakes fixed (the fixed-stake twin of `benchmarks/staking.py`), every 20 rounds
+under the exposure objective to stay quick (`benchmarks/README.md` has the tracking comparison)."""),
+    code("""import sys
+
+from stakealloc import plan
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from staking import fixed_twin
+
+pr_fleet = load_fleet(ROOT / "fleet.toml").with_overrides(objective=Objective.EXPOSURE)
+pr_scores = load_scores(pr_fleet)
+p = plan(pr_fleet, pr_scores)
+print(f"per-round budget {p.staking['per_round_budget']:g} NMR, Σ stakes {sum(r.stake for r in p.slots):g} NMR, "
+      f"solver {p.solver.status}")
+display(pd.DataFrame([{"slot": r.slot, "submits": f"{r.current} → {r.label}", "current stake": r.current_stake,
+                       "per-round stake": r.stake, "changed": r.changed} for r in p.slots]))
+twin_path = Path(tempfile.mkdtemp()) / "fixed.toml"
+twin_path.write_text(fixed_twin((ROOT / "fleet.toml").read_text()))
+twin = load_fleet(twin_path).with_overrides(objective=Objective.EXPOSURE)
+per = {"per-round stakes": backtest(pr_fleet, pr_scores, strategies=["CVaR", "equal", "current"], step=20,
+                                    jobs=walkforward.default_jobs()),
+       "fixed stakes": backtest(twin, load_scores(twin), strategies=["CVaR", "equal", "current"], step=20,
+                                jobs=walkforward.default_jobs())}
+pd.DataFrame({(n, k): {"mean NMR/round": m["mean"], "mean % of B": m["mean_pct"], "Sharpe": m["sharpe"],
+                       "track NMR/round": m["tracking_error"]}
+              for n, r in per.items() for k, m in r.strategies.items()}).T.round(3)"""),
+    code("""fig, ax = plt.subplots(figsize=(6, 3.2), dpi=70)
+for n, r in per.items():
+    r.payouts["CVaR"].cumsum().plot(ax=ax, lw=1, label=f"CVaR, {n}")
+per["per-round stakes"].payouts["current"].cumsum().plot(ax=ax, lw=1, ls="--", label="current")
+ax.legend(fontsize=7); ax.set_title("cumulative payout (NMR), out of sample"); ax.set_xlabel("round")
+plt.tight_layout(); plt.show()"""),
     code("""# The out-of-sample table as JSON: tests compare it with `stakealloc backtest --json` for the same settings.
 print(json.dumps({"settings": res.settings, "strategies": res.strategies}, sort_keys=True))""",
          metadata={"tags": ["oos-json"]}),
