@@ -171,6 +171,10 @@ class Client:
                 status, retry_after, blob = self._request(requests, query, variables, headers)
             except _Transient as e:
                 last = str(e)
+                if e.fast:
+                    if attempt >= 1:  # refused or unresolvable twice: no rate limit to wait out
+                        break
+                    wait = min(self.backoff, 1.0)
             else:
                 if status == 429 or status >= 500:
                     last = f"HTTP {status}"
@@ -240,7 +244,10 @@ class Client:
             raise ApiError(f"{self.display_url}: too many redirects") from None
         except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
                 requests.exceptions.ContentDecodingError) as e:
-            raise _Transient(f"connection failed ({type(e).__name__})") from None
+            why = _unreachable(e)
+            if why:
+                raise _Transient(f"cannot connect to {self.display_url}: {why}", fast=True) from None
+            raise _Transient(f"connection to {self.display_url} failed ({type(e).__name__})") from None
         except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
                 requests.exceptions.InvalidSchema, requests.exceptions.InvalidHeader, ValueError) as e:
             raise ConfigError(f"STAKEALLOC_API_URL or the keys: the request cannot be sent ({type(e).__name__})") \
@@ -475,7 +482,32 @@ def _shutdown(response) -> None:
 
 
 class _Transient(Exception):
-    """A failure worth another attempt (timeouts, broken connections or bodies)."""
+    """A failure worth another attempt (timeouts, broken connections or bodies). `fast`: nothing is there to
+    answer (the connection was refused, or the host name does not resolve): one quick retry, then give up."""
+
+    def __init__(self, message: str, *, fast: bool = False):
+        super().__init__(message)
+        self.fast = fast
+
+
+def _unreachable(e: BaseException) -> str | None:
+    """'connection refused' or 'host name not found' where that is the cause of `e`, else None."""
+    import socket
+
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(e, socket.gaierror) or "NameResolutionError" in type(e).__name__:
+            return "host name not found"
+        for arg in getattr(e, "args", ()):
+            if isinstance(arg, BaseException) and id(arg) not in seen:
+                found = _unreachable(arg)
+                if found:
+                    return found
+        e = e.__cause__ or e.__context__ or getattr(e, "reason", None)
+    return None
 
 
 def _retry_after(v: str | None) -> float | None:

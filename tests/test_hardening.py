@@ -380,3 +380,15 @@ def test_snapshot_path_that_is_a_directory_is_exit_2_naming_the_key(write_fleet,
     r = run_cli("run", str(fleet))
     assert r.returncode == 2 and "data.snapshot: no such file" in r.stderr and "snap" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_a_refused_connection_fails_fast_naming_the_host(write_fleet):
+    """Nothing listens: one quick retry, then exit 3 naming the address (it used to retry like a rate limit
+    for 32 s and say only 'connection failed')."""
+    fleet = write_fleet(BASE_FLEET.replace('columns = { v2_corr20 = "canon_corr", mmc = "canon_mmc" }',
+                                           'source = "numerai"\ncache_dir = "cache"'))
+    t0 = time.monotonic()
+    r = run_cli("fetch", str(fleet))  # run_cli points the client at http://127.0.0.1:9, a closed port
+    assert r.returncode == 3 and "gave up after 2 attempts: cannot connect to http://127.0.0.1:9: connection " \
+                                 "refused" in r.stderr, r.stderr
+    assert time.monotonic() - t0 < 15
