@@ -855,6 +855,7 @@ def _ref(value: object, where: str, models: tuple[str, ...]) -> Ref:
     ref = Ref.parse(value)
     if ref.model not in models:
         near = difflib.get_close_matches(ref.model, models, n=1, cutoff=0.6)
-        hint = f"; did you mean {near[0]!r}?" if near else ""
+        # the close name may be the typo (in models, not here): say where it stands rather than suggest it
+        hint = (f"; models lists {near[0]!r}, which is close: is one of the two misspelt?" if near else "")
         raise ConfigError(f"{where}: unknown model {value!r}: not in models{hint}")
     return ref

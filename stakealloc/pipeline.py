@@ -105,6 +105,10 @@ def plan(fleet: Fleet, table: pd.DataFrame, *, source: str, current_round: int |
     check_pins(fleet, wt)
     regime = fleet.payout.regime
     tg = targets.compute(wt.weights, wt.inst.info, regime, fleet.portfolio.leverage, fleet.total_stake)
+    lb = fleet.portfolio.lookback
+    if len(wt.inst.window) < lb:
+        notes = (*notes, f"lookback = {lb}: the data holds only {len(wt.inst.window)} resolved rounds; the window "
+                         "holds them all")
     return assemble(fleet, tg, table=table, wt=wt, source=source, current_round=current_round, notes=notes)
 
 

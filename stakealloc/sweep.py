@@ -237,18 +237,29 @@ def run(fleet: Fleet, table: pd.DataFrame, rules: dict, out: Path, *, measures: 
     return meta
 
 
-def heatmap(frame: pd.DataFrame, path: Path) -> None:
-    """Out-of-sample Sharpe, risk measure × lookback, one panel per (linkage, objective)."""
-    import matplotlib
+def heatmap_title(frame: pd.DataFrame) -> str:
+    """The heatmap's title: what it shows and the baselines' out-of-sample Sharpe beside it."""
+    base = frame[frame["risk_measure"].isin(["equal", "current"])]
+    marks = []
+    for name, what in (("current", "current (do nothing)"), ("equal", "equal weights")):
+        rows = base[base["risk_measure"] == name]["sharpe"]
+        if len(rows):
+            marks.append(f"{what} up to {rows.max():.2f}" if len(rows) > 1 else f"{what} {rows.iloc[0]:.2f}")
+    return "out-of-sample Sharpe" + (" — baselines: " + ", ".join(marks) if marks else "")
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+
+def heatmap(frame: pd.DataFrame, path: Path) -> None:
+    """Out-of-sample Sharpe, risk measure × lookback, one panel per (linkage, objective), the baselines' Sharpe
+    in the title. Drawn on its own Figure: the process's matplotlib backend is left alone (a notebook's too)."""
+    import io
+
+    from matplotlib.figure import Figure
 
     cells = frame[~frame["risk_measure"].isin(["equal", "current"])]
     panels = list(dict.fromkeys(zip(cells["linkage"], cells["objective"])))
-    fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(3.2 * max(len(panels), 1) + 1.2, 3.4), dpi=90,
-                             squeeze=False)
-    fig.subplots_adjust(bottom=0.18, left=0.15)
+    fig = Figure(figsize=(3.2 * max(len(panels), 1) + 1.2, 3.6), dpi=90)
+    axes = fig.subplots(1, max(len(panels), 1), squeeze=False)
+    fig.subplots_adjust(bottom=0.18, left=0.15, top=0.78)
     vmin, vmax = float(cells["sharpe"].min()), float(cells["sharpe"].max())
     im = None
     for ax, (lk, ob) in zip(axes[0], panels):
@@ -261,13 +272,11 @@ def heatmap(frame: pd.DataFrame, path: Path) -> None:
         for (i, j), v in pd.DataFrame(piv.to_numpy()).stack().items():
             dark = vmax == vmin or (v - vmin) / (vmax - vmin) < 0.6  # light text on the dark end of viridis
             ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color="w" if dark else "k")
-        ax.set_title(f"{lk}, {ob}", fontsize=9)
+        ax.set_title(f"linkage {lk}, objective {ob}", fontsize=9)
         ax.set_xlabel("lookback (rounds)")
+    fig.suptitle(heatmap_title(frame), fontsize=9)
     if im is not None:
         fig.colorbar(im, ax=axes[0].tolist(), label="out-of-sample Sharpe")
-    import io
-
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
-    plt.close(fig)
     atomic.write_bytes(path, buf.getvalue())

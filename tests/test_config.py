@@ -227,3 +227,11 @@ def test_overrides_accept_what_the_file_accepts_and_refuse_the_rest(write_fleet)
                        ({"linkage": "wards"}, "linkage: 'wards' is not one of")]:
         with pytest.raises(ConfigError, match=re.escape(needle)):
             fleet.with_overrides(**kw)
+
+
+def test_a_close_name_in_models_is_named_as_such_not_suggested(write_fleet):
+    """A typo in `models` used to come back as the "did you mean" of the correct name elsewhere."""
+    text = BASE_FLEET.replace('"fearindex", "reputation"', '"fearindx", "reputation"')
+    with pytest.raises(ConfigError, match=r"slots\[0\] \(slot_a\).current: unknown model 'fearindex': not in models; "
+                                          r"models lists 'fearindx', which is close: is one of the two misspelt\?"):
+        load_fleet(write_fleet(text))

@@ -34,3 +34,11 @@ def test_a_pin_to_a_dropped_model_names_the_slot_and_the_reason(write_fleet, bun
     p = plan(ok, bundled, source="bundled")
     assert [s.pinned for s in p.slots] == [True, False, False] and p.slots[0].label == "fearindex"
     assert "(pinned)" in p.text()
+
+
+def test_a_lookback_beyond_the_data_is_noted(write_fleet, bundled):
+    from stakealloc.pipeline import plan
+
+    f = load_fleet(write_fleet(BASE_FLEET.replace("[portfolio]", "[portfolio]\nlookback = 1000")))
+    p = plan(f, bundled, source="bundled")
+    assert any(n.startswith("lookback = 1000: the data holds only 335 resolved rounds") for n in p.notes)

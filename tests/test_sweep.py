@@ -191,3 +191,19 @@ def test_sweep_on_real_dask_processes_gives_the_local_table(tmp_path, dask_proce
     # every cell cached: the rerun reuses them and still needs no client of its own
     r = run_cli("sweep", str(fleet_file), "--out", str(tmp_path / "dask"), *grid, "--dask", dask_processes)
     assert r.returncode == 0 and "0 cells computed, 7 reused" in r.stdout, r.stderr
+
+
+def test_heatmap_marks_the_baselines_and_leaves_the_backend_alone(tmp_path):
+    import matplotlib
+
+    before = matplotlib.get_backend()
+    frame = pd.DataFrame([
+        {"risk_measure": "MV", "lookback": 60, "linkage": "single", "objective": "exposure", "sharpe": 1.0},
+        {"risk_measure": "CVaR", "lookback": 60, "linkage": "single", "objective": "exposure", "sharpe": 1.2},
+        {"risk_measure": "equal", "lookback": 60, "linkage": None, "objective": "exposure", "sharpe": 0.7},
+        {"risk_measure": "current", "lookback": None, "linkage": None, "objective": None, "sharpe": 1.5}])
+    sweep.heatmap(frame, tmp_path / "h.png")
+    assert (tmp_path / "h.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert matplotlib.get_backend() == before
+    assert sweep.heatmap_title(frame) == ("out-of-sample Sharpe — baselines: current (do nothing) 1.50, "
+                                          "equal weights 0.70")
