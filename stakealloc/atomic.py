@@ -39,6 +39,39 @@ def _umask() -> int:
     return mask
 
 
+def check_outputs(outputs: dict[str, str], inputs: list[str | Path]) -> None:
+    """Before any work: the output paths (flag -> path) must not be an input the run reads (after resolving
+    symlinks), one another, a directory (a trailing slash included) or a read-only file. ConfigError naming
+    the flag (exit 2)."""
+    import os
+
+    from .errors import ConfigError
+
+    ins = {}
+    for i in inputs:
+        try:
+            ins[Path(i).resolve()] = str(i)
+        except (OSError, RuntimeError):
+            continue
+    seen: dict[Path, str] = {}
+    for key, path in outputs.items():
+        if path == "-":
+            continue
+        if not path:
+            raise ConfigError(f"{key}: an empty path; name a file (or - for stdout)")
+        if path.endswith(("/", os.sep)):
+            raise ConfigError(f"{key}: {path} names a directory; name a file")
+        p = Path(path).resolve()
+        if p in ins:
+            raise ConfigError(f"{key}: {path} is {ins[p]}, which this run reads; it would be replaced by the output")
+        if p in seen:
+            raise ConfigError(f"{key}: {path} is also the path of {seen[p]}; give each output its own file")
+        seen[p] = key
+        # by its mode bits, not os.access: root may write anything, and a 0444 file says "keep me"
+        if p.is_file() and not (p.stat().st_mode & 0o222):
+            raise ConfigError(f"{key}: {path} is read-only; it is not replaced (make it writable or name another)")
+
+
 def output(path: str, text: str, *, key: str) -> None:
     """Write a command-line output: `-` is stdout; a character device or FIFO is written directly, never
     replaced; a symlink to a regular file replaces its target atomically; a new path or a regular file is
@@ -62,8 +95,22 @@ def output(path: str, text: str, *, key: str) -> None:
     try:
         if st is not None and stat.S_ISDIR(st.st_mode):
             raise ConfigError(f"{key}: {path} is a directory; name a file")
-        if st is not None and (stat.S_ISCHR(st.st_mode) or stat.S_ISFIFO(st.st_mode) or stat.S_ISBLK(st.st_mode)):
-            with open(p, "w", encoding="utf-8") as f:  # a device or pipe: written, never replaced
+        if st is not None and stat.S_ISFIFO(st.st_mode):
+            import errno
+            import os
+
+            try:  # a FIFO nobody reads would block the run forever: refused at once
+                fd = os.open(p, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError as e:
+                if e.errno == errno.ENXIO:
+                    raise ConfigError(f"{key}: {path} is a FIFO with no reader; start its reader first") from None
+                raise
+            os.set_blocking(fd, True)
+            with open(fd, "w", encoding="utf-8") as f:  # a pipe: written, never replaced
+                f.write(text)
+            return
+        if st is not None and (stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)):
+            with open(p, "w", encoding="utf-8") as f:  # a device: written, never replaced
                 f.write(text)
             return
         target = p.resolve() if p.is_symlink() else p

@@ -72,6 +72,18 @@ def _write_outputs(plan, args) -> None:
         atomic.output(args.changes, plan.changes_text(), key="--changes")
 
 
+def _check_outputs(args, spec, *extra_inputs: str) -> None:
+    """Outputs never replace inputs (the fleet file, a snapshot, a targets file), one another, or a read-only
+    file: checked before any work."""
+    from . import atomic
+
+    outputs = {f"--{k}": getattr(args, k) for k in ("json", "csv", "changes") if getattr(args, k, None) is not None}
+    inputs = [args.fleet, *extra_inputs]
+    if spec.data.snapshot != "bundled":
+        inputs.append(spec.data.snapshot)
+    atomic.check_outputs(outputs, inputs)
+
+
 def _print_plan(p, args) -> None:
     """The text plan on stdout, or on stderr where stdout carries a document (`--json -`, `--csv -`, …)."""
     to_stdout = any(getattr(args, k, None) == "-" for k in ("json", "csv", "changes"))
@@ -81,7 +93,9 @@ def _print_plan(p, args) -> None:
 def cmd_run(args) -> int:
     from .pipeline import plan as make_plan
 
-    sd = _scores(_load(args), args)
+    spec = _load(args)
+    _check_outputs(args, spec)
+    sd = _scores(spec, args)
     p = make_plan(sd.fleet, sd.table, source=sd.source, current_round=sd.current_round, notes=sd.notes)
     _write_outputs(p, args)
     _print_plan(p, args)
@@ -124,6 +138,7 @@ def cmd_assign(args) -> int:
     from .pipeline import assemble
 
     spec = _load(args)
+    _check_outputs(args, spec, args.targets)
     if spec.objective is None:
         # The default objective needs the weights' window; given targets have none, so assign uses exposure.
         spec = spec.with_overrides(objective=Objective.EXPOSURE)
@@ -189,17 +204,33 @@ def _strategies(text: str, *, key: str) -> list[str]:
     return list(dict.fromkeys(out)) + list(BASELINES)
 
 
+def _jobs(given: int | None) -> int:
+    """--jobs: default all cores; more than the cores is capped, with a note (each worker is a process)."""
+    from .walkforward import default_jobs
+
+    cores = default_jobs()
+    if given is None:
+        return cores
+    if given < 1:
+        raise ConfigError(f"--jobs: must be ≥ 1, got {given}")
+    if given > cores:
+        logging.getLogger("stakealloc").warning(f"--jobs {given} is more than the {cores} cores; using {cores}")
+        return cores
+    return given
+
+
 def cmd_backtest(args) -> int:
     import json
 
     from . import atomic
     from .report import backtest_text
-    from .walkforward import default_jobs, run
+    from .walkforward import run
 
     spec = _load(args)
+    _check_outputs(args, spec)
     strategies = _strategies(args.risk_measures, key="--risk-measures")
     sd = _scores(spec, args)
-    jobs = default_jobs() if args.jobs is None else args.jobs
+    jobs = _jobs(args.jobs)
     res = run(sd.fleet, sd.table, strategies, step=args.step, lag=args.lag, progress=_progress_enabled(args),
               rules=sd.rules, jobs=jobs)
     if args.json:
@@ -249,15 +280,16 @@ def cmd_sweep(args) -> int:
     from pathlib import Path
 
     from . import sweep
-    from .walkforward import default_jobs
 
     spec = _load(args)
     measures, lookbacks, linkages, objectives = _sweep_axes(spec, args)
     if args.step < 1:
         raise ConfigError(f"--step: must be ≥ 1, got {args.step}")
-    jobs = default_jobs() if args.jobs is None else args.jobs
-    if jobs < 1:
-        raise ConfigError(f"--jobs: must be ≥ 1, got {jobs}")
+    jobs = _jobs(args.jobs)
+    if args.dask is not None and not args.dask.strip():
+        raise ConfigError("--dask: an empty address; give the scheduler's, e.g. tcp://HOST:8786")
+    if not args.out.strip():
+        raise ConfigError("--out: an empty path; name the sweep's directory")
     if not 0 < args.dask_timeout <= 30:
         raise ConfigError(f"--dask-timeout: must be in (0, 30] seconds, got {args.dask_timeout:g}")
     sd = _scores(spec, args)
@@ -388,10 +420,15 @@ def _secrets() -> tuple[str, ...]:
     return tuple(v.strip() for v in vals if v and v.strip())
 
 
+def _escape(text: str) -> str:
+    """Control characters shown, not obeyed: a server's text cannot forge lines or drive the terminal."""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
+
+
 def _say(msg: str) -> None:
     from .numerai import scrub
 
-    print(scrub(msg, _secrets()), file=sys.stderr)
+    print(_escape(scrub(msg, _secrets())), file=sys.stderr)
 
 
 # Library parameters the CLI sets from a flag: an error naming the parameter names the flag instead.

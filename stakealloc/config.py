@@ -481,21 +481,34 @@ def parse_fleet(doc: dict[str, Any], *, base: Path, path: Path | None = None, sh
     return spec
 
 
+MAX_FLEET_BYTES = 10_000_000  # a fleet file is text: 10 MB is far beyond any real one
+
+
 def parse(path: str | Path) -> FleetSpec:
-    """Read a fleet file and check it key by key."""
+    """Read a fleet file (a regular file of at most MAX_FLEET_BYTES) and check it key by key."""
+    import stat
+
     p = Path(path)
     try:
-        blob = p.read_bytes()
+        st = p.stat()
+        if not stat.S_ISREG(st.st_mode):  # a FIFO would block, /dev/zero would never end
+            raise ConfigError(f"{p}: not a regular file; a fleet file is a TOML file")
+        with open(p, "rb") as f:
+            blob = f.read(MAX_FLEET_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(f"{p}: no such fleet file") from None
     except OSError as e:
         raise ConfigError(f"{p}: cannot read: {e.strerror}") from None
+    if len(blob) > MAX_FLEET_BYTES:
+        raise ConfigError(f"{p}: larger than {MAX_FLEET_BYTES // 1_000_000} MB; not a fleet file")
     try:
         doc = tomllib.loads(blob.decode("utf-8"))
     except UnicodeDecodeError:
         raise ConfigError(f"{p}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{p}: not valid TOML: {e}") from None
+    except RecursionError:
+        raise ConfigError(f"{p}: nested too deeply to be a fleet file") from None
     return parse_fleet(doc, base=p.resolve().parent, path=p.resolve(), sha256=hashlib.sha256(blob).hexdigest())
 
 
@@ -823,7 +836,8 @@ def _data(doc: dict, base: Path) -> Data:
     snap = _str(t, "snapshot", "data", d.snapshot)
     assert snap is not None
     if snap != "bundled":
-        p = (base / snap).resolve() if not Path(snap).is_absolute() else Path(snap)
+        p = Path(snap).expanduser()
+        p = (base / p).resolve() if not p.is_absolute() else p
         if source is Source.SNAPSHOT and not p.is_file():
             raise ConfigError(f"data.snapshot: no such file {str(p)!r} (relative paths are relative to the fleet file)")
         snap = str(p)
@@ -832,7 +846,8 @@ def _data(doc: dict, base: Path) -> Data:
     if cache is not None:
         if not cache.strip():
             raise ConfigError("data.cache_dir: must not be empty")
-        cache_dir = (base / cache).resolve() if not Path(cache).is_absolute() else Path(cache)
+        c = Path(cache).expanduser()  # "~/x" is the home directory's x, not a directory named "~"
+        cache_dir = (base / c).resolve() if not c.is_absolute() else c
     tournament = Tournament(_choice(t, "tournament", "data", d.tournament.value, tuple(x.value for x in Tournament)))
     columns: list[tuple[str, str]] = []
     if "columns" in t:

@@ -58,6 +58,7 @@ Q_ACCOUNT = "query { account { models { id name tournament } } }"
 
 MAX_ROUND = 100_000
 NMR_LIMIT = 11_000_000.0  # NMR's supply: no stake the API states can be larger
+MAX_ERRORS_SHOWN = 3  # of a GraphQL errors list: the first few messages and a count
 MAX_BODY = 50_000_000  # bytes of one response
 MAX_RETRY_AFTER = 30.0  # seconds honoured of a server's Retry-After
 RETRY_BUDGET = 120.0  # seconds of attempts and waits for one request
@@ -193,8 +194,10 @@ class Client:
                         elif body.get("errors"):
                             errs = body["errors"] if isinstance(body["errors"], list) else [body["errors"]]
                             msgs = [self.scrub(str(e.get("message", e)) if isinstance(e, dict) else str(e))[:500]
-                                    for e in errs]
-                            raise GraphQLError(f"{what}: the API answered with an error: {'; '.join(msgs)}", msgs)
+                                    for e in errs[:MAX_ERRORS_SHOWN]]
+                            more = f" (and {len(errs) - len(msgs)} more)" if len(errs) > len(msgs) else ""
+                            raise GraphQLError(f"{what}: the API answered with an error: {'; '.join(msgs)}{more}",
+                                               msgs)
                         elif not isinstance(body.get("data"), dict):
                             last = "response without data"
                         else:

@@ -392,3 +392,125 @@ def test_a_refused_connection_fails_fast_naming_the_host(write_fleet):
     assert r.returncode == 3 and "gave up after 2 attempts: cannot connect to http://127.0.0.1:9: connection " \
                                  "refused" in r.stderr, r.stderr
     assert time.monotonic() - t0 < 15
+
+
+# --- outputs never replace inputs; inputs are regular, bounded files (second hardening round) --------------
+
+
+def _cli(capsys, *argv):
+    from stakealloc import cli
+
+    rc = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_outputs_never_replace_inputs_or_each_other(capsys, write_fleet, tmp_path):
+    fleet = write_fleet()
+    before = fleet.read_bytes()
+    snap = tmp_path / "snap.csv"
+    snap.write_text("round,model,score,value\n1,fearindex,canon_corr,0.1\n")
+    cases = [
+        (("--json", str(fleet)), "which this run reads; it would be replaced by the output"),
+        (("--json", str(tmp_path / "p.json"), "--csv", str(tmp_path / "p.json")), "is also the path of --json"),
+        (("--json", str(tmp_path / "x.json") + "/"), "names a directory; name a file"),
+        (("--csv", ""), "an empty path"),
+    ]
+    for extra, needle in cases:
+        rc, _, err = _cli(capsys, "run", str(fleet), *extra)
+        assert rc == 2 and needle in err, (extra, err)
+    assert fleet.read_bytes() == before and not (tmp_path / "p.json").exists()
+    withsnap = write_fleet(BASE_FLEET.replace("[data]\n", f'[data]\nsnapshot = "{snap}"\n'), "s.toml")
+    rc, _, err = _cli(capsys, "run", str(withsnap), "--csv", str(snap))
+    assert rc == 2 and "which this run reads" in err and snap.read_text().startswith("round,model")
+
+
+def test_a_read_only_output_is_not_replaced(capsys, write_fleet, tmp_path):
+    ro = tmp_path / "ro.json"
+    ro.write_text("keep")
+    os.chmod(ro, 0o444)
+    rc, _, err = _cli(capsys, "run", str(write_fleet()), "--json", str(ro))
+    assert rc == 2 and "is read-only; it is not replaced" in err
+    assert ro.read_text() == "keep" and stat.S_IMODE(ro.stat().st_mode) == 0o444
+
+
+def test_a_fifo_output_without_reader_is_refused_at_once(capsys, write_fleet, tmp_path):
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    t0 = time.monotonic()
+    rc, _, err = _cli(capsys, "run", str(write_fleet()), "--json", str(fifo))
+    assert rc == 2 and "is a FIFO with no reader" in err and time.monotonic() - t0 < 30
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev_zero", "nested", "huge"])
+def test_the_fleet_path_is_a_bounded_regular_file(capsys, tmp_path, kind):
+    if kind == "fifo":
+        path = tmp_path / "f.fifo"
+        os.mkfifo(path)
+        needle = "not a regular file"
+    elif kind == "dev_zero":
+        path, needle = Path("/dev/zero"), "not a regular file"
+    elif kind == "nested":
+        path = tmp_path / "n.toml"
+        path.write_text("x = " + "[" * 50_000 + "]" * 50_000 + "\n")
+        needle = "nested too deeply"
+    else:
+        path = tmp_path / "h.toml"
+        path.write_bytes(b"# " + b"x" * 10_000_001 + b"\n")
+        needle = "larger than 10 MB"
+    t0 = time.monotonic()
+    rc, _, err = _cli(capsys, "validate", str(path))
+    assert rc == 2 and needle in err and "Traceback" not in err, err
+    assert time.monotonic() - t0 < 30
+
+
+def test_home_is_expanded_in_paths(write_fleet, tmp_path, monkeypatch):
+    from stakealloc.config import parse
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    spec = parse(write_fleet(BASE_FLEET.replace('columns = { v2_corr20 = "canon_corr", mmc = "canon_mmc" }',
+                                                'source = "numerai"\ncache_dir = "~/stakecache"')))
+    assert spec.data.cache_dir == tmp_path / "stakecache"
+
+
+def test_empty_dask_and_out_and_too_many_jobs(capsys, write_fleet, tmp_path):
+    fleet = str(write_fleet())
+    rc, _, err = _cli(capsys, "sweep", fleet, "--out", str(tmp_path / "s"), "--dask", "")
+    assert rc == 2 and "--dask: an empty address" in err
+    rc, _, err = _cli(capsys, "sweep", fleet, "--out", " ")
+    assert rc == 2 and "--out: an empty path" in err
+    from stakealloc.cli import _jobs
+    from stakealloc.walkforward import default_jobs
+
+    assert _jobs(10_000) == default_jobs() and _jobs(1) == 1 and _jobs(None) == default_jobs()
+
+
+def test_server_text_is_escaped_and_long_error_lists_summarised(capsys, tmp_path):
+    """A GraphQL error that holds a newline and an ANSI escape cannot forge a line or colour the terminal, and
+    5,000 errors are the first few and a count, not one 2.5 MB line."""
+    from fake_numerai import FakeNumerai
+
+    fleet = tmp_path / "f.toml"
+    fleet.write_text(BASE_FLEET.replace('columns = { v2_corr20 = "canon_corr", mmc = "canon_mmc" }',
+                                        'source = "numerai"\ncache_dir = "cache"'))
+    with FakeNumerai(None, []) as fake:
+        fake.faults = [("errors", "boom\nstakealloc: error: forged line \x1b[31mred")]
+        os.environ["STAKEALLOC_API_URL"] = fake.url
+        try:
+            rc, _, err = _cli(capsys, "fetch", str(fleet))
+        finally:
+            del os.environ["STAKEALLOC_API_URL"]
+    assert rc == 3 and err.count("\n") == 1 and "\x1b" not in err and "\\x1b[31mred" in err and "\\n" in err
+    from stakealloc.numerai import MAX_ERRORS_SHOWN, GraphQLError
+
+    class Many(FakeNumerai):
+        def answer(self, body, headers):
+            return {"errors": [{"message": f"e{i}"} for i in range(5000)], "data": None}
+
+    with Many(None, []) as fake:
+        from stakealloc.numerai import Client
+
+        c = Client(fake.url, sleep=lambda s: None, backoff=0.01, pause=0.0, timeout=5.0)
+        with pytest.raises(GraphQLError) as e:
+            c.current_round()
+    assert str(e.value).endswith(f"(and {5000 - MAX_ERRORS_SHOWN} more)") and len(str(e.value)) < 300
