@@ -300,6 +300,8 @@ def cmd_sweep(args) -> int:
 
     from .report import sweep_text
 
+    for n in meta.get("notes", []):
+        logging.getLogger("stakealloc").warning(f"sweep: {n}")
     print(f"{args.out}: sweep.csv, heatmap.png, meta.json; {meta['cells_computed']} cells computed, "
           f"{meta['cells_reused']} reused ({meta['executor']})")
     sys.stdout.write(sweep_text(pd.read_csv(Path(args.out) / "sweep.csv")))

@@ -113,22 +113,83 @@ def _on_worker(fleet: Fleet, table: pd.DataFrame, rules: dict, cells: list[Cell]
     return compute_group(fleet, table, rules, cells, step, lag), get_worker().address
 
 
+def _row_sha(row: dict) -> str:
+    return hashlib.sha256(json.dumps(row, sort_keys=True, allow_nan=False).encode()).hexdigest()
+
+
+MAX_CELL_BYTES = 100_000  # a cell file holds one row
+
+
+def _valid_row(row: object, cell: Cell) -> bool:
+    """A row of exactly the sweep's columns, naming its own cell, with finite numbers (or null) elsewhere."""
+    import math
+
+    if not isinstance(row, dict) or set(row) != set(COLUMNS) or any(row[k] != v for k, v in cell.as_row().items()):
+        return False
+    for k in COLUMNS[4:]:
+        v = row[k]
+        if v is None:
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            return False
+    return True
+
+
 class _Store:
+    """Finished cells, one file each under OUT/cells/, with the row's sha256: a file that is not a regular file,
+    fails its checksum or does not hold its own cell's row is computed again, with a note."""
+
     def __init__(self, out: Path):
         self.dir = out / "cells"
+        self.notes: list[str] = []
 
-    def load(self, key: str) -> dict | None:
+    def load(self, key: str, cell: Cell) -> dict | None:
+        import stat
+
         p = self.dir / f"{key}.json"
-        if not p.exists():
+        try:
+            st = p.lstat()
+        except FileNotFoundError:
+            return None
+        except OSError:
+            return None
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_CELL_BYTES:
+            self.notes.append(f"{p.name}: not a regular cell file; computed again")
             return None
         try:
             doc = json.loads(p.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None  # unreadable: computed again
-        return doc.get("row") if isinstance(doc, dict) and doc.get("key") == key else None
+        except (OSError, ValueError, RecursionError):
+            self.notes.append(f"{p.name}: unreadable; computed again")
+            return None
+        row = doc.get("row") if isinstance(doc, dict) else None
+        try:
+            ok = (doc.get("key") == key and _valid_row(row, cell)  # type: ignore[union-attr]
+                  and doc.get("sha256") == _row_sha(row))  # type: ignore[arg-type]
+        except (ValueError, TypeError):
+            ok = False
+        if not ok:
+            self.notes.append(f"{p.name}: fails its checksum or its cell's row; computed again")
+            return None
+        return row
 
     def save(self, key: str, row: dict) -> None:
-        atomic.write_text(self.dir / f"{key}.json", json.dumps({"key": key, "row": row}, sort_keys=True) + "\n")
+        doc = {"key": key, "row": row, "sha256": _row_sha(row)}
+        try:
+            atomic.write_text(self.dir / f"{key}.json", json.dumps(doc, sort_keys=True) + "\n")
+        except OSError as e:
+            _write_error(self.dir / f"{key}.json", e)
+
+
+def _write_error(path: Path, e: OSError):
+    """A sweep's write that failed: exit 3 for the machine's limits (disk, I/O), exit 2 for a path that is
+    wrong; naming the path."""
+    import errno
+
+    from .errors import DataError
+
+    if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO):
+        raise DataError(f"out: cannot write {path}: {e.strerror}", key="out") from None
+    raise ConfigError(f"out: cannot write {path}: {e.strerror or e}", key="out") from None
 
 
 def _dask_client(address: str, timeout: float):
@@ -167,15 +228,19 @@ def run(fleet: Fleet, table: pd.DataFrame, rules: dict, out: Path, *, measures: 
                 "linkages": linkages, "objectives": objectives}
     fleet_sha, data_sha = fleet.sha256, data_sha256(table)
     key_settings = {k: settings[k] for k in ("step", "lag", "solver", "time_limit", "change_penalty")}
+    # the rounds' own payout rules book the held rounds: a change of them (a clip, a multiplier) is a new cell
+    key_settings["rules"] = hashlib.sha256(json.dumps(
+        {str(r): [repr(c) for c in cfgs] for r, cfgs in sorted(rules.items())}, sort_keys=True).encode()).hexdigest()
     keys = {c: cell_key(c, key_settings, fleet_sha, data_sha) for c in cells}
     try:
         out.mkdir(parents=True, exist_ok=True)
+        (out / "cells").mkdir(exist_ok=True)
     except OSError as e:
-        raise ConfigError(f"out: cannot create {out}: {e.strerror}", key="out") from None
+        raise ConfigError(f"out: cannot create {out}/cells: {e.strerror}", key="out") from None
     store = _Store(out)
     rows: dict[Cell, dict] = {}
     for c in cells:
-        row = store.load(keys[c])
+        row = store.load(keys[c], c)
         if row is not None:
             rows[c] = row
     missing = [c for c in cells if c not in rows]
@@ -225,15 +290,23 @@ def run(fleet: Fleet, table: pd.DataFrame, rules: dict, out: Path, *, measures: 
     bar.close()
 
     frame = pd.DataFrame([rows[c] for c in cells], columns=COLUMNS)
-    atomic.write_text(out / "sweep.csv", frame.to_csv(index=False, lineterminator="\n", float_format="%.10g"))
-    heatmap(frame, out / "heatmap.png")
+    try:
+        atomic.write_text(out / "sweep.csv", frame.to_csv(index=False, lineterminator="\n", float_format="%.10g"))
+        heatmap(frame, out / "heatmap.png")
+    except OSError as e:
+        _write_error(out / (e.filename and Path(e.filename).name or "sweep.csv"), e)
     resolved = table[table["resolved"]]["round"]
     meta = {"version": __version__, "fleet_sha256": fleet_sha, "data_sha256": data_sha,
             "rounds": [int(resolved.min()), int(resolved.max())], "settings": settings, "executor": executor,
             "cells_computed": len(missing), "cells_reused": len(cells) - len(missing)}
     if dask:
         meta["cells_by_worker"] = dict(sorted(by_worker.items()))
-    atomic.write_text(out / "meta.json", json.dumps(meta, indent=1, sort_keys=True) + "\n")
+    if store.notes:
+        meta["notes"] = store.notes
+    try:
+        atomic.write_text(out / "meta.json", json.dumps(meta, indent=1, sort_keys=True) + "\n")
+    except OSError as e:
+        _write_error(out / "meta.json", e)
     return meta
 
 

@@ -207,3 +207,50 @@ def test_heatmap_marks_the_baselines_and_leaves_the_backend_alone(tmp_path):
     assert matplotlib.get_backend() == before
     assert sweep.heatmap_title(frame) == ("out-of-sample Sharpe — baselines: current (do nothing) 1.50, "
                                           "equal weights 0.70")
+
+
+def test_the_cell_store_cannot_lie(setup, tmp_path):
+    """A cell edited, broken, of another cell or not a regular file is computed again with a note; a change of
+    the rounds' payout rules is a new cell. The table equals a fresh run's."""
+    import os
+
+    from stakealloc.regimes import ScoreConfig, ScoreSpec
+
+    fleet, table = setup
+    grid = {**GRID, "measures": ["MV"], "lookbacks": [60]}
+    out = tmp_path / "c"
+    sweep.run(fleet, table, {}, out, jobs=1, **grid)
+    fresh = (out / "sweep.csv").read_text()
+    cells = sorted((out / "cells").glob("*.json"))
+    assert len(cells) == 3
+    doc = json.loads(cells[0].read_text())
+    doc["row"]["sharpe"] = 99.0  # edited: the checksum no longer holds
+    cells[0].write_text(json.dumps(doc))
+    cells[1].write_text('{"key": "x", "row": {}}')  # another key, no row
+    cells[2].unlink()
+    os.mkfifo(cells[2])  # a FIFO where a cell was: never opened
+    meta = sweep.run(fleet, table, {}, out, jobs=1, **grid)
+    assert meta["cells_computed"] == 3 and len(meta["notes"]) == 3
+    assert any("not a regular cell file" in n for n in meta["notes"])
+    assert (out / "sweep.csv").read_text() == fresh
+    # the rounds' own rules changed (a clip): nothing is reused
+    spec = ScoreSpec("v2_corr20", "v2_corr20", "2", 20, 2, 1)
+    rules = {1000: [ScoreConfig(spec, True, 0.5, 0.5, 0.5, 0.01, None)]}
+    meta = sweep.run(fleet, table, rules, out, jobs=1, **grid)
+    assert meta["cells_reused"] == 0
+
+
+def test_sweep_write_failures_name_the_path(setup, tmp_path):
+    from stakealloc.errors import ConfigError
+
+    fleet, table = setup
+    grid = {**GRID, "measures": ["MV"], "lookbacks": [60]}
+    out = tmp_path / "w"
+    (out / "meta.json").mkdir(parents=True)  # a directory where a file goes
+    with pytest.raises(ConfigError, match=r"^out: cannot write .*meta.json"):
+        sweep.run(fleet, table, {}, out, jobs=1, **grid)
+    bad = tmp_path / "b"
+    bad.mkdir()
+    (bad / "cells").write_text("a file, not a directory")
+    with pytest.raises(ConfigError, match=r"^out: cannot create .*cells"):
+        sweep.run(fleet, table, {}, bad, jobs=1, **grid)
