@@ -849,6 +849,9 @@ def _data(doc: dict, base: Path) -> Data:
         c = Path(cache).expanduser()  # "~/x" is the home directory's x, not a directory named "~"
         cache_dir = (base / c).resolve() if not c.is_absolute() else c
     tournament = Tournament(_choice(t, "tournament", "data", d.tournament.value, tuple(x.value for x in Tournament)))
+    if source is Source.SNAPSHOT and snap == "bundled" and tournament is not Tournament.CLASSIC:
+        raise ConfigError(f"data.tournament: {tournament.value!r}, but the bundled snapshot holds Numerai Classic "
+                          "scores; give a snapshot of that tournament's scores or data.source = \"numerai\"")
     columns: list[tuple[str, str]] = []
     if "columns" in t:
         raw = t["columns"]

@@ -21,7 +21,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from .errors import ApiError, ConfigError, UnknownModelError
-from .regimes import ScoreConfig, ScoreSpec, payout_configs
+from .regimes import MAX_ROUND, ScoreConfig, ScoreSpec, payout_configs
 
 DEFAULT_URL = "https://api-tournament.numer.ai"
 
@@ -56,8 +56,8 @@ Q_ROUNDS = ("query($tournament: Int!, $limit: Int!) { rounds(tournament: $tourna
 Q_ROUND = "query($tournament: Int!) { rounds(tournament: $tournament, number: 0) { number } }"
 Q_ACCOUNT = "query { account { models { id name tournament } } }"
 
-MAX_ROUND = 100_000
 NMR_LIMIT = 11_000_000.0  # NMR's supply: no stake the API states can be larger
+MAX_TIMEOUT = 3600.0  # seconds; larger values overflowed the deadline arithmetic
 MAX_ERRORS_SHOWN = 3  # of a GraphQL errors list: the first few messages and a count
 MAX_BODY = 50_000_000  # bytes of one response
 MAX_RETRY_AFTER = 30.0  # seconds honoured of a server's Retry-After
@@ -121,8 +121,9 @@ class Client:
         self.legacy_scores = False  # the server rejected submissionScores as a schema error
         self._warn = warn or logging.getLogger("stakealloc").warning
         self._auth = f"Token {public_id}${secret_key}" if public_id and secret_key else None
-        if not (math.isfinite(timeout) and timeout > 0):
-            raise ConfigError(f"STAKEALLOC_API_TIMEOUT: must be a positive number of seconds, got {timeout!r}")
+        if not (math.isfinite(timeout) and 0 < timeout <= MAX_TIMEOUT):
+            raise ConfigError(f"STAKEALLOC_API_TIMEOUT: must be a number of seconds in (0, {MAX_TIMEOUT:g}], got "
+                              f"{timeout!r}")
         self.timeout, self.retries, self.backoff, self.max_wait = timeout, retries, backoff, max_wait
         self.pause, self.sleep = pause, sleep
         self.session = session or requests.Session()

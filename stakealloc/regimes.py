@@ -21,6 +21,10 @@ SCORE_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 LAG_MARGIN = 2
 #: Combinations a `live` grid may have (product over scores).
 MAX_COMBINATIONS = 1000
+#: Round numbers anywhere (API, snapshots, caches) are whole numbers in 1..MAX_ROUND.
+MAX_ROUND = 100_000
+#: A multiplier anywhere (custom regimes, the API's configurations) is at most this per NMR and unit of score.
+MAX_MULTIPLIER = 1000.0
 
 
 @dataclass(frozen=True)
@@ -192,6 +196,8 @@ def custom_regime(scores: object, combinations: object, *, key: str = "payout") 
             if v < 0:
                 raise ConfigError(f"{where}: multiplier {v} is negative; a short position is a model choice "
                                   "(short_…), not a negative multiplier")
+            if v > MAX_MULTIPLIER:
+                raise ConfigError(f"{where}: multiplier {v:g} is more than {MAX_MULTIPLIER:g}")
             vals.append(float(v))
         t = tuple(vals)
         if t in combos:
@@ -226,6 +232,14 @@ class ScoreConfig:
     clip: float | None
     payout_factor: float | None
 
+    def grid_size(self, step: float) -> int:
+        """How many values `allowed(step)` has, computed without building them."""
+        lo, hi = self.min_multiplier, self.max_multiplier
+        if hi - lo <= ROUNDING:
+            return 1
+        n = math.floor((hi - lo) / step + IMPROVEMENT)
+        return n + 1 + (hi - (lo + n * step) > IMPROVEMENT)
+
     def allowed(self, step: float) -> tuple[float, ...]:
         """min = max: that value; else min, min + step, …, with max always included."""
         lo, hi = self.min_multiplier, self.max_multiplier
@@ -255,12 +269,20 @@ def regime_from_configs(configs: list[ScoreConfig], round_number: int, *, step: 
         raise ApiError(f"round {round_number}: payout scores have different clipThresholds "
                        f"({', '.join(f'{c:g}' for c in clips)}); "
                        "stakealloc does not know how such rules combine")
-    grids = [c.allowed(step) for c in pay]
-    n = math.prod(len(g) for g in grids)
+    for c in pay:
+        for v in (c.min_multiplier, c.max_multiplier, c.default_multiplier):
+            if not (math.isfinite(v) and 0 <= v <= MAX_MULTIPLIER):
+                raise ApiError(f"round {round_number}: {c.spec.display_name}: multiplier {v!r} is not in "
+                               f"0..{MAX_MULTIPLIER:g}")
+        if c.min_multiplier > c.max_multiplier:
+            raise ApiError(f"round {round_number}: {c.spec.display_name}: minMultiplier {c.min_multiplier:g} is "
+                           f"above maxMultiplier {c.max_multiplier:g}")
+    # Counted before any grid is built: a huge maxMultiplier or a tiny step must not build millions of values.
+    n = math.prod(c.grid_size(step) for c in pay)
     if n > MAX_COMBINATIONS:
-        raise ConfigError(f"payout.multiplier_step: {step:g} gives {n} multiplier combinations for round "
-                          f"{round_number} "
-                          f"(at most {MAX_COMBINATIONS}); choose a larger step")
+        raise ConfigError(f"payout.multiplier_step: {step:g} gives {n:.4g} multiplier combinations for round "
+                          f"{round_number} (at most {MAX_COMBINATIONS}); choose a larger step")
+    grids = [c.allowed(step) for c in pay]
     combos = [()]
     for g in grids:
         combos = [c + (v,) for c in combos for v in g]

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ConfigError, DataError
-from .regimes import SCORE_NAME, Regime, ScoreConfig, ScoreSpec, twenty_day
+from .regimes import MAX_ROUND, SCORE_NAME, Regime, ScoreConfig, ScoreSpec, twenty_day
 
 if TYPE_CHECKING:
     from .config import Fleet
@@ -42,10 +42,14 @@ def validate_table(df: pd.DataFrame, origin: str) -> pd.DataFrame:
                         "round,model,score,value[,resolved]")
     out = pd.DataFrame()
     rounds = pd.to_numeric(df["round"], errors="coerce")
-    bad = rounds.isna() | (rounds != rounds.round())
+    bad = rounds.isna() | ~np.isfinite(rounds) | (rounds != rounds.round())
     if bad.any():
         i = int(bad.to_numpy().nonzero()[0][0])
-        raise DataError(f"{origin}: row {i + 1}: round {df['round'].iloc[i]!r} is not a whole number")
+        raise DataError(f"{origin}: row {i + 1}: round {_shown(df['round'].iloc[i])!r} is not a whole number")
+    out_of_range = (rounds < 1) | (rounds > MAX_ROUND)  # as the API's rounds are (1e20 became a negative int64)
+    if out_of_range.any():
+        i = int(out_of_range.to_numpy().nonzero()[0][0])
+        raise DataError(f"{origin}: row {i + 1}: round {_shown(df['round'].iloc[i])!r} is not in 1..{MAX_ROUND}")
     out["round"] = rounds.astype("int64")
     # String work on the distinct values only (a table has tens of thousands of rows, few names).
     out["model"] = _per_value(df["model"], lambda v: str(v).strip().lower())
@@ -132,10 +136,23 @@ def payout_table(table: pd.DataFrame, regime: Regime, columns: dict[str, str], o
                 f"data.columns: payout score {k!r} of regime {regime.name!r} has no column {c!r}{via} in {origin} "
                 f"(its scores: {', '.join(have) or 'none'}); map it explicitly, e.g. [data] columns = "
                 f"{{ {k} = \"{have[0] if have else '...'}\" }}, or plan a regime that pays these scores")
+    by_column: dict[str, str] = {}
+    for k, c in src.items():  # one column, one score: else one series would be paid twice under two names
+        if c in by_column:
+            raise ConfigError(f"data.columns.{k}: column {c!r} is also read by payout score {by_column[c]!r}; each "
+                              "payout score needs its own column")
+        by_column[c] = k
     parts = [table[table["score"] == c].assign(score=k) for k, c in src.items()]
     out = pd.concat(parts, ignore_index=True)
     return out.sort_values(["round", "model", "score"], kind="stable").reset_index(drop=True)
 
+
+
+def _shown(v: object) -> str:
+    """A cell as the file has it (pandas may have read a number: 1e+20, not np.float64(1e+20))."""
+    if isinstance(v, (float, np.floating)):
+        return f"{float(v):g}"
+    return str(v)
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,15 @@ def parse_csv(text: str, name: str, regime: Regime, models: tuple[str, ...], lev
     def bad(msg: str) -> ConfigError:
         return ConfigError(f"targets: {name}: {msg}", key="targets")
 
+    import csv
+
     limit = leverage * NMR_SUPPLY
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows:
+        raise bad("not a readable CSV: it is empty")
+    for i, r in enumerate(rows[1:], start=2):
+        if r and len(r) != len(rows[0]):  # pandas turned a longer row into an index and then a TypeError
+            raise bad(f"row {i}: {len(r)} fields where the header has {len(rows[0])}")
     try:
         df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
@@ -74,10 +82,10 @@ def parse_csv(text: str, name: str, regime: Regime, models: tuple[str, ...], lev
         if k not in regime.scores:
             raise bad(f"{where}: score {row['score']!r} is not paid in regime {regime.name!r} "
                       f"({', '.join(regime.scores)})")
-        try:
-            t = float(row["target"])
-        except ValueError:
-            raise bad(f"{where}: target {row['target']!r} is not a number") from None
+        # the snapshots' number syntax (pandas'): Python's float would also take "5_000"
+        t = float(pd.to_numeric(pd.Series([row["target"].strip()]), errors="coerce").iloc[0])
+        if row["target"].strip() == "" or "_" in row["target"] or t != t:
+            raise bad(f"{where}: target {row['target']!r} is not a number")
         if not math.isfinite(t) or t < 0:
             raise bad(f"{where}: target {t} must be a finite number ≥ 0 (NMR)")
         if t > limit:

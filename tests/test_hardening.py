@@ -3,6 +3,7 @@ never clobber what is not a regular file."""
 
 import json
 import os
+import re
 import stat
 import time
 from pathlib import Path
@@ -514,3 +515,55 @@ def test_server_text_is_escaped_and_long_error_lists_summarised(capsys, tmp_path
         with pytest.raises(GraphQLError) as e:
             c.current_round()
     assert str(e.value).endswith(f"(and {5000 - MAX_ERRORS_SHOWN} more)") and len(str(e.value)) < 300
+
+
+@pytest.mark.parametrize("text,needle", [
+    ("round,model,score,value\ninf,a,corr,0.1\n", "round 'inf' is not a whole number"),
+    ("round,model,score,value\n1e20,a,corr,0.1\n", "round '1e+20' is not in 1..100000"),
+    ("round,model,score,value\n0,a,corr,0.1\n", "round '0' is not in 1..100000"),
+    ("round,model,score,value\n-5,a,corr,0.1\n", "round '-5' is not in 1..100000"),
+])
+def test_snapshot_rounds_are_range_checked(tmp_path, text, needle):
+    from stakealloc.errors import DataError
+    from stakealloc.scores import read_snapshot
+
+    p = tmp_path / "s.csv"
+    p.write_text(text)
+    with pytest.raises(DataError, match=re.escape(needle)):
+        read_snapshot(p)
+
+
+def test_two_regime_scores_cannot_read_one_column(bundled):
+    from stakealloc.regimes import PRESETS
+    from stakealloc.scores import payout_table
+
+    with pytest.raises(ConfigError, match="data.columns.mmc: column 'canon_mmc' is also read by payout score "
+                                          "'v2_corr20'"):
+        payout_table(bundled, PRESETS["classic-2024"], {"v2_corr20": "canon_mmc", "mmc": "canon_mmc"}, "b")
+
+
+def test_bundled_snapshot_is_classic_only(write_fleet):
+    from stakealloc.config import parse
+
+    with pytest.raises(ConfigError, match="data.tournament: 'signals', but the bundled snapshot holds Numerai "
+                                          "Classic scores"):
+        parse(write_fleet(BASE_FLEET.replace("[data]\n", '[data]\ntournament = "signals"\n')))
+
+
+def test_multipliers_are_bounded_and_a_live_grid_is_counted_before_it_is_built():
+    from stakealloc.regimes import ScoreConfig, ScoreSpec, custom_regime, regime_from_configs
+
+    with pytest.raises(ConfigError, match=r"multiplier 1e\+200 is more than 1000"):
+        custom_regime(["a"], [[1e200]])
+    spec = ScoreSpec("corr", "corr", "1", 20, 2, 1)
+    t0 = time.monotonic()
+    with pytest.raises(ApiError, match="multiplier 1e\\+300 is not in 0..1000"):
+        regime_from_configs([ScoreConfig(spec, True, 0.0, 1e300, 0.0, None, None)], 5, step=0.5)
+    with pytest.raises(ConfigError, match=r"payout.multiplier_step: 1e-12 gives 1e\+15 multiplier combinations"):
+        regime_from_configs([ScoreConfig(spec, True, 0.0, 1000.0, 0.0, None, None)], 5, step=1e-12)
+    assert time.monotonic() - t0 < 2  # nothing was built
+
+
+def test_a_huge_api_timeout_is_refused():
+    with pytest.raises(ConfigError, match=r"STAKEALLOC_API_TIMEOUT: must be a number of seconds in \(0, 3600\]"):
+        Client("http://127.0.0.1:9", timeout=1e10)
