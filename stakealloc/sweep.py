@@ -192,23 +192,62 @@ def _write_error(path: Path, e: OSError):
     raise ConfigError(f"out: cannot write {path}: {e.strerror or e}", key="out") from None
 
 
+def _quiet_dask_teardown() -> None:
+    """A Client that failed to connect complains from its __del__ at garbage collection ("Exception ignored in
+    Client.__del__"), after the one-line error: those reports (from distributed only) are dropped."""
+    import sys
+
+    previous = sys.unraisablehook
+    if getattr(previous, "_stakealloc", False):
+        return
+
+    def hook(u):
+        if getattr(u.object, "__module__", "").startswith("distributed"):
+            return
+        previous(u)
+
+    hook._stakealloc = True  # type: ignore[attr-defined]
+    sys.unraisablehook = hook
+
+
 def _dask_client(address: str, timeout: float):
+    """A client of the scheduler at `address` with at least one worker, within about `timeout` seconds: a bad
+    address or scheme, a silent endpoint or no worker is ClusterError naming --dask (exit 3)."""
+    import threading
+
     try:
         from distributed import Client
     except ImportError:
         raise ConfigError("dask: needs the dask extra: pip install 'stakealloc[dask]'", key="dask") from None
-    try:
-        client = Client(address, timeout=timeout, set_as_default=False)
-    except (OSError, TimeoutError, ValueError) as e:
+    _quiet_dask_teardown()
+    box: dict = {}
+
+    def connect() -> None:
+        try:
+            box["client"] = Client(address, timeout=timeout, set_as_default=False)
+            box["client"].wait_for_workers(1, timeout=timeout)
+        except BaseException as e:  # any failure: reported below in one line
+            box["error"] = e
+
+    t = threading.Thread(target=connect, daemon=True, name="stakealloc-dask-connect")
+    t.start()
+    t.join(2 * timeout + 3)
+    if t.is_alive():  # an endpoint that accepts and never speaks: the thread is left behind (daemon)
+        raise ClusterError(f"dask: the Dask scheduler at {address} did not answer within {timeout:g} s",
+                           key="dask")
+    err = box.get("error")
+    if err is not None:
+        client = box.get("client")
+        if client is not None:
+            try:
+                client.close()
+            except Exception:  # a half-open client: nothing more to do
+                pass
+            raise ClusterError(f"dask: the Dask scheduler at {address} has no workers after {timeout:g} s "
+                               f"({type(err).__name__}); start `dask worker {address}`", key="dask")
         raise ClusterError(f"dask: cannot reach the Dask scheduler at {address} within {timeout:g} s "
-                           f"({type(e).__name__})", key="dask") from None
-    try:
-        client.wait_for_workers(1, timeout=timeout)
-    except (OSError, TimeoutError) as e:
-        client.close()
-        raise ClusterError(f"dask: the Dask scheduler at {address} has no workers after {timeout:g} s "
-                           f"({type(e).__name__}); start `dask worker {address}`", key="dask") from None
-    return client
+                           f"({type(err).__name__})", key="dask")
+    return box["client"]
 
 
 def run(fleet: Fleet, table: pd.DataFrame, rules: dict, out: Path, *, measures: list[str], lookbacks: list[int],

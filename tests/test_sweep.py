@@ -254,3 +254,27 @@ def test_sweep_write_failures_name_the_path(setup, tmp_path):
     (bad / "cells").write_text("a file, not a directory")
     with pytest.raises(ConfigError, match=r"^out: cannot create .*cells"):
         sweep.run(fleet, table, {}, bad, jobs=1, **grid)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["tls", "bad", "silent"])
+def test_hostile_dask_endpoints_end_in_one_line_within_the_timeout(write_fleet, tmp_path, kind):
+    listener = None
+    if kind == "silent":  # accepts TCP connections and never speaks
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(5)
+        addr = f"tcp://127.0.0.1:{listener.getsockname()[1]}"
+    else:
+        addr = {"tls": f"tls://127.0.0.1:{_free_port()}", "bad": "tcp://bad address"}[kind]
+    try:
+        t0 = time.monotonic()
+        r = run_cli("sweep", str(write_fleet(SMALL)), "--out", str(tmp_path / "d"), "--dask", addr,
+                    "--dask-timeout", "2")
+        took = time.monotonic() - t0
+    finally:
+        if listener is not None:
+            listener.close()
+    assert r.returncode == 3, r.stderr
+    assert r.stderr.strip().count("\n") == 0 and r.stderr.startswith("stakealloc: error: --dask: ")
+    assert "Traceback" not in r.stderr and took < 30
