@@ -79,7 +79,7 @@ class Cache:
             raise Corrupt(f"{path}: unreadable ({type(e).__name__})") from None
         try:
             doc = json.loads(text)
-        except json.JSONDecodeError as e:
+        except (json.JSONDecodeError, RecursionError) as e:  # nested too deeply is no cache file either
             raise Corrupt(f"{path}: unreadable ({type(e).__name__})") from None
         if not isinstance(doc, dict) or doc.get("format") != FORMAT or "payload" not in doc:
             raise Corrupt(f"{path}: not a stakealloc cache file of format {FORMAT}")

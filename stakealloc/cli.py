@@ -415,10 +415,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _secrets() -> tuple[str, ...]:
     import os
 
-    from .numerai import url_password
+    from .numerai import url_secrets
 
     vals = [os.environ.get("NUMERAI_PUBLIC_ID"), os.environ.get("NUMERAI_SECRET_KEY"),
-            url_password(os.environ.get("STAKEALLOC_API_URL") or "")]
+            *url_secrets(os.environ.get("STAKEALLOC_API_URL") or "")]
     return tuple(v.strip() for v in vals if v and v.strip())
 
 

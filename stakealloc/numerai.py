@@ -115,7 +115,7 @@ class Client:
                 # Shown nowhere, not even in part: a stray newline or \r would otherwise end up in an exception text.
                 raise ConfigError(f"{name}: contains characters an API key cannot hold (whitespace, control or "
                                   "non-ASCII characters); the value is not shown")
-        self._secrets = tuple(x for x in (public_id, secret_key, url_password(self.url)) if x)
+        self._secrets = tuple(x for x in (public_id, secret_key, *url_secrets(self.url)) if x)
         self.budget = budget
         self.tournament = tournament
         self.legacy_scores = False  # the server rejected submissionScores as a schema error
@@ -187,7 +187,7 @@ class Client:
                 else:
                     try:
                         body = json.loads(blob.decode("utf-8"))
-                    except (ValueError, UnicodeDecodeError):
+                    except (ValueError, UnicodeDecodeError, RecursionError):
                         last = "malformed JSON in the response"
                     else:
                         if not isinstance(body, dict):
@@ -253,7 +253,11 @@ class Client:
                 raise _Transient(f"cannot connect to {self.display_url}: {why}", fast=True) from None
             raise _Transient(f"connection to {self.display_url} failed ({type(e).__name__})") from None
         except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
-                requests.exceptions.InvalidSchema, requests.exceptions.InvalidHeader, ValueError) as e:
+                requests.exceptions.InvalidSchema) as e:
+            # the URL was checked (check_url) before any request: this one came from the server's redirect
+            raise ApiError(f"{self.display_url}: the server redirected to a URL that cannot be followed "
+                           f"({type(e).__name__})") from None
+        except (requests.exceptions.InvalidHeader, ValueError) as e:
             raise ConfigError(f"STAKEALLOC_API_URL or the keys: the request cannot be sent ({type(e).__name__})") \
                 from None
         box["response"] = r
@@ -550,21 +554,41 @@ def check_url(url: str) -> str:
     return urlunsplit((u.scheme, netloc, u.path, "", ""))
 
 
-def url_password(url: str) -> str | None:
-    from urllib.parse import urlsplit
+def url_secrets(url: str) -> tuple[str, ...]:
+    """The credentials in an API URL: its user, its password and "user:pass" (whose base64 is HTTP Basic
+    auth's header, which a server may echo)."""
+    from urllib.parse import unquote, urlsplit
 
     try:
         u = urlsplit(url)
-        return u.password or (u.username if u.username else None)
+        user, pw = u.username, u.password
     except ValueError:
-        return None
+        return ()
+    out = [x for x in (user, pw) if x]
+    if user and pw:
+        out += [f"{user}:{pw}", f"{unquote(user)}:{unquote(pw)}"]
+    return tuple(out)
+
+
+def _forms(secret: str) -> list[str]:
+    """The forms a server may echo a secret in: as sent, percent-encoded and -decoded, base64 (as HTTP Basic
+    auth sends user:pass), and each of those in any case (matched case-insensitively)."""
+    import base64
+    from urllib.parse import quote, unquote
+
+    forms = {secret, unquote(secret), quote(secret, safe=""), base64.b64encode(secret.encode()).decode()}
+    return [f for f in forms if len(f) >= 3]
 
 
 def scrub(text: str, secrets: tuple[str, ...]) -> str:
-    """Replace every secret (and the token built from them) in `text`; longest first."""
-    for sec in sorted(set(secrets), key=len, reverse=True):
-        if sec and len(sec) >= 3:
-            text = text.replace(sec, "***")
+    """Replace every secret (and the token built from them) in `text`, in every form `_forms` lists, any case;
+    longest first. A prefix of 8 or more characters of a key counts as the key (a truncated echo)."""
+    forms = sorted({f for sec in secrets if sec for f in _forms(sec)}, key=len, reverse=True)
+    for f in forms:
+        text = re.sub(re.escape(f), "***", text, flags=re.IGNORECASE)
+    for sec in secrets:
+        if sec and len(sec) >= 12:
+            text = re.sub(re.escape(sec[:8]) + r"[^\s\"']*", "***", text, flags=re.IGNORECASE)
     return text
 
 

@@ -154,7 +154,8 @@ def sync(spec: FleetSpec, *, offline: bool, progress: bool, client: Client | Non
         raise
 
     table = validate_table(pd.DataFrame(rows, columns=["round", "model", "score", "value", "resolved"]), "Numerai API")
-    where = "cache (offline)" if offline else f"Numerai API ({client.display_url})"  # type: ignore[union-attr]
+    # the URL's path may hold a key (someone put it there): scrubbed like every message
+    where = "cache (offline)" if offline else f"Numerai API ({client.scrub(client.display_url)})"  # type: ignore
     return ScoreData(resolved, table, where, current_round if client is not None else None, rules, tuple(notes))
 
 

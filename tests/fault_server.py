@@ -10,6 +10,7 @@ Behaviours (per request, in order from `script`; the last one repeats):
   huge429     429 with Retry-After: 1e9
   huge        a 200 whose body is larger than the client's cap (streamed)
   redirect    307 (method kept) to itself
+  ftp         307 to an ftp:// URL (a scheme the client cannot follow)
   ok          a valid empty-profile answer
 Every loop is bounded: the server stops with the test.
 """
@@ -106,6 +107,9 @@ class FaultServer:
 
             def _redirect(self):
                 self._head(307, {"Location": self.path, "Content-Length": "0"})
+
+            def _ftp(self):
+                self._head(307, {"Location": "ftp://127.0.0.1/x", "Content-Length": "0"})
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True

@@ -88,6 +88,15 @@ def test_redirect_loop_is_an_api_error():
             c.model_id("x")
 
 
+def test_a_redirect_to_another_scheme_is_a_server_response_exit_3():
+    """It was exit 2 blaming STAKEALLOC_API_URL or the keys."""
+    with FaultServer(["ftp"]) as fs:
+        c, _ = client(fs.url)
+        with pytest.raises(ApiError, match="the server redirected to a URL that cannot be followed") as e:
+            c.model_id("x")
+    assert e.value.exit_code == 3
+
+
 @pytest.mark.parametrize("key", [SECRET + "\r", "a b", "ключ"])
 def test_bad_key_characters_are_refused_without_showing_the_key(key):
     with pytest.raises(ConfigError) as e:
@@ -567,3 +576,28 @@ def test_multipliers_are_bounded_and_a_live_grid_is_counted_before_it_is_built()
 def test_a_huge_api_timeout_is_refused():
     with pytest.raises(ConfigError, match=r"STAKEALLOC_API_TIMEOUT: must be a number of seconds in \(0, 3600\]"):
         Client("http://127.0.0.1:9", timeout=1e10)
+
+
+def test_scrubbing_covers_every_form_a_server_may_echo():
+    import base64
+    from urllib.parse import quote
+
+    from stakealloc.numerai import scrub, url_secrets
+
+    key = "Sec/ret+Key=42abcdefgh"
+    url = "http://alice:p%40ss@127.0.0.1:9/"
+    secrets = (key, *url_secrets(url))
+    for echoed in (key, key.lower(), key.upper(), quote(key, safe=""), base64.b64encode(key.encode()).decode(),
+                   key[:10] + "…", "p@ss", "p%40ss", base64.b64encode(b"alice:p@ss").decode()):
+        shown = scrub(f"server says: {echoed} end", secrets)
+        assert echoed not in shown and "***" in shown, (echoed, shown)
+    assert scrub("nothing secret here", secrets) == "nothing secret here"
+
+
+def test_models_duplicate_check_is_linear(tmp_path):
+    from stakealloc.config import parse_fleet
+
+    doc = {"models": [f"m{i}" for i in range(100_000)], "slots": [{"name": "s", "stake": 1.0}]}
+    t0 = time.monotonic()
+    parse_fleet(doc, base=tmp_path)
+    assert time.monotonic() - t0 < 10
