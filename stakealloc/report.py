@@ -363,8 +363,11 @@ def sweep_text(frame, top: int = 5) -> str:
     for label, part in ((f"top {min(top, len(cells))} of {len(cells)} cells", cells.head(top)), ("baselines", base)):
         lines.append(f"  {label}")
         for r in part.itertuples(index=False):
-            name = " ".join(str(x) for x in (r.risk_measure, r.lookback, r.linkage, r.objective)
-                            if x is not None and x == x and x != "")
+            def given(x) -> bool:
+                return x is not None and x == x and x != ""  # x == x: not NaN (an empty cell read back)
+
+            name = " ".join([str(r.risk_measure)] + ([f"lookback {int(r.lookback)}"] if given(r.lookback) else [])
+                            + [str(x) for x in (r.linkage, r.objective) if given(x)])
             vs = "" if r.sharpe_vs_current is None or r.sharpe_vs_current != r.sharpe_vs_current \
                 else f"{r.sharpe_vs_current:+.3f}"
             iv = "" if not vs else f"[{r.sharpe_vs_current_lo:+.3f}, {r.sharpe_vs_current_hi:+.3f}]"

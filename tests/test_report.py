@@ -40,3 +40,22 @@ def test_json_carries_the_regime_record():
     assert d["regime"]["source"] == "api" and d["regime"]["round"] == 1300
     assert d["regime"]["identity"][0] == {"displayName": "v2_corr20", "name": "corr20", "version": "2"}
     assert d["regime"]["columns"]["v2_corr20"] == "canon_corr" and d["regime"]["clip"] == 0.05
+
+
+def test_sweep_table_lists_top_cells_and_baselines_with_intervals():
+    import pandas as pd
+
+    from stakealloc.report import sweep_text
+
+    frame = pd.DataFrame([
+        {"risk_measure": "MV", "lookback": 60, "linkage": "single", "objective": "exposure", "sharpe": 1.0,
+         "mean_pct": 0.5, "sharpe_vs_current": -0.5, "sharpe_vs_current_lo": -0.9, "sharpe_vs_current_hi": -0.1},
+        {"risk_measure": "CVaR", "lookback": 60, "linkage": "single", "objective": "exposure", "sharpe": 1.2,
+         "mean_pct": 0.6, "sharpe_vs_current": -0.3, "sharpe_vs_current_lo": -0.7, "sharpe_vs_current_hi": 0.2},
+        {"risk_measure": "current", "lookback": None, "linkage": None, "objective": None, "sharpe": 1.5,
+         "mean_pct": 0.7, "sharpe_vs_current": None, "sharpe_vs_current_lo": None, "sharpe_vs_current_hi": None}])
+    text = sweep_text(frame, top=1)
+    lines = text.splitlines()
+    assert lines[1].strip() == "top 1 of 2 cells" and "CVaR lookback 60 single exposure" in lines[2]
+    assert "[-0.700, +0.200]" in lines[2] and "MV lookback" not in text
+    assert lines[3].strip() == "baselines" and lines[4].split() == ["current", "1.500", "0.700"]
