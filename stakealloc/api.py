@@ -61,16 +61,19 @@ def plan(fleet: Fleet | FleetSpec, scores: ScoreData | None = None) -> Plan:
     from .pipeline import plan as _plan
 
     sd = scores if scores is not None else load_scores(fleet)
-    return _plan(_resolved(fleet, sd), sd.table, source=sd.source, current_round=sd.current_round, notes=sd.notes)
+    return _plan(_resolved(fleet, sd), sd.table, source=sd.source, current_round=sd.current_round, notes=sd.notes,
+                 deadline=sd.deadline)
 
 
 def backtest(fleet: Fleet | FleetSpec, scores: ScoreData | None = None, *, strategies: list[str] | None = None,
              **settings) -> BacktestResult:
     """The walk-forward backtest (`walkforward.run`); `strategies` default to the fleet's risk measure and the
     baselines `equal` and `current`; `settings` are run's: step, lag, jobs, …"""
-    from .walkforward import BASELINES, run
+    from .walkforward import BASELINES, default_jobs, run
 
     sd = scores if scores is not None else load_scores(fleet)
     f = _resolved(fleet, sd)
     strategies = strategies or [f.portfolio.risk_measure.value, *BASELINES]
+    # all cores, as the CLI: the README's own session took 31.5 minutes in one process
+    settings.setdefault("jobs", default_jobs())
     return run(f, sd.table, strategies, rules=sd.rules, **settings)

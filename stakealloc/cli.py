@@ -96,7 +96,8 @@ def cmd_run(args) -> int:
     spec = _load(args)
     _check_outputs(args, spec)
     sd = _scores(spec, args)
-    p = make_plan(sd.fleet, sd.table, source=sd.source, current_round=sd.current_round, notes=sd.notes)
+    p = make_plan(sd.fleet, sd.table, source=sd.source, current_round=sd.current_round, notes=sd.notes,
+                  deadline=sd.deadline)
     _write_outputs(p, args)
     _print_plan(p, args)
     return 0

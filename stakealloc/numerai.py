@@ -53,7 +53,8 @@ Q_OPEN_ROUND = ("query($tournament: Int!) { rounds(tournament: $tournament, stat
                 f"roundScoreConfigs {{ {CONFIG_FIELDS} }} }} }}")
 Q_ROUNDS = ("query($tournament: Int!, $limit: Int!) { rounds(tournament: $tournament, limit: $limit) { number "
             f"roundScoreConfigs {{ {CONFIG_FIELDS} }} }} }}")
-Q_ROUND = "query($tournament: Int!) { rounds(tournament: $tournament, number: 0) { number } }"
+# The current round and its staking deadline (the fields numerapi's check_round_open reads).
+Q_ROUND = "query($tournament: Int!) { rounds(tournament: $tournament, number: 0) { number closeStakingTime } }"
 Q_ACCOUNT = "query { account { models { id name tournament } } }"
 
 NMR_LIMIT = 11_000_000.0  # NMR's supply: no stake the API states can be larger
@@ -119,6 +120,7 @@ class Client:
         self.budget = budget
         self.tournament = tournament
         self.legacy_scores = False  # the server rejected submissionScores as a schema error
+        self.close_staking_time: str | None = None  # the current round's staking deadline, once asked
         self._warn = warn or logging.getLogger("stakealloc").warning
         self._auth = f"Token {public_id}${secret_key}" if public_id and secret_key else None
         if not (math.isfinite(timeout) and 0 < timeout <= MAX_TIMEOUT):
@@ -345,6 +347,8 @@ class Client:
         rounds = data.get("rounds")
         if not isinstance(rounds, list) or not rounds or not isinstance(rounds[0], dict):
             raise ApiError("current round: unexpected response shape")
+        cst = rounds[0].get("closeStakingTime")
+        self.close_staking_time = cst if isinstance(cst, str) and 0 < len(cst) <= 40 else None
         return _round(rounds[0].get("number"), "current round")
 
     def open_round_configs(self) -> tuple[int, list[ScoreConfig]] | None:

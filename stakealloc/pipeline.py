@@ -98,7 +98,7 @@ def regime_table(fleet: Fleet, table: pd.DataFrame, source: str) -> pd.DataFrame
 
 
 def plan(fleet: Fleet, table: pd.DataFrame, *, source: str, current_round: int | None = None,
-         notes: tuple[str, ...] = ()) -> Plan:
+         notes: tuple[str, ...] = (), deadline: str | None = None) -> Plan:
     """HRP weights on the window, targets, and the slot program's plan. `table` is the raw score table."""
     table = regime_table(fleet, table, source)
     wt = weigh(fleet, table)
@@ -109,7 +109,8 @@ def plan(fleet: Fleet, table: pd.DataFrame, *, source: str, current_round: int |
     if len(wt.inst.window) < lb:
         notes = (*notes, f"lookback = {lb}: the data holds only {len(wt.inst.window)} resolved rounds; the window "
                          "holds them all")
-    return assemble(fleet, tg, table=table, wt=wt, source=source, current_round=current_round, notes=notes)
+    return assemble(fleet, tg, table=table, wt=wt, source=source, current_round=current_round, notes=notes,
+                    deadline=deadline)
 
 
 def slot_problem(fleet: Fleet, si: list[slots.SlotInput], tg: tuple[Target, ...],
@@ -147,7 +148,8 @@ def slot_rows(fleet: Fleet, si: list[slots.SlotInput], sp: slots.SlotPlan) -> li
 
 
 def assemble(fleet: Fleet, tg: tuple[Target, ...], *, table: pd.DataFrame | None, wt: Weights | None,
-             source: str, current_round: int | None = None, notes: tuple[str, ...] = ()) -> Plan:
+             source: str, current_round: int | None = None, notes: tuple[str, ...] = (),
+             deadline: str | None = None) -> Plan:
     """Solve the slot program for targets `tg` and build the plan record (also used by `assign`)."""
     regime = fleet.payout.regime
     si = slot_inputs(fleet)
@@ -209,7 +211,7 @@ def assemble(fleet: Fleet, tg: tuple[Target, ...], *, table: pd.DataFrame | None
         weights={str(k): float(v) for k, v in (wt.weights.items() if wt is not None else [])},
         deviation=deviation, change_penalty=fleet.solver.change_penalty, penalty=sp.penalty, slots=tuple(rows),
         targets=tuple(target_rows), solver=sp.solver, data=data, unreachable=pb.capacity_notes(),
-        notes=notes, round=current_round, window_performance=perf, tracking_error=te,
+        notes=notes, round=current_round, deadline=deadline, window_performance=perf, tracking_error=te,
         tracking_rounds=list(st.rounds) if st is not None else [], staking=staking_record(fleet))
 
 

@@ -87,6 +87,7 @@ class Plan:
     unreachable: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     round: int | None = None  # the round the plan is for (known when online)
+    deadline: str | None = None  # that round's staking deadline (closeStakingTime), where the API gives it
     window_performance: dict[str, Any] | None = None
     columns: dict[str, str] = field(default_factory=dict)  # regime score -> data column it was read from
     payout_factors: dict[str, float] = field(default_factory=dict)  # in force, per score
@@ -115,7 +116,7 @@ class Plan:
 
         return {
             "meta": {"version": __version__, "fleet_sha256": self.fleet_sha256, "created": self.created,
-                     "fleet": self.fleet_path, "round": self.round},
+                     "fleet": self.fleet_path, "round": self.round, "deadline": self.deadline},
             "risk_measure": self.risk_measure,
             "leverage": {"desired": self.leverage_desired, "achieved": self.leverage_achieved},
             "total_stake": self.total_stake,

@@ -73,7 +73,7 @@ def render(p: Plan) -> str:
     out: list[str] = []
     title = f"stakealloc {__version__}: slot plan"
     if p.round is not None:
-        title += f" for round {p.round}"
+        title += f" for round {p.round}" + (f" (staking closes {p.deadline})" if p.deadline else "")
     elif p.data.get("newest_round") is not None:
         title += f" for the round after {p.data['newest_round']} (the newest round in the data)"
     out.append(title)
@@ -117,16 +117,18 @@ def render(p: Plan) -> str:
 
 
 def _fixed_slots(p: Plan, slot_w: int, label_w: int) -> list[str]:
+    """Per slot: what it submits (today → this plan where they differ), multipliers, stake and exposures."""
     ks = list(p.regime.scores)
-    out = ["Slots (* = differs from current: this week's to-do list)"]
+    out = ["Slots (* = differs from current: this week's to-do list; short_x = x's predictions inverted)"]
+    sub = [s.label if s.current in (None, s.label) else f"{s.current} → {s.label}" for s in p.slots]
+    w = max([label_w, len("submits")] + [len(x) for x in sub])
     mw = {k: max(7, len(k) + 2) for k in ks}  # score names are displayNames of any length
     ew = {k: max(10, len(k) + 4) for k in ks}
-    head = (f"  {'slot':<{slot_w}}  {'model':<{label_w}}  " + "  ".join(f"{k + ' x':>{mw[k]}}" for k in ks)
-            + f"  {'stake':>10}  " + "  ".join(f"{k + ' NMR':>{ew[k]}}" for k in ks))
-    out.append(head)
-    for s in p.slots:
+    out.append(f"  {'slot':<{slot_w}}  {'submits':<{w}}  " + "  ".join(f"{k + ' x':>{mw[k]}}" for k in ks)
+               + f"  {'stake':>10}  " + "  ".join(f"{k + ' NMR':>{ew[k]}}" for k in ks))
+    for s, label in zip(p.slots, sub):
         mark = "*" if s.changed else " "
-        out.append(f"{mark} {s.slot:<{slot_w}}  {s.label:<{label_w}}  "
+        out.append(f"{mark} {s.slot:<{slot_w}}  {label:<{w}}  "
                    + "  ".join(f"{s.multipliers[k]:>{mw[k]}g}" for k in ks)
                    + f"  {_fmt(s.stake):>10}  " + "  ".join(f"{_fmt(s.exposure[k]):>{ew[k]}}" for k in ks)
                    + ("  (pinned)" if s.pinned else ""))

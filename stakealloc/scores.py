@@ -166,6 +166,7 @@ class ScoreData:
     current_round: int | None = None
     rules: dict[int, list[ScoreConfig]] = field(default_factory=dict)  # roundScoreConfigs by round (API only)
     notes: tuple[str, ...] = ()
+    deadline: str | None = None  # the current round's closeStakingTime, as the API states it
 
 
 def from_snapshot(fleet: Fleet) -> ScoreData:

@@ -156,7 +156,8 @@ def sync(spec: FleetSpec, *, offline: bool, progress: bool, client: Client | Non
     table = validate_table(pd.DataFrame(rows, columns=["round", "model", "score", "value", "resolved"]), "Numerai API")
     # the URL's path may hold a key (someone put it there): scrubbed like every message
     where = "cache (offline)" if offline else f"Numerai API ({client.scrub(client.display_url)})"  # type: ignore
-    return ScoreData(resolved, table, where, current_round if client is not None else None, rules, tuple(notes))
+    return ScoreData(resolved, table, where, current_round if client is not None else None, rules, tuple(notes),
+                     deadline=client.close_staking_time if client is not None else None)
 
 
 def _per_round_facts(client: Client, spec: FleetSpec, slot_facts: dict, last_resolved: int | None,

@@ -186,7 +186,8 @@ class FakeNumerai:
         if "rounds(" in q:
             t = v.get("tournament")
             if "number: 0" in q:
-                return {"data": {"rounds": [{"number": self.current_round}]}}
+                return {"data": {"rounds": [{"number": self.current_round,
+                                             "closeStakingTime": "2026-12-01T13:00:00+00:00"}]}}
             if "status: OPEN" in q:
                 if self.open_round is None:
                     return {"data": {"rounds": []}}

@@ -182,7 +182,9 @@ def test_api_run_equals_snapshot_run_then_offline_reproduces_it(bundled, write_f
     a, s = json.loads((tmp_path / "api.json").read_text()), json.loads((tmp_path / "snap.json").read_text())
     for key in ("slots", "targets", "weights", "deviation", "total_stake"):
         assert a[key] == s[key], key
-    assert a["meta"]["round"] == CURRENT_ROUND and "for round 1198" in r1.stdout
+    assert a["meta"]["round"] == CURRENT_ROUND
+    assert "for round 1198 (staking closes 2026-12-01T13:00:00+00:00)" in r1.stdout
+    assert a["meta"]["deadline"] == "2026-12-01T13:00:00+00:00"
     # offline, from the cache alone, with the server gone
     r4 = run_cli("run", str(api), "--offline", "--json", str(tmp_path / "off.json"),
                  env={"STAKEALLOC_API_URL": "http://127.0.0.1:9"})
