@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from dataclasses import asdict
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 from . import atomic
 from .errors import DataError
 from .numerai import ScoreRow
-from .regimes import ScoreConfig, ScoreSpec
+from .regimes import MAX_ROUND, ScoreConfig, ScoreSpec
 
 # Format 2: scores under the API's displayNames, files keyed by tournament. Format 1 (short score keys such
 # as `corr`, no tournament) is never read: its files are reported once and fetched again.
@@ -106,8 +107,11 @@ class Cache:
                 raise Corrupt(f"{self._path('scores', model)}: holds model {p['model']!r}")
             rows = [ScoreRow(int(r), str(k), float(v), bool(res), None if ver is None else str(ver))
                     for r, k, v, res, ver in p["rows"]]
+            for row in rows:  # a valid checksum does not make valid values
+                if not (1 <= row.round <= MAX_ROUND and math.isfinite(row.value)):
+                    raise ValueError(f"round {row.round} value {row.value}")
             return str(p["model_id"]), rows
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, OverflowError) as e:
             raise Corrupt(f"{self._path('scores', model)}: malformed ({type(e).__name__})") from None
 
     def save_scores(self, model: str, model_id: str, rows: list[ScoreRow]) -> None:
@@ -134,9 +138,18 @@ class Cache:
         if p is None:
             return {}
         try:
-            return {int(r): [ScoreConfig(ScoreSpec(**c["spec"]), **{k: v for k, v in c.items() if k != "spec"})
-                             for c in configs] for r, configs in p["rounds"]}
-        except (KeyError, TypeError, ValueError) as e:
+            rules = {int(r): [ScoreConfig(ScoreSpec(**c["spec"]), **{k: v for k, v in c.items() if k != "spec"})
+                              for c in configs] for r, configs in p["rounds"]}
+            for r, configs in rules.items():  # a valid checksum does not make valid values
+                if not 1 <= r <= MAX_ROUND:
+                    raise ValueError(f"round {r}")
+                for c in configs:
+                    for v in (c.min_multiplier, c.max_multiplier, c.default_multiplier, c.clip, c.payout_factor):
+                        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))
+                                              or not math.isfinite(v)):
+                            raise ValueError(f"round {r}: {v!r} is not a finite number")
+            return rules
+        except (KeyError, TypeError, ValueError, OverflowError, AttributeError) as e:
             raise Corrupt(f"{path}: malformed ({type(e).__name__})") from None
 
     def save_rules(self, rules: dict[int, list[ScoreConfig]]) -> None:

@@ -403,7 +403,9 @@ class Client:
             out = []
             for m in models:
                 t = m.get("tournament")
-                if t is not None and int(t) != self.tournament:
+                if t is not None and (isinstance(t, bool) or not isinstance(t, int)):
+                    raise ApiError(f"account models: tournament {t!r} is not a tournament number")
+                if t is not None and t != self.tournament:
                     continue
                 out.append((_text(m["name"], "account models: name").lower(), _text(m["id"], "account models: id")))
             return sorted(out)

@@ -112,6 +112,7 @@ def sync(spec: FleetSpec, *, offline: bool, progress: bool, client: Client | Non
         cache.save_rules(rules)
 
     slot_facts = facts.get("slots", {}) if isinstance(facts.get("slots"), dict) else {}
+    slot_facts = {k: v for k, v in slot_facts.items() if isinstance(v, dict)}  # a valid checksum, odd values
     per_round = spec.staking.per_round_system
     # The fixed system's stakeValue is never read under per-round staking (it reads 0 for migrated models).
     need_stake = [] if per_round else [s.name for s in spec.slots if s.stake is None]

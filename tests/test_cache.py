@@ -43,3 +43,25 @@ def test_cache_root_that_is_a_file_is_a_data_error(tmp_path):
         Cache(f, 8).load_scores("m")
     with pytest.raises(DataError, match="cannot write"):
         Cache(f, 8).save_facts({})
+
+
+def test_a_valid_checksum_does_not_make_valid_values(tmp_path):
+    """Round Infinity, a multiplier 'abc': the file's checksum holds, its values do not: Corrupt (fetched
+    again online, exit 3 offline), never an internal error."""
+    from stakealloc.cache import Cache, Corrupt
+    from stakealloc.numerai import ScoreRow
+
+    c = Cache(tmp_path, 8)
+    c._write(c._path("scores", "m"), {"model": "m", "model_id": "id", "rows": [[float("inf"), "corr", 0.1, True,
+                                                                                  None]]})
+    with pytest.raises(Corrupt, match="malformed"):
+        c.load_scores("m")
+    c.save_scores("m", "id", [ScoreRow(5, "corr", 0.1, True)])
+    assert c.load_scores("m")[1][0].round == 5
+    spec = {"display_name": "corr", "name": None, "version": None, "total_score_days": 20, "returns_lag_days": 2,
+            "data_delay_days": 1}
+    bad = {"spec": spec, "is_payout": True, "min_multiplier": "abc", "max_multiplier": 1.0, "default_multiplier": 1.0,
+           "clip": None, "payout_factor": None}
+    c._write(c._path("rules", "rounds"), {"rounds": [[5, [bad]]]})
+    with pytest.raises(Corrupt, match="malformed"):
+        c.load_rules()

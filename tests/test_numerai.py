@@ -589,3 +589,20 @@ def test_live_per_round_plan_from_round_configs_and_stake_transactions(bundled, 
     # offline, from the cache (the last fetch's facts)
     r = run_cli("run", str(fleet), "--offline", "--json", str(tmp_path / "o.json"))
     assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("bad", [float("inf"), 8.9, "8", True])
+def test_account_model_tournament_must_be_a_whole_number(bad):
+    """Infinity was an OverflowError (internal error) and 8.9 was taken as Classic's 8."""
+    from fake_numerai import FakeNumerai
+
+    class Odd(FakeNumerai):
+        def answer(self, body, headers):
+            if "account" in body["query"]:
+                return {"data": {"account": {"models": [{"id": "id-1", "name": "m", "tournament": bad}]}}}
+            return super().answer(body, headers)
+
+    with Odd(None, []) as fake:
+        c, _ = client(fake, public_id=PUBLIC, secret_key=SECRET)
+        with pytest.raises(ApiError, match="is not a tournament number"):
+            c.account_models()
