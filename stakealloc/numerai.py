@@ -21,7 +21,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from .errors import ApiError, ConfigError, UnknownModelError
-from .regimes import MAX_ROUND, ScoreConfig, ScoreSpec, payout_configs
+from .regimes import MAX_ROUND, SCORE_NAME, ScoreConfig, ScoreSpec, payout_configs
 
 DEFAULT_URL = "https://api-tournament.numer.ai"
 
@@ -598,6 +598,14 @@ def scrub(text: str, secrets: tuple[str, ...]) -> str:
     return text
 
 
+def _score_name(v: object, what: str) -> str:
+    """A displayName as the score-name pattern allows: a newline or an escape in one would reach the plan."""
+    t = _text(v, what)
+    if not SCORE_NAME.match(t) or len(t) > 100:
+        raise ApiError(f"{what}: {t[:40]!r} is not a score name")
+    return t
+
+
 def _text(v: object, what: str) -> str:
     if not isinstance(v, str) or not v:
         raise ApiError(f"{what}: {v!r} is not a non-empty string")
@@ -653,7 +661,7 @@ def parse_configs(items: object, what: str) -> list[ScoreConfig]:
     for it in items:
         if not isinstance(it, dict):
             raise ApiError(f"{what}: a roundScoreConfigs item is not an object")
-        dn = _text(it.get("displayName"), f"{what}: displayName")
+        dn = _score_name(it.get("displayName"), f"{what}: displayName")
         w = f"{what}: {dn}"
         name, version = it.get("name"), it.get("version")
         spec = ScoreSpec(dn, None if name is None else _text(name, f"{w}: name"),
@@ -706,7 +714,7 @@ def parse_submission_scores(items: list, name: str) -> list[ScoreRow]:
         if not isinstance(s, dict):
             raise ApiError(f"{what}: a score is not an object")
         rnd = _round(s.get("roundNumber"), what)
-        dn = _text(s.get("displayName"), f"{what}: round {rnd}: displayName")
+        dn = _score_name(s.get("displayName"), f"{what}: round {rnd}: displayName")
         if s.get("value") is None:
             continue
         v = _number(s.get("value"), f"{what}: round {rnd} {dn}: value")
@@ -731,7 +739,7 @@ def parse_performances(perf: list, name: str) -> list[ScoreRow]:
         for s in rp.get("submissionScores") or []:
             if not isinstance(s, dict):
                 raise ApiError(f"{what}: round {rnd}: a score is not an object")
-            dn = _text(s.get("displayName"), f"{what}: round {rnd}: displayName")
+            dn = _score_name(s.get("displayName"), f"{what}: round {rnd}: displayName")
             if s.get("value") is None:
                 continue
             v = _number(s.get("value"), f"{what}: round {rnd} {dn}: value")

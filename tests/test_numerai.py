@@ -606,3 +606,16 @@ def test_account_model_tournament_must_be_a_whole_number(bad):
         c, _ = client(fake, public_id=PUBLIC, secret_key=SECRET)
         with pytest.raises(ApiError, match="is not a tournament number"):
             c.account_models()
+
+
+def test_display_names_from_the_api_must_be_score_names():
+    from stakealloc.numerai import parse_configs, parse_submission_scores
+
+    item = {"name": "x", "version": "1", "displayName": "corr\nstakealloc: error: forged", "totalScoreDays": 20,
+            "returnsLagDays": 2, "dataDelayDays": 1, "isPayout": True, "minMultiplier": "1", "maxMultiplier": "1",
+            "defaultMultiplier": "1", "clipThreshold": None, "stakeThreshold": None, "payoutFactor": None}
+    with pytest.raises(ApiError, match="is not a score name"):
+        parse_configs([item], "round 5")
+    row = {"roundNumber": 5, "displayName": "\x1b[31mred", "version": "1", "value": 0.1, "day": 20, "resolved": True}
+    with pytest.raises(ApiError, match="is not a score name"):
+        parse_submission_scores([row], "m")
