@@ -280,7 +280,8 @@ def regime_from_configs(configs: list[ScoreConfig], round_number: int, *, step: 
     # Counted before any grid is built: a huge maxMultiplier or a tiny step must not build millions of values.
     n = math.prod(c.grid_size(step) for c in pay)
     if n > MAX_COMBINATIONS:
-        raise ConfigError(f"payout.multiplier_step: {step:g} gives {n:.4g} multiplier combinations for round "
+        shown = f"{n}" if n < 10 ** 9 else f"{n:.3g}"
+        raise ConfigError(f"payout.multiplier_step: {step:g} gives {shown} multiplier combinations for round "
                           f"{round_number} (at most {MAX_COMBINATIONS}); choose a larger step")
     grids = [c.allowed(step) for c in pay]
     combos = [()]
