@@ -89,6 +89,11 @@ def test_read_snapshot_csv(tmp_path):
     ("round,model,score,value,resolved\n1,a,corr,0.1,maybe\n", "resolved 'maybe' is not true/false"),
     ("round,model,score,value\n1,a,corr,0.1\n1,A,corr,0.2\n", "appears more than once"),
     ("round,model,score,value\n1,a,corr,inf\n", "infinite score values"),
+    # rounds range-checked like the API's (1e20 became a negative round in the plan)
+    ("round,model,score,value\ninf,a,corr,0.1\n", "round 'inf' is not a whole number"),
+    ("round,model,score,value\n1e20,a,corr,0.1\n", "round '1e+20' is not in 1..100000"),
+    ("round,model,score,value\n0,a,corr,0.1\n", "round '0' is not in 1..100000"),
+    ("round,model,score,value\n-5,a,corr,0.1\n", "round '-5' is not in 1..100000"),
 ])
 def test_bad_snapshot(tmp_path, text, needle):
     p = tmp_path / "s.csv"
