@@ -56,7 +56,10 @@ def parse_csv(text: str, name: str, regime: Regime, models: tuple[str, ...], lev
     import csv
 
     limit = leverage * NMR_SUPPLY
-    rows = list(csv.reader(io.StringIO(text)))
+    try:
+        rows = list(csv.reader(io.StringIO(text)))
+    except csv.Error as e:
+        raise bad(f"not a readable CSV: {e}") from None
     if not rows:
         raise bad("not a readable CSV: it is empty")
     for i, r in enumerate(rows[1:], start=2):

@@ -331,6 +331,9 @@ def run(fleet: Fleet, table: pd.DataFrame, strategies: list[str], *, step: int =
     `table` is the raw score table; `rules` the rounds' own payout configurations (from the API), if known."""
     rules = rules or {}
     notes: list[str] = []
+    for name, v in (("step", step), ("jobs", jobs), ("lag", lag)):  # the API's callers pass what they like
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
+            raise ConfigError(f"{name}: must be a whole number, got {v!r}", key=name)
     if "current" in strategies and not current_known(fleet):
         strategies = [s for s in strategies if s != "current"]
         notes.append("current is left out: under per-round staking it needs every slot's current_stake")

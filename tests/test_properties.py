@@ -5,6 +5,7 @@ slot program equals brute force on random small instances; HRP gives valid weigh
 on random windows, degenerate ones included."""
 
 import itertools
+import json
 import string
 
 import numpy as np
@@ -271,3 +272,60 @@ def test_hrp_valid_weights_or_a_clear_error(n, T, rm, seed, trap):
         return
     assert list(w.index) == list(X.columns)
     assert np.isfinite(w).all() and (w >= 0).all() and w.sum() == pytest.approx(1.0, abs=1e-9)
+
+
+# --- the other parsers: snapshots, targets CSVs, cache and cell files -------------------------------------
+
+csv_cells = st.one_of(st.text(alphabet=string.printable, max_size=8), st.sampled_from(
+    ["1", "0", "-3", "1e20", "inf", "nan", "NA", "", "5_000", "0.1", "true", "corr", "a", "short"]))
+csv_docs = st.lists(st.lists(csv_cells, min_size=0, max_size=6), max_size=6).map(
+    lambda rows: "\n".join(",".join(r) for r in rows) + "\n")
+
+
+@given(body=csv_docs, header=st.sampled_from(["round,model,score,value", "round,model,score,value,resolved",
+                                              "model,side,score,target", ""]))
+def test_snapshot_and_targets_parsers_refuse_instead_of_crashing(body, header, tmp_path_factory):
+    from stakealloc.regimes import PRESETS
+    from stakealloc.scores import read_snapshot
+    from stakealloc.targets import parse_csv
+
+    text = (header + "\n" if header else "") + body
+    p = tmp_path_factory.mktemp("csv") / "s.csv"
+    p.write_text(text)
+    try:
+        t = read_snapshot(p)
+        assert t["round"].between(1, 100_000).all() and np.isfinite(t["value"].dropna()).all()
+    except StakeallocError:
+        pass
+    try:
+        tg = parse_csv(text, "t.csv", PRESETS["classic-2024"], ("a", "corr"))
+        assert all(np.isfinite(x.target) and x.target > 0 for x in tg)
+    except StakeallocError:
+        pass
+
+
+@given(payload=values)
+def test_cache_and_cell_files_with_a_valid_checksum_refuse_bad_values(payload, tmp_path_factory):
+    """A payload of any shape under a valid checksum: read as Corrupt (computed again), never a crash."""
+    from stakealloc.cache import Cache, Corrupt
+    from stakealloc.sweep import Cell, _row_sha, _Store
+
+    d = tmp_path_factory.mktemp("cache")
+    c = Cache(d, 8)
+    for kind, name in (("scores", "m"), ("rules", "rounds"), ("facts", "slots")):
+        c._write(c._path(kind, name), {"model": "m", "model_id": "id", "rows": payload, "rounds": payload}
+                 if kind != "facts" else payload)
+    for load in (lambda: c.load_scores("m"), c.load_rules, c.load_facts):
+        try:
+            load()
+        except Corrupt:
+            pass
+    store = _Store(d)
+    store.dir.mkdir(exist_ok=True)
+    cell = Cell("MV", 60, "single", "exposure")
+    try:
+        sha = _row_sha(payload) if isinstance(payload, dict) else "x"
+    except (TypeError, ValueError):
+        sha = "x"
+    (store.dir / "k.json").write_text(json.dumps({"key": "k", "row": payload, "sha256": sha}, allow_nan=True))
+    assert store.load("k", cell) is None or set(store.load("k", cell)) >= {"sharpe"}

@@ -1,6 +1,7 @@
 """Walk-forward backtest: no look-ahead, payout formula and metrics by hand, baselines, CLI and notebook."""
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -287,3 +288,14 @@ def test_bootstrap_compare_is_paired_seeded_and_sees_a_clear_lead():
                                  "current": {"sharpe": 0.9}})
     assert "not distinguishable from noise" in noisy
     assert walkforward.verdict({"A": {"sharpe": 0.5}, "current": {"sharpe": 0.9}}).startswith("current (every")
+
+
+def test_the_api_arguments_are_checked_like_flags(bundled, small_fleet):
+    """jobs=2.5 was accepted silently; a string step a raw TypeError."""
+    from stakealloc.errors import ConfigError
+
+    for kw, needle in [({"jobs": 2.5}, "jobs: must be a whole number, got 2.5"),
+                       ({"step": "5"}, "step: must be a whole number, got '5'"),
+                       ({"lag": True}, "lag: must be a whole number, got True")]:
+        with pytest.raises(ConfigError, match=re.escape(needle)):
+            walkforward.run(small_fleet, bundled, ["MV"], **kw)
