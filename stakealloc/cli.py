@@ -518,6 +518,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for sig, h in old.items():
             signal.signal(sig, h)
+        interrupts.reset()  # the record is the process's: a library caller after main() starts clean
 
 
 def run_main() -> None:
