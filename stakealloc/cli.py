@@ -176,7 +176,7 @@ def cmd_accept(args) -> int:
     from .accept import accept
 
     path, n = accept(args.plan, args.fleet)
-    print(f"{path}: {n} slot(s) updated to the plan (current{', current_stake' if n else ''})")
+    print(f"{path}: {n} slot(s) updated to the plan")
     return 0
 
 

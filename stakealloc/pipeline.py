@@ -137,13 +137,10 @@ def slot_rows(fleet: Fleet, si: list[slots.SlotInput], sp: slots.SlotPlan) -> li
     regime = fleet.payout.regime
     rows = []
     for j, (s, c, ch) in enumerate(zip(si, sp.choices, sp.changed)):
-        if sp.stakes is not None:
-            cur = fleet.slots[j].current_stake
-            rows.append(SlotRow.make(s.name, sp.stakes[j], c.ref, regime.as_dict(c.combo), changed=ch,
-                                     current=s.current, current_stake=cur, pinned=s.pin is not None))
-        else:
-            rows.append(SlotRow.make(s.name, s.stake, c.ref, regime.as_dict(c.combo), changed=ch,
-                                     current=s.current, pinned=s.pin is not None))
+        per_round_stake = sp.stakes[j] if sp.stakes is not None else None
+        rows.append(SlotRow.make(s.name, s.stake if per_round_stake is None else per_round_stake, c.ref,
+                                 regime.as_dict(c.combo), changed=ch, current=s.current, pinned=s.pin is not None,
+                                 current_stake=None if per_round_stake is None else fleet.slots[j].current_stake))
     return rows
 
 

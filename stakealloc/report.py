@@ -112,7 +112,7 @@ def render(p: Plan) -> str:
         out += _per_round_totals(p)
     else:
         out += _fixed_totals(p)
-    _rest(p, out)
+    out += _solver_and_data(p)
     return "\n".join(out) + "\n"
 
 
@@ -206,7 +206,9 @@ def _fixed_totals(p: Plan) -> list[str]:
             f"achieved {p.leverage_achieved:.4g}"]
 
 
-def _rest(p: Plan, out: list[str]) -> None:
+def _solver_and_data(p: Plan) -> list[str]:
+    """The totals' solver and window lines, then the data section: the same for both staking systems."""
+    out: list[str] = []
     sv = p.solver
     kind = sv.objective_kind
     nmr = "NMR per round" if p.per_round else "NMR"
@@ -262,7 +264,7 @@ def _rest(p: Plan, out: list[str]) -> None:
             out.append(f"    {x['instrument']:<{w}}  {x['reason']}")
     for n in p.notes:
         out.append(f"  note: {n}")
-    return "\n".join(out) + "\n"
+    return out
 
 
 def backtest_text(res: BacktestResult, title: str) -> str:

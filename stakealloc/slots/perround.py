@@ -15,8 +15,10 @@ exact; the naive per-slot form is the same program with one type per slot (`Sear
 False; benchmarks/perround.py compares them). A change penalty counts, per type, the slots k_g that keep
 their current reference and stake: k_g ≤ x[g,o0], and the rest of u[g,o0] fits the other x − k slots.
 
-Solved by the named solver from the start; a greedy plan (targets in decreasing order, one slot each,
-stakes rounded to the grid and the budget closed) is the fallback and never beats a proven plan. Ties:
+Solved by the named solver (`solve_per_round`: exposure on the grid at once; tracking first with continuous
+stakes, whose bound holds for the grid, then on the grid only where the rounded plan is not within the proof
+tolerance). A greedy plan (targets in decreasing order, one slot each, stakes rounded to the grid and the
+budget closed) and, for tracking, a relax-and-fix plan are the fallback; neither beats a proven plan. Ties:
 the model is built in a fixed order (types in slot order, options in candidate order), and HiGHS and CBC
 are deterministic for a fixed model; a plan is split back onto slots in slot order.
 """
@@ -354,8 +356,6 @@ def _build(pb: SlotProblem, types: list[_Type], start, integral: bool):
         # targets on candidates no slot may take are missed whatever the plan: a constant
         const += sum(v for (m, sd, k), v in tmap.items() if Ref(m, sd) not in pb.refs)
         prob += pulp.lpSum(dev) + pulp.lpSum(penalty)
-    if start is not None and not tracking:
-        _warm(types, start, pr, x, u, y, keep)
     return prob, x, u, y, keep, const
 
 
