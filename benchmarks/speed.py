@@ -113,7 +113,7 @@ def backtest_rows() -> list[str]:
     from stakealloc.config import Objective, load_fleet
     from stakealloc.scores import load_bundled
 
-    fleet = load_fleet(ROOT / "fleet.toml")
+    fleet = load_fleet(ROOT / FIXED)
     table = load_bundled()
     rows = []
     for jobs in (1, walkforward.default_jobs()):
