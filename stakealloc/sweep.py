@@ -315,13 +315,12 @@ def run(fleet: Fleet, table: pd.DataFrame, rules: dict, out: Path, *, measures: 
         finally:
             client.close()
     elif jobs > 1 and len(tasks) > 1:
-        from joblib import Parallel, delayed
+        from . import workers
 
         executor = f"joblib {jobs} processes"
-        results = Parallel(n_jobs=jobs, return_as="generator")(
-            delayed(compute_group)(fleet, table, rules, g, step, lag) for g in tasks)
-        for g, res in zip(tasks, results):
-            take(res, g)
+        done = iter(tasks)  # results come in submission order: each is its task's
+        workers.for_each(compute_group, [(fleet, table, rules, g, step, lag) for g in tasks], jobs,
+                         lambda res: take(res, next(done)))
     else:
         executor = "local, 1 process"
         for g in tasks:

@@ -260,16 +260,18 @@ def _decide_all(fleet: Fleet, resolved: pd.DataFrame, lag: int, strategies: list
             bar.step(f"round {d}")
         bar.close()
         return out
-    from joblib import Parallel, delayed
+    from . import workers
 
     # Small runs keep the progress bar moving; each worker solves single-threaded (HiGHS threads = 1).
     runs = _chunks(ds, min(len(ds), jobs * 4))
     bar = Progress(len(runs), f"backtest ({jobs} processes)", progress)
     out = []
-    for res in Parallel(n_jobs=jobs, return_as="generator")(
-            delayed(_decide)(fleet, resolved, lag, strategies, run) for run in runs):
-        out += res
+
+    def take(res: list) -> None:
+        out.extend(res)
         bar.step(f"{len(out)}/{len(ds)} decisions")
+
+    workers.for_each(_decide, [(fleet, resolved, lag, strategies, run) for run in runs], jobs, take)
     bar.close()
     return out
 

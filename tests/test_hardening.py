@@ -340,6 +340,51 @@ def test_sigterm_during_a_backtest_exits_130_with_one_line(write_fleet, tmp_path
     assert not (tmp_path / "p.json").exists()
 
 
+def _children(pid: int) -> list[int]:
+    kids = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    kids.append(int(d.name))
+            except (OSError, IndexError, ValueError):
+                pass
+    return kids
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["sweep", "backtest"])
+def test_ctrl_c_with_worker_processes_prints_one_line(write_fleet, tmp_path, command):
+    """Ctrl-C in a terminal signals the whole process group, joblib's workers too, whether they are still
+    starting (importing) or at work: the user sees the CLI's one line, no worker's traceback and no resource
+    tracker's warning of leaked semaphores, and no worker outlives the run."""
+    import signal
+    import subprocess
+    import sys
+
+    fleet = write_fleet()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMERAI_")}
+    args = (["sweep", str(fleet), "--risk-measures", "MV,CVaR,CDaR", "--lookbacks", "60,100",
+             "--out", str(tmp_path / "out")] if command == "sweep" else
+            ["backtest", str(fleet), "--risk-measures", "MV,CVaR,CDaR", "--json", str(tmp_path / "b.json")])
+    for wait in (0.0, 0.3, 1.5):  # the workers starting up, importing, and (mostly) at work
+        p = subprocess.Popen([sys.executable, "-m", "stakealloc", *args, "--step", "1", "--jobs", "2"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                             start_new_session=True)  # its own process group, as a terminal's job is
+        deadline = time.monotonic() + 120
+        while len(kids := _children(p.pid)) < 4 and time.monotonic() < deadline:  # 2 trackers, 2 workers
+            assert p.poll() is None
+            time.sleep(0.02)
+        time.sleep(wait)
+        os.killpg(p.pid, signal.SIGINT)
+        out, err = p.communicate(timeout=60)
+        assert (p.returncode, err) == (130, "stakealloc: interrupted\n"), (wait, p.returncode, err[-2000:])
+        time.sleep(0.5)
+        assert not [k for k in kids if Path(f"/proc/{k}").exists()
+                    and "zombie" not in Path(f"/proc/{k}/status").read_text()], wait
+        assert not (tmp_path / "b.json").exists()
+
+
 @pytest.mark.slow
 def test_a_solve_returns_within_its_time_limit_plus_2_seconds():
     import sys
