@@ -192,17 +192,12 @@ def cmd_slots(args) -> int:
 
 def _strategies(text: str, *, key: str) -> list[str]:
     """Risk-measure codes from a comma-separated list (`key` names it in errors), then the baselines."""
-    from .config import parse_risk_measure
-    from .walkforward import BASELINES
+    from .walkforward import BASELINES, check_strategies
 
-    out = []
-    for part in [p.strip() for p in text.split(",") if p.strip()]:
-        if part in BASELINES:
-            continue
-        out.append(parse_risk_measure(part, key=key).value)
+    out = [p.strip() for p in text.split(",") if p.strip() and p.strip() not in BASELINES]
     if not out:
         raise ConfigError(f"{key}: name at least one risk measure")
-    return list(dict.fromkeys(out)) + list(BASELINES)
+    return check_strategies(out, key=key) + list(BASELINES)
 
 
 def _jobs(given: int | None) -> int:

@@ -325,6 +325,23 @@ def default_lag(regime: Regime, columns: dict[str, str], horizons: dict[str, Sco
     return max(days) + LAG_MARGIN, f"derived: {max(days)} days until the payout scores resolve + {LAG_MARGIN} rounds"
 
 
+def check_strategies(strategies, key: str = "strategies") -> list[str]:
+    """Strategy names, in order without repeats: risk-measure codes (any case, as `--risk-measures`) and the
+    baselines `equal`, `current`; ConfigError naming `key` for anything else (a bare string included)."""
+    from .config import parse_risk_measure
+
+    if isinstance(strategies, str) or not isinstance(strategies, list | tuple):
+        raise ConfigError(f"{key}: expected a list of names such as ['MV', 'equal'], got {strategies!r}", key=key)
+    out = []
+    for s in strategies:
+        if not isinstance(s, str):
+            raise ConfigError(f"{key}: {s!r} is not a name (a risk-measure code or a baseline)", key=key)
+        out.append(s if s in BASELINES else parse_risk_measure(s, key=key).value)
+    if not out:
+        raise ConfigError(f"{key}: name at least one strategy", key=key)
+    return list(dict.fromkeys(out))
+
+
 def run(fleet: Fleet, table: pd.DataFrame, strategies: list[str], *, step: int = 5, lag: int | None = None,
         start: int | None = None, progress: bool = False, rules: dict[int, list[ScoreConfig]] | None = None,
         jobs: int = 1, in_sample: bool = True) -> BacktestResult:
@@ -333,7 +350,9 @@ def run(fleet: Fleet, table: pd.DataFrame, strategies: list[str], *, step: int =
     `table` is the raw score table; `rules` the rounds' own payout configurations (from the API), if known."""
     rules = rules or {}
     notes: list[str] = []
-    for name, v in (("step", step), ("jobs", jobs), ("lag", lag)):  # the API's callers pass what they like
+    strategies = check_strategies(strategies)
+    # the API's callers pass what they like
+    for name, v in (("step", step), ("jobs", jobs), ("lag", lag), ("start", start)):
         if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
             raise ConfigError(f"{name}: must be a whole number, got {v!r}", key=name)
     if "current" in strategies and not current_known(fleet):

@@ -59,3 +59,48 @@ def test_load_fleet_stops_at_what_the_api_states(write_fleet):
     stakes = {s.name: 100.0 * (i + 1) for i, s in enumerate(spec.slots)}
     fleet = resolve(spec, Facts(stakes=stakes))
     assert [s.stake for s in fleet.slots] == list(stakes.values()) and fleet.total_stake == sum(stakes.values())
+
+
+def test_wrong_arguments_are_config_errors_naming_the_argument(write_fleet):
+    """The API checks its arguments as the file's keys are checked: a named ConfigError (exit 2 in the CLI),
+    never a pandas, pathlib or attribute error, and nothing read as another value."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from stakealloc import backtest, load_fleet, load_scores, plan
+    from stakealloc.errors import ConfigError, DataError
+
+    path = write_fleet(BASE_FLEET)
+    fleet = load_fleet(path)
+    sd = load_scores(fleet)
+    for call, needle in [
+        (lambda: load_fleet(5), "path: expected the fleet file's path"),
+        (lambda: load_fleet([str(path)]), "path: expected"),
+        (lambda: plan(str(path)), "fleet: expected what load_fleet returns, got str; load it first"),
+        (lambda: plan(fleet, sd.table), "scores: expected what load_scores returns"),
+        (lambda: plan(fleet, replace(sd, table=sd.table.to_dict())), "scores.table: expected a pandas DataFrame"),
+        (lambda: load_scores(fleet, offline="yes"), "offline: expected True or False"),
+        (lambda: backtest(fleet, sd, strategies="MV"), "strategies: expected a list of names"),
+        (lambda: backtest(fleet, sd, strategies=[5]), "strategies: 5 is not a name"),
+        (lambda: backtest(fleet, sd, strategies=["bogus"]), "strategies: unknown risk measure 'bogus'"),
+        (lambda: backtest(fleet, sd, strategies=[]), "strategies: name at least one"),
+        (lambda: backtest(fleet, sd, strategies=["MV"], start=1100.5), "start: must be a whole number"),
+    ]:
+        with pytest.raises(ConfigError, match=needle):
+            call()
+    table = sd.table.copy()
+    table.loc[table.index[3], "value"] = np.inf
+    with pytest.raises(DataError, match="scores.table: infinite score values"):
+        plan(fleet, replace(sd, table=table))
+    table = sd.table.copy()
+    table.loc[table.index[3], "round"] = 0
+    with pytest.raises(DataError, match=r"scores.table: row 4: round '0' is not in 1\.\.100000"):
+        plan(fleet, replace(sd, table=table))
+
+
+def test_strategies_are_read_as_the_cli_reads_them():
+    from stakealloc.walkforward import check_strategies
+
+    assert check_strategies(["cvar", "MV", "equal", "CVaR"]) == ["CVaR", "MV", "equal"]
+    assert check_strategies(("current",)) == ["current"]
