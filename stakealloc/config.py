@@ -18,9 +18,19 @@ from typing import Any
 from .errors import ConfigError
 from .regimes import Regime, check_score_name, custom_regime, preset
 from .tolerance import SUM_TO_ONE
-from .types import SHORT, Objective, Ref, RiskMeasure, Side, SidePolicy, SolverName, StakeMode, StakingSystem
+from .types import (
+    NMR_SUPPLY,
+    SHORT,
+    Objective,
+    Ref,
+    RiskMeasure,
+    Side,
+    SidePolicy,
+    SolverName,
+    StakeMode,
+    StakingSystem,
+)
 
-NMR_SUPPLY = 11_000_000.0  # NMR's total supply: no stake, or fleet, can hold more
 DEFAULT_LEVERAGE = 2.0  # exposure per NMR of total stake where slots choose multipliers
 DEFAULT_PAYOUT_FACTOR = 1.0  # per score, where neither the rules nor the file state one
 DEFAULT_CLIP = 0.05  # where neither the rules nor the file state one

@@ -21,7 +21,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from .errors import ApiError, ConfigError, UnknownModelError
-from .regimes import MAX_ROUND, SCORE_NAME, ScoreConfig, ScoreSpec, payout_configs
+from .regimes import MAX_ROUND, SCORE_NAME, ScoreConfig, ScoreSpec, check_multipliers, payout_configs
+from .types import NMR_SUPPLY
 
 DEFAULT_URL = "https://api-tournament.numer.ai"
 
@@ -57,7 +58,6 @@ Q_ROUNDS = ("query($tournament: Int!, $limit: Int!) { rounds(tournament: $tourna
 Q_ROUND = "query($tournament: Int!) { rounds(tournament: $tournament, number: 0) { number closeStakingTime } }"
 Q_ACCOUNT = "query { account { models { id name tournament } } }"
 
-NMR_LIMIT = 11_000_000.0  # NMR's supply: no stake the API states can be larger
 MAX_TIMEOUT = 3600.0  # seconds; larger values overflowed the deadline arithmetic
 MAX_ERRORS_SHOWN = 3  # of a GraphQL errors list: the first few messages and a count
 MAX_BODY = 50_000_000  # bytes of one response
@@ -320,7 +320,7 @@ class Client:
             d = Decimal(str(v))
         except InvalidOperation:
             raise ApiError(f"stake of model {name!r}: {v!r} is not a decimal number") from None
-        if not d.is_finite() or d < 0:
+        if not d.is_finite() or d < 0 or d > Decimal(NMR_SUPPLY):
             raise ApiError(f"stake of model {name!r}: {v!r} is not a valid stake")
         return float(d)
 
@@ -430,6 +430,8 @@ class Client:
             current = current_stakes(rows)
             return slots_toml([(name, current.get(mid)) for name, mid in models], None, per_round=True)
         opened = self.open_round_configs()
+        if opened:
+            check_multipliers(payout_configs(opened[1]), opened[0])
         defaults = {c.spec.display_name: c.default_multiplier for c in payout_configs(opened[1])} if opened else {}
         stakes = []
         for name, _id in models:
@@ -470,7 +472,7 @@ def parse_stake_rows(rows: list, tournament: int) -> list[StakeRow]:
         if t is not None and (isinstance(t, bool) or not isinstance(t, int) or t != tournament):
             continue
         amount = _number(r.get("amount"), f"{what}: amount")
-        if amount < 0 or amount > NMR_LIMIT:
+        if amount < 0 or amount > NMR_SUPPLY:
             raise ApiError(f"{what}: amount {amount!r} is not a stake")
         ts = r.get("timestamp")
         out.append(StakeRow(_text(r.get("modelId"), f"{what}: modelId"), _round(r.get("round"), f"{what}: round"),

@@ -256,6 +256,19 @@ def payout_configs(configs: list[ScoreConfig]) -> list[ScoreConfig]:
     return [c for c in configs if c.is_payout]
 
 
+def check_multipliers(configs: list[ScoreConfig], round_number: int) -> None:
+    """ApiError unless every multiplier the configurations state is finite, in 0..MAX_MULTIPLIER, with
+    min ≤ max (the fleet file's own bounds: what the API states must be writable there too)."""
+    for c in configs:
+        for v in (c.min_multiplier, c.max_multiplier, c.default_multiplier):
+            if not (math.isfinite(v) and 0 <= v <= MAX_MULTIPLIER):
+                raise ApiError(f"round {round_number}: {c.spec.display_name}: multiplier {v!r} is not in "
+                               f"0..{MAX_MULTIPLIER:g}")
+        if c.min_multiplier > c.max_multiplier:
+            raise ApiError(f"round {round_number}: {c.spec.display_name}: minMultiplier {c.min_multiplier:g} is "
+                           f"above maxMultiplier {c.max_multiplier:g}")
+
+
 def regime_from_configs(configs: list[ScoreConfig], round_number: int, *, step: float) -> Regime:
     """The regime a round's payout configurations state (scores in the API's order)."""
     pay = payout_configs(configs)
@@ -269,14 +282,7 @@ def regime_from_configs(configs: list[ScoreConfig], round_number: int, *, step: 
         raise ApiError(f"round {round_number}: payout scores have different clipThresholds "
                        f"({', '.join(f'{c:g}' for c in clips)}); "
                        "stakealloc does not know how such rules combine")
-    for c in pay:
-        for v in (c.min_multiplier, c.max_multiplier, c.default_multiplier):
-            if not (math.isfinite(v) and 0 <= v <= MAX_MULTIPLIER):
-                raise ApiError(f"round {round_number}: {c.spec.display_name}: multiplier {v!r} is not in "
-                               f"0..{MAX_MULTIPLIER:g}")
-        if c.min_multiplier > c.max_multiplier:
-            raise ApiError(f"round {round_number}: {c.spec.display_name}: minMultiplier {c.min_multiplier:g} is "
-                           f"above maxMultiplier {c.max_multiplier:g}")
+    check_multipliers(pay, round_number)
     # Counted before any grid is built: a huge maxMultiplier or a tiny step must not build millions of values.
     n = math.prod(c.grid_size(step) for c in pay)
     if n > MAX_COMBINATIONS:

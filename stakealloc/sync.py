@@ -7,12 +7,13 @@ import logging
 import pandas as pd
 
 from .cache import Cache, Corrupt, default_dir
-from .config import NMR_SUPPLY, Facts, FleetSpec, resolve
+from .config import Facts, FleetSpec, resolve
 from .errors import ConfigError, DataError
 from .numerai import Client, GraphQLError, ScoreRow, current_stakes, locked_stakes
 from .progress import Progress
 from .regimes import ScoreConfig, payout_configs, regime_from_configs
 from .scores import ScoreData, validate_table
+from .types import NMR_SUPPLY
 
 FULL_HISTORY = 400  # rounds fetched for a model (and of payout rules) not yet cached
 RULES_MARGIN = 5  # newest cached rounds whose payout rules are fetched again (they may still be set)

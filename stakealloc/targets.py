@@ -48,7 +48,7 @@ def parse_csv(text: str, name: str, regime: Regime, models: tuple[str, ...], lev
     import io
     import math
 
-    from .config import NMR_SUPPLY
+    from .types import NMR_SUPPLY
 
     def bad(msg: str) -> ConfigError:
         return ConfigError(f"targets: {name}: {msg}", key="targets")

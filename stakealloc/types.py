@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 SHORT = "short_"  # label prefix of a model's short side (`short_m_tc`)
+NMR_SUPPLY = 11_000_000.0  # NMR's total supply: no stake, or fleet, can hold more (NMR)
 
 
 class Side(StrEnum):

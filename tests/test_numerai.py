@@ -619,3 +619,38 @@ def test_display_names_from_the_api_must_be_score_names():
     row = {"roundNumber": 5, "displayName": "\x1b[31mred", "version": "1", "value": 0.1, "day": 20, "resolved": True}
     with pytest.raises(ApiError, match="is not a score name"):
         parse_submission_scores([row], "m")
+
+
+@pytest.mark.parametrize("stake,multiplier", [
+    ("0", "0.5"), ("1e-300", "0.5"), ("10999999.5", "0.5"), ("1e400", "0.5"), ("-1", "0.5"), ("NaN", "0.5"),
+    ("12.5", "-0.5"), ("12.5", "1e300"), ("12.5", "NaN"), (None, "0.5"),
+])
+def test_slots_output_always_parses_or_is_refused(bundled, tmp_path, stake, multiplier):
+    """Whatever the API states for a stake or a default multiplier, `stakealloc slots` prints a block the fleet
+    parser accepts, or refuses the response (ApiError, exit 3): never a block its own parser rejects."""
+    from stakealloc.config import parse
+
+    with FakeNumerai(bundled, []) as fake:
+        fake.account = [("m1", "id-1")]
+        fake.stakes["m1"] = stake
+        fake.configs[fake.open_round] = [config("v2_corr20", 0.5, default=float(multiplier)),
+                                         config("mmc", 2.0), config("canon_corr", 0.0)]
+        fake.stake_tx = [strategy_stake("id-1", 1197, stake if stake is not None else "3")]
+        for per_round in (False, True):
+            c, _ = client(fake, public_id=PUBLIC, secret_key=SECRET)
+            try:
+                lines = c.slots_toml(per_round=per_round)
+            except ApiError as e:
+                assert any(w in str(e).lower() for w in ("stake", "multiplier", "amount")), e
+                continue
+            system = "per-round" if per_round else "fixed"
+            extra = "[staking]\nnmr = 1000\n" if per_round else ""
+            fleet = tmp_path / f"{system}.toml"
+            fleet.write_text(f'models = ["m1"]\n[payout]\nregime = "classic-2024"\n[data]\n{COLUMNS}\n'
+                             f'{extra}' + ("[staking]\n" if not per_round else "") + f'system = "{system}"\n'
+                             + "\n".join(lines) + "\n")
+            if not per_round and not any(ln.startswith("stake =") for ln in lines):
+                assert "# stake: the API reports none" in "\n".join(lines)
+                continue  # the user is told to write the stake: nothing to parse yet
+            spec = parse(fleet)
+            assert [s.name for s in spec.slots] == ["m1"]
