@@ -13,6 +13,7 @@ when the data was fetched; the lag rule decides everything else.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -351,10 +352,12 @@ def run(fleet: Fleet, table: pd.DataFrame, strategies: list[str], *, step: int =
     rules = rules or {}
     notes: list[str] = []
     strategies = check_strategies(strategies)
-    # the API's callers pass what they like
+    # the API's callers pass what they like (numpy's integers are whole numbers too)
     for name, v in (("step", step), ("jobs", jobs), ("lag", lag), ("start", start)):
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Integral)):
             raise ConfigError(f"{name}: must be a whole number, got {v!r}", key=name)
+    step, jobs = int(step), int(jobs)
+    lag, start = (None if v is None else int(v) for v in (lag, start))
     if "current" in strategies and not current_known(fleet):
         strategies = [s for s in strategies if s != "current"]
         notes.append("current is left out: under per-round staking it needs every slot's current_stake")
