@@ -53,9 +53,12 @@ def check_outputs(outputs: dict[str, str], inputs: list[str | Path]) -> None:
             ins[Path(i).resolve()] = str(i)
         except (OSError, RuntimeError):
             continue
-    seen: dict[Path, str] = {}
+    seen: dict[Path | str, str] = {}
     for key, path in outputs.items():
-        if path == "-":
+        if path == "-":  # stdout: one output only, else a JSON document and a CSV table run together
+            if "-" in seen:
+                raise ConfigError(f"{key}: - (stdout) is also the output of {seen['-']}; give one of them a file")
+            seen["-"] = key
             continue
         if not path:
             raise ConfigError(f"{key}: an empty path; name a file (or - for stdout)")

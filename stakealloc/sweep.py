@@ -219,6 +219,16 @@ def _dask_client(address: str, timeout: float):
         from distributed import Client
     except ImportError:
         raise ConfigError("dask: needs the dask extra: pip install 'stakealloc[dask]'", key="dask") from None
+    scheme = address.split("://", 1)[0].lower() if "://" in address else "tcp"
+    if scheme == "tls":  # a Coiled or secured cluster: the certificates come from Dask's own configuration
+        from distributed.security import Security
+
+        if not Security().tls_ca_file:
+            raise ClusterError("dask: a tls:// scheduler needs Dask's TLS certificates in its configuration "
+                               "(distributed.comm.tls.ca-file, .client.cert, .client.key); none is set", key="dask")
+    elif scheme != "tcp":  # ucx, inproc, ws: other set-ups, stated rather than failing inside distributed
+        raise ClusterError(f"dask: {scheme}:// addresses are not supported; give the scheduler as host:port, "
+                           "tcp://host:port or (with Dask's TLS configuration) tls://host:port", key="dask")
     _quiet_dask_teardown()
     box: dict = {}
 
@@ -271,6 +281,8 @@ def run(fleet: Fleet, table: pd.DataFrame, rules: dict, out: Path, *, measures: 
     key_settings["rules"] = hashlib.sha256(json.dumps(
         {str(r): [repr(c) for c in cfgs] for r, cfgs in sorted(rules.items())}, sort_keys=True).encode()).hexdigest()
     keys = {c: cell_key(c, key_settings, fleet_sha, data_sha) for c in cells}
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"out: {out} is not a directory; --out names the sweep's own directory", key="out")
     try:
         out.mkdir(parents=True, exist_ok=True)
         (out / "cells").mkdir(exist_ok=True)

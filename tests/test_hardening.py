@@ -469,6 +469,7 @@ def test_outputs_never_replace_inputs_or_each_other(capsys, write_fleet, tmp_pat
         (("--json", str(tmp_path / "p.json"), "--csv", str(tmp_path / "p.json")), "is also the path of --json"),
         (("--json", str(tmp_path / "x.json") + "/"), "names a directory; name a file"),
         (("--csv", ""), "an empty path"),
+        (("--json", "-", "--csv", "-"), "- (stdout) is also the output of --json"),
     ]
     for extra, needle in cases:
         rc, _, err = _cli(capsys, "run", str(fleet), *extra)

@@ -254,10 +254,13 @@ def test_sweep_write_failures_name_the_path(setup, tmp_path):
     (bad / "cells").write_text("a file, not a directory")
     with pytest.raises(ConfigError, match=r"^out: cannot create .*cells"):
         sweep.run(fleet, table, {}, bad, jobs=1, **grid)
+    (tmp_path / "f").write_text("a file where the sweep's directory goes")
+    with pytest.raises(ConfigError, match=r"^out: .*/f is not a directory; --out names the sweep's own directory"):
+        sweep.run(fleet, table, {}, tmp_path / "f", jobs=1, **grid)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["tls", "bad", "silent"])
+@pytest.mark.parametrize("kind", ["tls", "ucx", "bad", "silent"])
 def test_hostile_dask_endpoints_end_in_one_line_within_the_timeout(write_fleet, tmp_path, kind):
     listener = None
     if kind == "silent":  # accepts TCP connections and never speaks
@@ -266,7 +269,8 @@ def test_hostile_dask_endpoints_end_in_one_line_within_the_timeout(write_fleet, 
         listener.listen(5)
         addr = f"tcp://127.0.0.1:{listener.getsockname()[1]}"
     else:
-        addr = {"tls": f"tls://127.0.0.1:{_free_port()}", "bad": "tcp://bad address"}[kind]
+        addr = {"tls": f"tls://127.0.0.1:{_free_port()}", "ucx": f"ucx://127.0.0.1:{_free_port()}",
+                "bad": "tcp://bad address"}[kind]
     try:
         t0 = time.monotonic()
         r = run_cli("sweep", str(write_fleet(SMALL)), "--out", str(tmp_path / "d"), "--dask", addr,
@@ -278,3 +282,7 @@ def test_hostile_dask_endpoints_end_in_one_line_within_the_timeout(write_fleet, 
     assert r.returncode == 3, r.stderr
     assert r.stderr.strip().count("\n") == 0 and r.stderr.startswith("stakealloc: error: --dask: ")
     assert "Traceback" not in r.stderr and took < 30
+    if kind == "ucx":
+        assert "ucx:// addresses are not supported" in r.stderr
+    if kind == "tls":  # no certificates in this environment's Dask configuration
+        assert "needs Dask's TLS certificates" in r.stderr
