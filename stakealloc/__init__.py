@@ -5,6 +5,8 @@ The Python API (`stakealloc.api`): `load_fleet`, `load_scores`, `plan`, `backtes
 `import stakealloc` stays light.
 """
 
+import importlib
+
 __version__ = "0.1.0"
 
 __all__ = ["__version__", "load_fleet", "load_scores", "plan", "backtest", "RiskMeasure", "Fleet", "FleetSpec",
@@ -17,7 +19,5 @@ _WHERE = {"load_fleet": "api", "load_scores": "api", "plan": "api", "backtest": 
 
 def __getattr__(name: str):
     if name in _WHERE:
-        import importlib
-
         return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
     raise AttributeError(f"module 'stakealloc' has no attribute {name!r}")

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,8 +38,6 @@ def _checked(fleet, scores) -> ScoreData | None:
     """The API's arguments as the file's are checked (ConfigError naming the argument, never a pandas or
     attribute error): `fleet` is what `load_fleet` returns; `scores`, if given, is a ScoreData whose table
     passes the snapshot's checks (whole rounds in range, finite values, no duplicates), normalised as they do."""
-    from dataclasses import replace
-
     import pandas as pd
 
     from .scores import ScoreData, validate_table

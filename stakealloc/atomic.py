@@ -3,7 +3,10 @@ names on the command line, which may be `-` (stdout), a device, a FIFO or a syml
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
+import sys
 import tempfile
 from pathlib import Path
 
@@ -43,8 +46,6 @@ def check_outputs(outputs: dict[str, str], inputs: list[str | Path]) -> None:
     """Before any work: the output paths (flag -> path) must not be an input the run reads (after resolving
     symlinks), one another, a directory (a trailing slash included) or a read-only file. ConfigError naming
     the flag (exit 2)."""
-    import os
-
     from .errors import ConfigError
 
     ins = {}
@@ -79,9 +80,6 @@ def output(path: str, text: str, *, key: str) -> None:
     """Write a command-line output: `-` is stdout; a character device or FIFO is written directly, never
     replaced; a symlink to a regular file replaces its target atomically; a new path or a regular file is
     written atomically; a directory is refused. Errors are `ConfigError` naming `key` (exit 2)."""
-    import stat
-    import sys
-
     from .errors import ConfigError
 
     if path == "-":
@@ -99,9 +97,6 @@ def output(path: str, text: str, *, key: str) -> None:
         if st is not None and stat.S_ISDIR(st.st_mode):
             raise ConfigError(f"{key}: {path} is a directory; name a file")
         if st is not None and stat.S_ISFIFO(st.st_mode):
-            import errno
-            import os
-
             try:  # a FIFO nobody reads would block the run forever: refused at once
                 fd = os.open(p, os.O_WRONLY | os.O_NONBLOCK)
             except OSError as e:
@@ -123,8 +118,6 @@ def output(path: str, text: str, *, key: str) -> None:
     except ConfigError:
         raise
     except OSError as e:
-        import errno
-
         from .errors import DataError
 
         if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):  # the machine's limits, not the path: exit 3

@@ -7,8 +7,15 @@ traceback) and mapped to exit codes: 2 bad input, 3 data or API, 4 optimisation.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
+import signal
 import sys
+import threading
+from dataclasses import replace
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 from . import __version__
 from .errors import ConfigError, StakeallocError
@@ -30,7 +37,6 @@ def _load(args):
     if getattr(args, "time_limit", None) is not None:
         if not args.time_limit > 0:
             raise ConfigError(f"--time-limit: must be > 0 seconds, got {args.time_limit:g}")
-        from dataclasses import replace
 
         spec = replace(spec, solver=replace(spec.solver, time_limit=args.time_limit))
     return spec
@@ -61,15 +67,15 @@ def _read_text(path: str, flag: str) -> str:
 
 
 def _write_outputs(plan, args) -> None:
-    from . import atomic
+    from . import atomic, report
 
     # Everything is computed before anything is written; each file is replaced atomically.
     if getattr(args, "json", None):
-        atomic.output(args.json, plan.json_text(), key="--json")
+        atomic.output(args.json, report.json_text(plan), key="--json")
     if getattr(args, "csv", None):
-        atomic.output(args.csv, plan.csv_text(), key="--csv")
+        atomic.output(args.csv, report.csv_text(plan), key="--csv")
     if getattr(args, "changes", None):
-        atomic.output(args.changes, plan.changes_text(), key="--changes")
+        atomic.output(args.changes, report.changes_text(plan), key="--changes")
 
 
 def _check_outputs(args, spec, *extra_inputs: str) -> None:
@@ -86,8 +92,10 @@ def _check_outputs(args, spec, *extra_inputs: str) -> None:
 
 def _print_plan(p, args) -> None:
     """The text plan on stdout, or on stderr where stdout carries a document (`--json -`, `--csv -`, …)."""
+    from .report import render
+
     to_stdout = any(getattr(args, k, None) == "-" for k in ("json", "csv", "changes"))
-    (sys.stderr if to_stdout else sys.stdout).write(p.text())
+    (sys.stderr if to_stdout else sys.stdout).write(render(p))
 
 
 def cmd_run(args) -> int:
@@ -216,8 +224,6 @@ def _jobs(given: int | None) -> int:
 
 
 def cmd_backtest(args) -> int:
-    import json
-
     from . import atomic
     from .report import backtest_text
     from .walkforward import run
@@ -273,8 +279,6 @@ def _sweep_axes(spec, args) -> tuple[list[str], list[int], list[str], list[str]]
 
 
 def cmd_sweep(args) -> int:
-    from pathlib import Path
-
     from . import sweep
 
     spec = _load(args)
@@ -307,8 +311,6 @@ def cmd_sweep(args) -> int:
 def installed_version() -> str:
     """The installed distribution's version (its metadata, read from `stakealloc.__version__` at build time);
     the source tree's where stakealloc runs uninstalled."""
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         return version("stakealloc")
     except PackageNotFoundError:
@@ -409,8 +411,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _secrets() -> tuple[str, ...]:
-    import os
-
     from .numerai import url_secrets
 
     vals = [os.environ.get("NUMERAI_PUBLIC_ID"), os.environ.get("NUMERAI_SECRET_KEY"),
@@ -461,8 +461,6 @@ def _load_solvers() -> None:
     """Import PuLP and HiGHS with SIGINT and SIGTERM held back: PuLP probes its solvers in a bare `except`,
     so an interrupt during the import was swallowed there and left HiGHS "Not Available" (an internal error
     instead of exit 130). A signal that arrives meanwhile is delivered once the import is done."""
-    import signal
-
     held = {signal.SIGINT, signal.SIGTERM}
     old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
     try:
@@ -478,9 +476,6 @@ _SOLVING = {"run", "assign", "backtest", "sweep"}
 def main(argv: list[str] | None = None) -> int:
     """Exit 0 ok, 2 bad input, 3 data or API, 4 optimisation, 130 interrupted (Ctrl-C or SIGTERM); 1 only
     for a bug."""
-    import signal
-    import threading
-
     from . import interrupts
 
     args = build_parser().parse_args(argv)

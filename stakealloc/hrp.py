@@ -225,14 +225,8 @@ def hrp(returns: pd.DataFrame, rm: RiskMeasure, *, codependence: str = "pearson"
     return HrpResult(w, tuple(names[i] for i in order), Z, tuple(notes))
 
 
-def validate_weights(w: pd.Series, labels: list[str]) -> pd.Series:
-    """Check weights are finite, ≥ 0, sum to 1 (to SUM_TO_ONE) over exactly `labels`; renormalise the rounding."""
-    if list(map(str, w.index)) != list(labels):
-        raise OptimizationError("HRP weights do not carry the instruments' labels")
-    return pd.Series(_validated(w.to_numpy(dtype=float), list(labels)), index=w.index, name=w.name)
-
-
 def _validated(v: np.ndarray, labels: list[str]) -> np.ndarray:
+    """Weights finite, ≥ 0 and summing to 1 (to SUM_TO_ONE), the rounding renormalised; else OptimizationError."""
     if not np.all(np.isfinite(v)):
         raise OptimizationError(f"HRP produced non-finite weights for {', '.join(np.array(labels)[~np.isfinite(v)])}")
     if np.any(v < 0):

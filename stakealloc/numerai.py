@@ -9,16 +9,21 @@ in the environment; the keys are never printed, logged or stored.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import math
 import os
 import re
+import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from .errors import ApiError, ConfigError, UnknownModelError
 from .regimes import MAX_ROUND, SCORE_NAME, ScoreConfig, ScoreSpec, check_multipliers, payout_configs
@@ -145,10 +150,6 @@ class Client:
         return cls(os.environ.get("STAKEALLOC_API_URL") or None, public_id=os.environ.get("NUMERAI_PUBLIC_ID"),
                    secret_key=os.environ.get("NUMERAI_SECRET_KEY"), **kw)
 
-    @property
-    def has_keys(self) -> bool:
-        return self._auth is not None
-
     # --- transport ------------------------------------------------------------------
 
     def post(self, query: str, variables: dict[str, Any], *, what: str, auth: bool = False) -> dict[str, Any]:
@@ -218,8 +219,6 @@ class Client:
         """(status, Retry-After seconds or None, body) of one POST within the total deadline (connect, headers
         and body: a server that drip-feeds bytes is cut off) and the size cap; transient failures (timeouts,
         broken connections or bodies) raise _Transient."""
-        import threading
-
         box: dict[str, Any] = {}
 
         def work() -> None:
@@ -482,8 +481,6 @@ def parse_stake_rows(rows: list, tournament: int) -> list[StakeRow]:
 
 def _shutdown(response) -> None:
     """Cut a response's socket so that a thread blocked reading it returns."""
-    import socket
-
     if response is None:
         return
     for path in (("raw", "_connection", "sock"), ("raw", "_fp", "fp", "raw", "_sock")):
@@ -508,8 +505,6 @@ class _Transient(Exception):
 
 def _unreachable(e: BaseException) -> str | None:
     """'connection refused' or 'host name not found' where that is the cause of `e`, else None."""
-    import socket
-
     seen = set()
     while e is not None and id(e) not in seen:
         seen.add(id(e))
@@ -533,8 +528,6 @@ def _retry_after(v: str | None) -> float | None:
     try:
         x = float(v)
     except ValueError:
-        from email.utils import parsedate_to_datetime
-
         try:
             dt = parsedate_to_datetime(v)
             x = dt.timestamp() - time.time()
@@ -548,8 +541,6 @@ def _retry_after(v: str | None) -> float | None:
 
 def check_url(url: str) -> str:
     """The API URL as it may be shown (credentials removed); exit 2 for one that cannot be used."""
-    from urllib.parse import urlsplit, urlunsplit
-
     try:
         u = urlsplit(url)
         host = u.hostname
@@ -565,8 +556,6 @@ def check_url(url: str) -> str:
 def url_secrets(url: str) -> tuple[str, ...]:
     """The credentials in an API URL: its user, its password and "user:pass" (whose base64 is HTTP Basic
     auth's header, which a server may echo)."""
-    from urllib.parse import unquote, urlsplit
-
     try:
         u = urlsplit(url)
         user, pw = u.username, u.password
@@ -581,9 +570,6 @@ def url_secrets(url: str) -> tuple[str, ...]:
 def _forms(secret: str) -> list[str]:
     """The forms a server may echo a secret in: as sent, percent-encoded and -decoded, base64 (as HTTP Basic
     auth sends user:pass), and each of those in any case (matched case-insensitively)."""
-    import base64
-    from urllib.parse import quote, unquote
-
     forms = {secret, unquote(secret), quote(secret, safe=""), base64.b64encode(secret.encode()).decode()}
     return [f for f in forms if len(f) >= 3]
 

@@ -139,23 +139,3 @@ class Plan:
             "window_performance": self.window_performance,
             "notes": self.notes,
         }
-
-    def json_text(self) -> str:
-        from .report import json_text
-
-        return json_text(self)
-
-    def csv_text(self) -> str:
-        from .report import csv_text
-
-        return csv_text(self)
-
-    def changes_text(self) -> str:
-        from .report import changes_text
-
-        return changes_text(self)
-
-    def text(self) -> str:
-        from .report import render
-
-        return render(self)

@@ -115,10 +115,6 @@ def load_snapshot(spec: str) -> pd.DataFrame:
     return load_bundled() if spec == "bundled" else read_snapshot(spec)
 
 
-def known_models(table: pd.DataFrame) -> set[str]:
-    return set(table["model"].unique())
-
-
 def column_of(regime: Regime, columns: dict[str, str]) -> dict[str, str]:
     """Regime score -> the data column it is read from (itself unless `[data] columns` maps it)."""
     return {k: columns.get(k, k) for k in regime.scores}

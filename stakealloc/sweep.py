@@ -13,9 +13,15 @@ only what is missing and anything changed invalidates what it affects.
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import io
 import itertools
 import json
+import math
+import stat
+import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,8 +128,6 @@ MAX_CELL_BYTES = 100_000  # a cell file holds one row
 
 def _valid_row(row: object, cell: Cell) -> bool:
     """A row of exactly the sweep's columns, naming its own cell, with finite numbers (or null) elsewhere."""
-    import math
-
     if not isinstance(row, dict) or set(row) != set(COLUMNS) or any(row[k] != v for k, v in cell.as_row().items()):
         return False
     for k in COLUMNS[4:]:
@@ -144,8 +148,6 @@ class _Store:
         self.notes: list[str] = []
 
     def load(self, key: str, cell: Cell) -> dict | None:
-        import stat
-
         p = self.dir / f"{key}.json"
         try:
             st = p.lstat()
@@ -183,8 +185,6 @@ class _Store:
 def _write_error(path: Path, e: OSError):
     """A sweep's write that failed: exit 3 for the machine's limits (disk, I/O), exit 2 for a path that is
     wrong; naming the path."""
-    import errno
-
     from .errors import DataError
 
     if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO):
@@ -195,8 +195,6 @@ def _write_error(path: Path, e: OSError):
 def _quiet_dask_teardown() -> None:
     """A Client that failed to connect complains from its __del__ at garbage collection ("Exception ignored in
     Client.__del__"), after the one-line error: those reports (from distributed only) are dropped."""
-    import sys
-
     previous = sys.unraisablehook
     if getattr(previous, "_stakealloc", False):
         return
@@ -213,8 +211,6 @@ def _quiet_dask_teardown() -> None:
 def _dask_client(address: str, timeout: float):
     """A client of the scheduler at `address` with at least one worker, within about `timeout` seconds: a bad
     address or scheme, a silent endpoint or no worker is ClusterError naming --dask (exit 3)."""
-    import threading
-
     try:
         from distributed import Client
     except ImportError:
@@ -374,8 +370,6 @@ def heatmap_title(frame: pd.DataFrame) -> str:
 def heatmap(frame: pd.DataFrame, path: Path) -> None:
     """Out-of-sample Sharpe, risk measure × lookback, one panel per (linkage, objective), the baselines' Sharpe
     in the title. Drawn on its own Figure: the process's matplotlib backend is left alone (a notebook's too)."""
-    import io
-
     from matplotlib.figure import Figure
 
     cells = frame[~frame["risk_measure"].isin(["equal", "current"])]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import math
 from dataclasses import dataclass
 
 import pandas as pd
@@ -45,15 +48,11 @@ def parse_csv(text: str, name: str, regime: Regime, models: tuple[str, ...], lev
               ) -> tuple[Target, ...]:
     """Targets given by hand: CSV text `model,side,score,target` (NMR) read from `name`, for `assign`.
     Errors start with "targets: <name>" (ConfigError key "targets")."""
-    import io
-    import math
-
     from .types import NMR_SUPPLY
 
     def bad(msg: str) -> ConfigError:
         return ConfigError(f"targets: {name}: {msg}", key="targets")
 
-    import csv
 
     limit = leverage * NMR_SUPPLY
     try:

@@ -7,7 +7,7 @@ the linear payout P(t) = Σ_(model, side, score) exposure × score(t) (unclipped
 a short side's score negated; a missing score counts as 0). Unlike the nominal L1 of exposures, this
 lets a correlated instrument carry an uncovered one's target at little cost.
 
-This module measures it; the solver is `slots/tracking.py`.
+This module measures it; the slot program that minimises it is `slots/tracking_mip.py`.
 """
 
 from __future__ import annotations

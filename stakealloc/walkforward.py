@@ -14,6 +14,7 @@ when the data was fetched; the lag rule decides everything else.
 from __future__ import annotations
 
 import numbers
+import os
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -278,8 +279,6 @@ def _decide_all(fleet: Fleet, resolved: pd.DataFrame, lag: int, strategies: list
 
 
 def default_jobs() -> int:
-    import os
-
     return max(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1), 1)
 
 

@@ -9,9 +9,11 @@ then warns of "leaked semlock objects"."""
 
 from __future__ import annotations
 
+import multiprocessing.util
 import os
 import signal
 from collections.abc import Callable, Iterable
+from multiprocessing import resource_tracker
 
 
 def _task(parent: int, fn: Callable, args: tuple):
@@ -33,7 +35,6 @@ def for_each(fn: Callable, arg_tuples: Iterable[tuple], jobs: int, take: Callabl
         # terminal's Ctrl-C; this thread then takes it as before (a signal pending meanwhile arrives at the
         # unblock, inside this `try`).
         # Both resource trackers start first: starting, the standard library's unblocks SIGINT outright.
-        from multiprocessing import resource_tracker
 
         from joblib.externals.loky.backend import resource_tracker as loky_tracker
 
@@ -56,8 +57,6 @@ def _release_pool() -> None:
     """Kill the reusable pool's workers and run the semaphores' finalizers now, not at an exit that may skip
     them. Private to loky and multiprocessing, hence guarded: at worst the resource tracker's warning returns."""
     try:
-        import multiprocessing.util
-
         from joblib.externals.loky import reusable_executor
 
         executor = reusable_executor._executor

@@ -11,6 +11,7 @@ from stakealloc.accept import accept
 from stakealloc.config import load_fleet
 from stakealloc.errors import ConfigError
 from stakealloc.pipeline import plan
+from stakealloc.report import json_text
 from stakealloc.scores import from_snapshot
 
 
@@ -18,7 +19,7 @@ def _plan_json(path, tmp_path, name="plan.json"):
     fleet = load_fleet(path).with_overrides(objective="exposure")
     p = plan(fleet, from_snapshot(fleet).table, source="bundled")
     out = tmp_path / name
-    out.write_text(p.json_text())
+    out.write_text(json_text(p))
     return p, out
 
 

@@ -10,6 +10,7 @@ from conftest import BASE_FLEET, run_cli
 def test_load_fleet_and_plan_equal_the_cli(write_fleet, tmp_path):
     import stakealloc
     from stakealloc import load_fleet, plan
+    from stakealloc.report import render
 
     path = write_fleet(BASE_FLEET)
     p = plan(load_fleet(path))
@@ -21,7 +22,7 @@ def test_load_fleet_and_plan_equal_the_cli(write_fleet, tmp_path):
         d["meta"].pop("created")
         d["solver"].pop("seconds")
     assert ours == cli
-    assert p.text().startswith("stakealloc ") and stakealloc.RiskMeasure("CVaR").value == "CVaR"
+    assert render(p).startswith("stakealloc ") and stakealloc.RiskMeasure("CVaR").value == "CVaR"
     assert set(stakealloc.__all__) >= {"load_fleet", "load_scores", "plan", "backtest", "RiskMeasure"}
 
 

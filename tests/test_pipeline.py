@@ -6,6 +6,7 @@ from conftest import BASE_FLEET
 from stakealloc.config import load_fleet
 from stakealloc.errors import ConfigError
 from stakealloc.pipeline import regime_table
+from stakealloc.report import render
 
 
 def test_unknown_model_in_a_snapshot_is_bad_input_with_a_hint(write_fleet, bundled):
@@ -33,7 +34,7 @@ def test_a_pin_to_a_dropped_model_names_the_slot_and_the_reason(write_fleet, bun
     ok = load_fleet(write_fleet(pinned))
     p = plan(ok, bundled, source="bundled")
     assert [s.pinned for s in p.slots] == [True, False, False] and p.slots[0].label == "fearindex"
-    assert "(pinned)" in p.text()
+    assert "(pinned)" in render(p)
 
 
 def test_a_lookback_beyond_the_data_is_noted(write_fleet, bundled):

@@ -82,7 +82,7 @@ def solve(pb: SlotProblem, *, solver: SolverName = SolverName.HIGHS, time_limit:
 
         return solve_per_round(pb, solver=solver, time_limit=time_limit, options=options)
     if pb.objective is Objective.TRACKING:
-        from .tracking import solve_tracking
+        from .tracking_mip import solve_tracking
 
         return solve_tracking(pb, solver=solver, time_limit=time_limit, options=options)
     o = options

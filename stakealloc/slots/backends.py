@@ -8,6 +8,7 @@ import os
 import re
 import sys
 import tempfile
+import threading
 import time
 
 from ..types import SolverName
@@ -18,8 +19,6 @@ SOLVER_THREAD = "stakealloc-solver"
 
 def solver_running() -> bool:
     """Whether a native solver run is still going on in its thread (abandoned or interrupted)."""
-    import threading
-
     return any(t.name == SOLVER_THREAD and t.is_alive() for t in threading.enumerate())
 
 
@@ -46,8 +45,6 @@ def wait_for(fn, until: float) -> bool:
     """Run `fn` in a daemon thread, waiting in short steps so that Ctrl-C (KeyboardInterrupt, which Python
     delivers to the main thread only) is honoured at once, not when the native solver returns; False when it
     is still running at `until` (time.perf_counter()), which leaves it to finish in the background."""
-    import threading
-
     box: dict = {}
 
     def work() -> None:

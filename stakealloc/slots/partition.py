@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from ..tolerance import CAPACITY_SLACK, IMPROVEMENT
 from ..types import SolverName
-from . import columns as partition
+from . import columns
 from .backends import run
 from .problem import PlanCP, SlotProblem, SolveResult
 
@@ -39,7 +39,7 @@ def solve_partition(pb: SlotProblem, solver: SolverName, time_limit: float, heur
 
     slots, idle, change_penalty = pb.slots, pb.idle, pb.change_penalty
     deadline = time.perf_counter() + time_limit
-    cols = partition.column_costs(pb)
+    cols = columns.column_costs(pb)
     upper = pb.value(heur)
     zero = pb.zero
     start = []
@@ -49,7 +49,7 @@ def solve_partition(pb: SlotProblem, solver: SolverName, time_limit: float, heur
                              if (hc if p != zero else idle[j]) == c and j in pos))
     # The subset DP over the same columns is exact and takes milliseconds; its plan is the starting plan
     # and its objective the cut-off for columns, so the program below only has to prove it.
-    dp_obj, dp_masks = partition.best_partition(cols, len(slots))
+    dp_obj, dp_masks = columns.best_partition(cols, len(slots))
     if exact_dp and math.isfinite(dp_obj):
         plan = group_plan(pb, [[j for j in range(len(slots)) if m >> j & 1] for m in dp_masks])
         for j, x in enumerate(plan):
@@ -60,12 +60,12 @@ def solve_partition(pb: SlotProblem, solver: SolverName, time_limit: float, heur
         upper = dp_obj
         start = [sum(1 << i for i, j in enumerate(members) if m >> j & 1)
                      for members, m in zip(cols.members, dp_masks)]
-    floor = partition.column_floor(cols, len(slots))
-    # Set packing over strict groups where a slot can idle at no cost (partition.strict_columns).
+    floor = columns.column_floor(cols, len(slots))
+    # Set packing over strict groups where a slot can idle at no cost (columns.strict_columns).
     packing = zero is not None and change_penalty == 0
     if packing:
-        strict = partition.strict_columns(cols)
-        start = [partition.strip(cost, m) for cost, m in zip(cols.cost, start)]
+        strict = columns.strict_columns(cols)
+        start = [columns.strip(cost, m) for cost, m in zip(cols.cost, start)]
     slack = CAPACITY_SLACK * max(1.0, upper)
     prob = pulp.LpProblem("partition", pulp.LpMinimize)
     per_slot: list[list] = [[] for _ in slots]
@@ -122,7 +122,7 @@ def group_plan(pb: SlotProblem, groups: list[list[int]]) -> list[tuple[int, int]
     plan: list[tuple[int, int] | None] = [None] * len(pb.slots)
     for c, group in enumerate(groups):
         if group:
-            _cost, combos = partition.group_choice(pb, c, group)
+            _cost, combos = columns.group_choice(pb, c, group)
             for j, p in zip(group, combos):
                 plan[j] = (c, p)
     return plan
@@ -135,10 +135,10 @@ def sub_partition(pb: SlotProblem, group: list[int]) -> PlanCP | None:
     formulation does not apply (too many keeper variants)."""
     local = tuple(tuple(i for i, c in enumerate(group) if c in a) for a in pb.allowed)
     sub = replace(pb, refs=tuple(pb.refs[c] for c in group), allowed=local, idle=tuple(a[0] for a in local))
-    if partition.column_work(sub) is None:
+    if columns.column_work(sub) is None:
         return None
-    cols = partition.column_costs(sub)
-    opt, masks = partition.best_partition(cols, len(sub.slots))
+    cols = columns.column_costs(sub)
+    opt, masks = columns.best_partition(cols, len(sub.slots))
     if not math.isfinite(opt):
         return None
     groups = [[j for j in range(len(sub.slots)) if m >> j & 1] for m in masks]
