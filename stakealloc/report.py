@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from . import __version__
 from .errors import OptimizationError
 from .records import Plan
+from .types import Objective, PlanSource, SolveStatus
 
 if TYPE_CHECKING:
     from .walkforward import BacktestResult
@@ -212,22 +213,24 @@ def _solver_and_data(p: Plan) -> list[str]:
     sv = p.solver
     kind = sv.objective_kind
     nmr = "NMR per round" if p.per_round else "NMR"
-    pen = f" + change penalty {_fmt(p.penalty)}" if p.change_penalty and kind == "exposure" else ""
+    pen = f" + change penalty {_fmt(p.penalty)}" if p.change_penalty and kind is Objective.EXPOSURE else ""
     out.append(f"  deviation Σ|achieved − target| = {_fmt(p.deviation)} {nmr}{pen}"
-               + ("  (the objective)" if kind == "exposure" else ""))
+               + ("  (the objective)" if kind is Objective.EXPOSURE else ""))
     if p.tracking_error is not None:
         r = p.tracking_rounds
         tpen = (f" + change penalty {p.change_penalty * sum(s.changed for s in p.slots):,.2f} NMR/round"
-                if p.change_penalty and kind == "tracking" else "")
+                if p.change_penalty and kind is Objective.TRACKING else "")
         out.append(f"  tracking error: mean |plan payout − target payout| = {p.tracking_error:,.2f} NMR per round "
                    f"over rounds {r[0]}–{r[-1]} ({len(r)}, linear payout){tpen}"
-                   + ("  (the objective)" if kind == "tracking" else ""))
-    unit = "NMR" if kind == "exposure" and not p.per_round else "NMR per round"
-    proof = ("optimal (proven)" if sv.status == "optimal"
+                   + ("  (the objective)" if kind is Objective.TRACKING else ""))
+    unit = "NMR" if kind is Objective.EXPOSURE and not p.per_round else "NMR per round"
+    proof = ("optimal (proven)" if sv.status is SolveStatus.OPTIMAL
              else f"feasible (NOT proven optimal: best bound {_fmt(sv.bound)}, gap {_fmt(sv.gap)} {unit})")
     out.append(f"  solver {sv.name}: {proof}, {sv.seconds:.2f} s"
-               + {"solver": "", "dp": "; proven by the exact subset DP over every column (no solver call)"}.get(
-                   sv.source, "; plan from the greedy + neighbourhood search, better than the solver's"))
+               + {PlanSource.SOLVER: "",
+                  PlanSource.DP: "; proven by the exact subset DP over every column (no solver call)",
+                  PlanSource.HEURISTIC: "; plan from the greedy + neighbourhood search, better than the solver's"}[
+                   sv.source])
     for u in p.unreachable:
         out.append(f"  unreachable: {_fmt(u['unreachable'])} NMR of {u['score']}: {u['why']}")
     if p.window_performance:

@@ -56,6 +56,30 @@ class SolverName(StrEnum):
     HIGHS = "HiGHS"
 
 
+class SolveStatus(StrEnum):
+    """A plan's standing: proven optimal, or feasible with a gap (no plan at all is an OptimizationError)."""
+
+    OPTIMAL = "optimal"
+    FEASIBLE = "feasible"
+
+
+class PlanSource(StrEnum):
+    """Who found the plan reported: the solver, the exact subset DP (no solver call), or the search."""
+
+    SOLVER = "solver"
+    DP = "dp"
+    HEURISTIC = "heuristic"  # greedy + local + neighbourhood search found the better plan
+
+
+class Formulation(StrEnum):
+    """Which slot program was solved."""
+
+    PARTITION = "partition"  # exact set partitioning, small fleets in separable regimes
+    COMPACT = "compact"
+    TRACKING = "tracking"
+    PER_ROUND = "per-round"
+
+
 class Objective(StrEnum):
     """What the slot program minimises: nominal exposure deviation, or the payout's tracking error."""
 

@@ -29,7 +29,7 @@ from .progress import Progress
 from .records import SlotRow
 from .regimes import LAG_MARGIN, Regime, ScoreConfig, ScoreSpec
 from .scores import BUNDLED_COLUMNS, column_of
-from .types import Ref, Side
+from .types import Ref, Side, SolveStatus
 
 NON_OVERLAP = 20  # 20-day scores of consecutive daily rounds overlap; every 20th round is independent
 BASELINES = ("equal", "current")
@@ -195,7 +195,7 @@ class _Runner:
         if key not in self._plans:
             st = (tracking.streams(table, list(inst.returns.index), f.models, self.regime) if tracking_on else None)
             sp = solve_slots(f, self.si, tg, st)
-            self._plans[key] = (tuple(slot_rows(f, self.si, sp)), sp.solver.status == "optimal")
+            self._plans[key] = (tuple(slot_rows(f, self.si, sp)), sp.solver.status is SolveStatus.OPTIMAL)
         plan, proven = self._plans[key]
         return plan, tg, proven
 

@@ -43,7 +43,7 @@ from __future__ import annotations
 import time
 
 from ..tolerance import IMPROVEMENT
-from ..types import Objective, SolverName
+from ..types import Formulation, Objective, PlanSource, SolverName
 from . import columns
 from .compact import solve_compact
 from .heuristics import greedy
@@ -62,6 +62,7 @@ from .problem import (
     SolverInfo,
     achieved,
     is_changed,
+    solver_info,
 )
 
 __all__ = ["ABS_GAP", "REL_GAP", "Choice", "DEFAULT_OPTIONS", "PerRound", "SearchOptions", "SlotInput", "SlotPlan",
@@ -91,8 +92,8 @@ def solve(pb: SlotProblem, *, solver: SolverName = SolverName.HIGHS, time_limit:
     heur = greedy(pb, t0 + o.greedy_share * time_limit)
     first: SolveResult | None = None
     result: SolveResult | None = None  # the program's answer, once no further program is to be run
-    formulation = "partition" if columns.applies(pb, o.partition_max_slots) else "compact"
-    if formulation == "partition":
+    formulation = Formulation.PARTITION if columns.applies(pb, o.partition_max_slots) else Formulation.COMPACT
+    if formulation is Formulation.PARTITION:
         left = time_limit - (time.perf_counter() - t0)
         result = solve_partition(pb, solver, max(left, 1.0), heur, exact_dp=o.exact_dp, grace=o.solve_grace)
     elif len(slots) >= o.lns_min_slots:
@@ -134,22 +135,18 @@ def solve(pb: SlotProblem, *, solver: SolverName = SolverName.HIGHS, time_limit:
             plan, bound, status_text, said_optimal = res.plan, res.bound, res.status_text, res.said_optimal
             if first is not None:
                 bound = max(bound, first.bound)  # both bounds are valid for the same program
-    source = "dp" if status_text == DP_STATUS else "solver"
+    source = PlanSource.DP if status_text == DP_STATUS else PlanSource.SOLVER
     if plan is None:
         choices = warm_choices
-        source = "heuristic"
+        source = PlanSource.HEURISTIC
     else:
         choices = pb.choices(plan)
         obj = sum(pb.evaluate(choices))
         if warm_obj < obj - IMPROVEMENT:
-            choices, source = warm_choices, "heuristic"
+            choices, source = warm_choices, PlanSource.HEURISTIC
     dev, pen = pb.evaluate(choices)
-    objective = dev + pen
-    bound = min(bound, objective)
-    gap = max(objective - bound, 0.0)
-    proven = said_optimal and gap <= max(ABS_GAP, REL_GAP * objective)
-    info = SolverInfo(name=solver.value, status="optimal" if proven else "feasible", objective=objective,
-                      bound=bound, gap=gap, seconds=time.perf_counter() - t0, solver_status=status_text, source=source,
-                      formulation=formulation, time_limit=time_limit)
+    info = solver_info(solver, objective=dev + pen, bound=bound, said_optimal=said_optimal, t0=t0,
+                       solver_status=status_text, source=source, formulation=formulation,
+                       objective_kind=Objective.EXPOSURE, time_limit=time_limit)
     return SlotPlan(choices=tuple(choices), changed=tuple(is_changed(s, c) for s, c in zip(slots, choices)),
                     deviation=dev, penalty=pen, solver=info)

@@ -34,9 +34,9 @@ import numpy as np
 from ..errors import OptimizationError
 from ..tolerance import IMPROVEMENT
 from ..tracking import target_payout
-from ..types import Objective, Ref, SolverName
+from ..types import Formulation, Objective, PlanSource, Ref, SolverName
 from .backends import run
-from .problem import ABS_GAP, REL_GAP, Choice, PerRound, SearchOptions, SlotPlan, SlotProblem, SolverInfo
+from .problem import ABS_GAP, REL_GAP, Choice, PerRound, SearchOptions, SlotPlan, SlotProblem, solver_info
 
 __all__ = ["PerRound", "evaluate", "is_changed", "solve_per_round"]
 
@@ -407,20 +407,19 @@ def solve_per_round(pb: SlotProblem, *, solver: SolverName, time_limit: float, o
     heur = _greedy(pb)
     if start is not None and (heur is None or objective_value(pb, start) < objective_value(pb, heur)):
         heur = start
-    source = "solver"
+    source = PlanSource.SOLVER
     if plan is None or (heur is not None and objective_value(pb, heur) < objective_value(pb, plan) - IMPROVEMENT):
         if heur is None:
             raise OptimizationError(f"per-round plan: {solver.value} found no plan ({status_text}) and the "
                                     "greedy plan cannot meet the budget within min_stake and max_stake")
-        plan, source = heur, "heuristic"
+        plan, source = heur, PlanSource.HEURISTIC
     dev, te, pen = evaluate(pb, plan)
-    obj = (te if tracking else dev) + pen
-    bound = min(bound if math.isfinite(bound) else 0.0, obj)
-    gap = max(obj - bound, 0.0)
-    proven = said_optimal and source == "solver" and gap <= max(ABS_GAP, REL_GAP * obj)
-    info = SolverInfo(name=solver.value, status="optimal" if proven else "feasible", objective=obj, bound=bound,
-                      gap=gap, seconds=time.perf_counter() - t0, solver_status=status_text, source=source,
-                      formulation="per-round", objective_kind=pb.objective.value, time_limit=time_limit)
+    # the searched plan is not proven by a bound of the on-grid program the solver was given
+    info = solver_info(solver, objective=(te if tracking else dev) + pen,
+                       bound=bound if math.isfinite(bound) else 0.0,
+                       said_optimal=said_optimal and source is PlanSource.SOLVER, t0=t0, solver_status=status_text,
+                       source=source, formulation=Formulation.PER_ROUND, objective_kind=pb.objective,
+                       time_limit=time_limit)
     choices = tuple(Choice(pb.refs[c], p) for c, p, _ in plan)
     changed = tuple(is_changed(pb, j, pb.refs[c], p, s) for j, (c, p, s) in enumerate(plan))
     return SlotPlan(choices=choices, changed=changed, deviation=dev, penalty=pen, solver=info,

@@ -7,6 +7,7 @@ combination into `regime.combinations`. Exposures and objectives are NMR.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -15,7 +16,7 @@ from ..errors import OptimizationError
 from ..regimes import Regime
 from ..targets import Target
 from ..tolerance import CAPACITY_SLACK
-from ..types import Objective, Ref, Side
+from ..types import Formulation, Objective, PlanSource, Ref, Side, SolverName, SolveStatus
 
 if TYPE_CHECKING:
     from ..tracking import Streams
@@ -59,17 +60,38 @@ class Choice:
 @dataclass(frozen=True)
 class SolverInfo:
     name: str
-    status: str  # optimal | feasible (no plan at all is an OptimizationError, exit 4)
+    status: SolveStatus
     objective: float  # NMR (deviation + change penalties), recomputed from the plan
     bound: float  # NMR, best lower bound proven by the solver
     gap: float  # objective − bound, NMR
     seconds: float
     solver_status: str  # what the solver itself said
-    source: str  # "solver" | "dp" (the exact subset DP, no solver call) | "heuristic" (greedy + local +
-    # neighbourhood search found the better plan)
-    formulation: str = "compact"  # "partition" (exact set partitioning, small fleets) | "compact" | "tracking"
-    objective_kind: str = "exposure"  # "exposure": NMR of Σ|achieved − target|; "tracking": NMR per round
+    source: PlanSource
+    formulation: Formulation = Formulation.COMPACT
+    objective_kind: Objective = Objective.EXPOSURE  # exposure: NMR of Σ|achieved − target|; tracking: NMR/round
     time_limit: float | None = None  # seconds the solve was given
+
+    def __post_init__(self) -> None:
+        # a record built by hand (a test, a library caller) may pass the strings: each becomes its enum, or
+        # ValueError; the report compares members, never strings
+        for name, kind in (("status", SolveStatus), ("source", PlanSource), ("formulation", Formulation),
+                           ("objective_kind", Objective)):
+            object.__setattr__(self, name, kind(getattr(self, name)))
+
+
+def solver_info(solver: SolverName, *, objective: float, bound: float, said_optimal: bool, t0: float,
+                solver_status: str, source: PlanSource, formulation: Formulation, objective_kind: Objective,
+                time_limit: float | None) -> SolverInfo:
+    """The one step from a plan's objective (NMR, recomputed from the plan), the program's bound and the
+    solver's word to SolverInfo: the bound is never above the plan's objective, and the plan is proven
+    optimal when the solver said so and the gap is within ABS_GAP or REL_GAP of the objective."""
+    bound = min(bound, objective)
+    gap = max(objective - bound, 0.0)
+    proven = said_optimal and gap <= max(ABS_GAP, REL_GAP * objective)
+    return SolverInfo(name=solver.value, status=SolveStatus.OPTIMAL if proven else SolveStatus.FEASIBLE,
+                      objective=objective, bound=bound, gap=gap, seconds=time.perf_counter() - t0,
+                      solver_status=solver_status, source=source, formulation=formulation,
+                      objective_kind=objective_kind, time_limit=time_limit)
 
 
 @dataclass(frozen=True)

@@ -20,17 +20,15 @@ import numpy as np
 
 from ..tolerance import IMPROVEMENT, ROUNDING
 from ..tracking import target_payout
-from ..types import SolverName
+from ..types import Formulation, Objective, PlanSource, SolverName
 from .backends import run
 from .problem import (
-    ABS_GAP,
-    REL_GAP,
     Choice,
     SearchOptions,
     SlotPlan,
     SlotProblem,
-    SolverInfo,
     is_changed,
+    solver_info,
 )
 
 
@@ -245,18 +243,13 @@ def solve_tracking(pb: SlotProblem, *, solver: SolverName, time_limit: float, op
     else:
         pick, bound, status_text, said_optimal = _mip(opt, g, groups, ncombo, solver, max(left, 1.0), warm,
                                                       o.solve_grace)
-    source = "solver"
+    source = PlanSource.SOLVER
     if pick is None or value(warm) < value(pick) - IMPROVEMENT:
-        pick, source = warm, "heuristic"
+        pick, source = warm, PlanSource.HEURISTIC
     choices = [Choice(refs[opt.choices[j][i][0]], opt.choices[j][i][1]) for j, i in enumerate(pick)]
-    objective = value(pick)
-    bound = min(bound, objective)
-    gap = max(objective - bound, 0.0)
-    proven = said_optimal and gap <= max(ABS_GAP, REL_GAP * objective)
     dev, pen = pb.evaluate(choices)
-    info = SolverInfo(name=solver.value, status="optimal" if proven else "feasible", objective=objective,
-                      bound=bound, gap=gap, seconds=time.perf_counter() - t0, solver_status=status_text, source=source,
-                      formulation="tracking", objective_kind="tracking",
-                      time_limit=time_limit)
+    info = solver_info(solver, objective=value(pick), bound=bound, said_optimal=said_optimal, t0=t0,
+                       solver_status=status_text, source=source, formulation=Formulation.TRACKING,
+                       objective_kind=Objective.TRACKING, time_limit=time_limit)
     return SlotPlan(choices=tuple(choices), changed=tuple(is_changed(s, c) for s, c in zip(slots, choices)),
                     deviation=dev, penalty=pen, solver=info)
