@@ -7,9 +7,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import tomllib
 from pathlib import Path
 
+from .config import parse_fleet
 from .errors import ConfigError
+from .types import Ref, Side
+
+
+def _finite(v) -> float:
+    x = float(v)
+    if not math.isfinite(x) or isinstance(v, bool):
+        raise ValueError(v)
+    return x
 
 
 def accept(plan_path: str | Path, fleet_path: str | Path | None = None) -> tuple[Path, int]:
@@ -38,22 +49,32 @@ def accept(plan_path: str | Path, fleet_path: str | Path | None = None) -> tuple
     doc = tomlkit.parse(blob.decode("utf-8"))
     tables = {str(t.get("name", "")).strip().lower(): t for t in doc.get("slots", [])}
     n = 0
-    for s in slots:
-        t = tables.get(s["slot"])
-        if t is None:
-            raise ConfigError(f"plan: slot {s['slot']!r} is not in {target}", key="plan")
-        label = ("short_" if s["side"] == "short" else "") + s["model"]
-        changed = t.get("current") != label
-        t["current"] = label
-        if per_round:
-            stake = float(s["per_round_stake"])
-            changed |= t.get("current_stake") != stake
-            t["current_stake"] = stake
-        elif "current_multipliers" in t or len(plan["regime"]["combinations"]) > 1:
-            mults = tomlkit.inline_table()
-            mults.update({k: float(v) for k, v in s["multipliers"].items()})
-            changed |= dict(t.get("current_multipliers", {})) != dict(mults)
-            t["current_multipliers"] = mults
+    for i, s in enumerate(slots if isinstance(slots, list) else [None]):
+        try:  # a plan edited by hand: its slots must still be a plan's
+            name, label = s["slot"], Ref(str(s["model"]), Side(s["side"])).label
+            t = tables.get(name)
+            if t is None:
+                raise ConfigError(f"plan: slot {name!r} is not in {target}", key="plan")
+            changed = t.get("current") != label
+            t["current"] = label
+            if per_round:
+                stake = _finite(s["per_round_stake"])
+                changed |= t.get("current_stake") != stake
+                t["current_stake"] = stake
+            elif "current_multipliers" in t or len(plan["regime"]["combinations"]) > 1:
+                mults = tomlkit.inline_table()
+                mults.update({str(k): _finite(v) for k, v in s["multipliers"].items()})
+                changed |= dict(t.get("current_multipliers", {})) != dict(mults)
+                t["current_multipliers"] = mults
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise ConfigError(f"plan: slots[{i}] is not a slot of a plan written by `stakealloc run --json`",
+                              key="plan") from None
         n += changed
-    atomic.write_text(target, tomlkit.dumps(doc))
+    text = tomlkit.dumps(doc)
+    try:  # what is written must still be a fleet file: checked before the file is replaced
+        parse_fleet(tomllib.loads(text), base=target.parent, path=target)
+    except ConfigError as e:
+        raise ConfigError(f"plan: accepting it would leave {target} invalid ({e}); nothing written",
+                          key="plan") from None
+    atomic.write_text(target, text)
     return target, n

@@ -19,7 +19,7 @@ import pandas as pd
 from .config import Missing, Portfolio
 from .errors import DataError
 from .regimes import Regime
-from .types import SHORT, SidePolicy
+from .types import SHORT, Side, SidePolicy
 
 CONSTANT_STD = 1e-9
 
@@ -28,8 +28,11 @@ CONSTANT_STD = 1e-9
 class Instrument:
     name: str
     model: str
-    side: str  # "long" | "short"
+    side: Side
     score: str | None  # None: the payout stream of a one-combination regime
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "side", Side(self.side))  # "long" / "short" as given by callers
 
 
 @dataclass(frozen=True)
@@ -53,9 +56,9 @@ class InstrumentSet:
         return tuple(self.returns.columns)
 
 
-def instrument_name(model: str, side: str, score: str | None) -> str:
+def instrument_name(model: str, side: Side, score: str | None) -> str:
     base = f"{model}_{score if score is not None else 'payout'}"
-    return f"{SHORT}{base}" if side == "short" else base
+    return f"{SHORT}{base}" if side is Side.SHORT else base
 
 
 def paying_scores(regime: Regime) -> tuple[str, ...]:
@@ -98,19 +101,19 @@ def build(table: pd.DataFrame, models: tuple[str, ...], regime: Regime, p: Portf
             for k, c in zip(regime.scores, combo):
                 if c != 0:
                     v = v + wide[k][m].to_numpy(dtype=float) * c
-            bases.append((instrument_name(m, "long", None), pd.Series(v, index=idx, name=m), m, None))
+            bases.append((instrument_name(m, Side.LONG, None), pd.Series(v, index=idx, name=m), m, None))
     else:
         for m in models:
             for k in paying_scores(regime):
-                bases.append((instrument_name(m, "long", k), wide[k][m], m, k))
+                bases.append((instrument_name(m, Side.LONG, k), wide[k][m], m, k))
 
     info: dict[str, Instrument] = {}
     dropped: list[Dropped] = []
     candidates: list[tuple[Instrument, pd.Series]] = []
     newest = window[-p.max_stale:]
     for label, s, m, k in bases:
-        long_i = Instrument(label, m, "long", k)
-        short_i = Instrument(instrument_name(m, "short", k), m, "short", k)
+        long_i = Instrument(label, m, Side.LONG, k)
+        short_i = Instrument(instrument_name(m, Side.SHORT, k), m, Side.SHORT, k)
         info[long_i.name] = long_i
         info[short_i.name] = short_i
         both = (long_i, short_i)
@@ -143,7 +146,7 @@ def build(table: pd.DataFrame, models: tuple[str, ...], regime: Regime, p: Portf
             keep = (short_i,)
             dropped.append(Dropped(long_i.name, f"side = mean: mean {mean:+.6f} < 0 over the window, short side kept"))
         for inst in keep:
-            candidates.append((inst, s if inst.side == "long" else -s))
+            candidates.append((inst, inst.side.sign * s))
 
     # Duplicates: against instruments of models listed earlier, on the rounds both scored (numpy: this runs
     # once per backtest decision).

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .regimes import ScoreConfig, payout_configs
+from .types import Side
 
 
 @dataclass(frozen=True)
@@ -23,9 +24,12 @@ class Held:
     """One slot of a plan as booked: what it submits and with which multipliers (by score name)."""
 
     model: str
-    side: str  # "long" | "short"
+    side: Side
     multipliers: dict[str, float]
     stake: float  # NMR
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "side", Side(self.side))  # "long" / "short" as given by callers
 
 
 def wide_scores(table: pd.DataFrame, models: tuple[str, ...], scores: tuple[str, ...]) -> dict[str, pd.DataFrame]:
@@ -68,7 +72,7 @@ def slot_payouts(wide: dict[str, pd.DataFrame] | ScoreArrays, rounds: list[int],
             v = arrays.series(k, h.model, rounds)
             absent |= np.isnan(v)
             raw += factors[k] * m * np.nan_to_num(v)
-        sign = -1.0 if h.side == "short" else 1.0
+        sign = h.side.sign
         pay = h.stake * np.clip(sign * raw, -clip, clip)
         pay[absent] = 0.0
         out[:, j] = pay

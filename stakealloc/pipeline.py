@@ -163,7 +163,7 @@ def assemble(fleet: Fleet, tg: tuple[Target, ...], *, table: pd.DataFrame | None
     tmap = {(t.model, t.side, t.score): t.target for t in tg}
     keys = list(tmap) + [k for k in ach if k not in tmap]
     order = {m: i for i, m in enumerate(fleet.models)}
-    keys.sort(key=lambda k: (order.get(k[0], len(order)), k[1] != "long", regime.scores.index(k[2])))
+    keys.sort(key=lambda k: (order.get(k[0], len(order)), k[1] != Side.LONG, regime.scores.index(k[2])))
     target_rows = []
     for m, side, k in keys:
         t, a = tmap.get((m, side, k), 0.0), ach.get((m, side, k), 0.0)

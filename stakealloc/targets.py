@@ -12,14 +12,18 @@ import pandas as pd
 from .errors import ConfigError
 from .instruments import Instrument
 from .regimes import Regime
+from .types import Side
 
 
 @dataclass(frozen=True)
 class Target:
     model: str
-    side: str  # "long" | "short"
+    side: Side
     score: str
     target: float  # NMR of exposure to this score
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "side", Side(self.side))  # "long" / "short" as given by callers
 
 
 def compute(weights: pd.Series, info: dict[str, Instrument], regime: Regime, leverage: float,
@@ -78,7 +82,7 @@ def parse_csv(text: str, name: str, regime: Regime, models: tuple[str, ...], lev
         if m not in models:
             raise bad(f"{where}: unknown model {row['model']!r}: not in the fleet's models")
         side = row["side"].strip().lower()
-        if side not in ("long", "short"):
+        if side not in tuple(Side):
             raise bad(f"{where}: side {row['side']!r} must be long or short")
         k = row["score"].strip()  # a displayName, kept as written
         if k not in regime.scores:

@@ -19,6 +19,7 @@ import pandas as pd
 
 from .regimes import Regime
 from .targets import Target
+from .types import Side
 
 
 @dataclass(frozen=True)
@@ -30,11 +31,11 @@ class Streams:
     rounds: tuple[int, ...]
     values: dict[tuple[str, str], np.ndarray]
 
-    def signed(self, model: str, side: str, score: str) -> np.ndarray:
+    def signed(self, model: str, side: Side, score: str) -> np.ndarray:
         v = self.values.get((model, score))
         if v is None:
             return np.zeros(len(self.rounds))
-        return -v if side == "short" else v
+        return -v if side is Side.SHORT else v
 
 
 def streams(table: pd.DataFrame, rounds: list[int], models: tuple[str, ...], regime: Regime) -> Streams:

@@ -15,6 +15,11 @@ class Side(StrEnum):
     LONG = "long"
     SHORT = "short"
 
+    @property
+    def sign(self) -> float:
+        """+1 long, −1 short: a short side's per-round scores are the model's negated."""
+        return -1.0 if self is Side.SHORT else 1.0
+
 
 class SidePolicy(StrEnum):
     """Which sides of each (model, score) are eligible instruments (`portfolio.side`)."""

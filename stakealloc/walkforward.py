@@ -476,7 +476,7 @@ class _Booker:
         for h in self.held(plan):
             for k, m in h.multipliers.items():
                 if m:
-                    sign = -1.0 if h.side == "short" else 1.0
+                    sign = h.side.sign
                     out += h.stake * m * sign * np.nan_to_num(self.arrays.series(k, h.model, rounds))
         return out
 
@@ -484,7 +484,7 @@ class _Booker:
         """Linear payout of a target portfolio (targets in NMR of exposure) on `rounds`."""
         out = np.zeros(len(rounds))
         for t in sorted(tg, key=lambda t: (t.model, t.side, t.score)):
-            sign = -1.0 if t.side == "short" else 1.0
+            sign = t.side.sign
             out += t.target * sign * np.nan_to_num(self.arrays.series(t.score, t.model, rounds))
         return out
 

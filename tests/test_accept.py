@@ -56,6 +56,26 @@ def test_accept_refuses_what_is_not_a_plan(tmp_path):
         accept(tmp_path / "none.json")
 
 
+@pytest.mark.parametrize("edit", [
+    lambda s: s.update(side="sideways"), lambda s: s.pop("model"), lambda s: s.update(per_round_stake="NaN"),
+    lambda s: s.update(per_round_stake=float("inf")), lambda s: s.update(per_round_stake=-5.0),
+    lambda s: s.update(model="not a model"), lambda s: s.clear(),
+])
+def test_accept_refuses_a_plan_edited_into_nonsense_and_writes_nothing(tmp_path, edit):
+    """A plan's slots edited by hand: refused with exit 2's error naming the plan, the fleet file unchanged,
+    never an internal error and never a fleet file its own parser rejects."""
+    fleet = tmp_path / "fleet.toml"
+    shutil.copy(ROOT / "fleet.toml", fleet)
+    before = fleet.read_bytes()
+    _, pj = _plan_json(fleet, tmp_path)
+    doc = json.loads(pj.read_text())
+    edit(doc["slots"][0])
+    pj.write_text(json.dumps(doc))
+    with pytest.raises(ConfigError, match=r"^plan: "):
+        accept(pj)
+    assert fleet.read_bytes() == before
+
+
 @pytest.mark.slow
 def test_cli_weekly_routine(tmp_path):
     fleet = tmp_path / "fleet.toml"
