@@ -1,20 +1,23 @@
 """stakealloc: plan which model each Numerai staking slot submits, long or short.
 
-The Python API (`stakealloc.api`): `load_fleet`, `load_scores`, `plan`, `backtest`, the records they return
-(`Fleet`, `FleetSpec`, `ScoreData`, `Plan`, `BacktestResult`) and `RiskMeasure`, imported on first use so that
-`import stakealloc` stays light.
+The Python API (`stakealloc.api`, one function a command): `load_fleet`, `load_scores`, `plan`, `assign`,
+`weights`, `backtest`, `validate`, `fetch` and `api.sweep`; the records they return (`Fleet`, `FleetSpec`,
+`ScoreData`, `Plan`, `Validation`, `SweepResult`, `BacktestResult`) and `RiskMeasure`, imported on first use
+so that `import stakealloc` stays light; `stakealloc.report` renders each record as the CLI prints it.
 """
 
 import importlib
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "load_fleet", "load_scores", "plan", "backtest", "RiskMeasure", "Fleet", "FleetSpec",
-           "ScoreData", "Plan", "BacktestResult"]
+__all__ = ["__version__", "load_fleet", "load_scores", "plan", "assign", "weights", "backtest", "validate", "fetch",
+           "RiskMeasure", "Fleet", "FleetSpec", "ScoreData", "Plan", "Validation", "SweepResult", "BacktestResult"]
 
-_WHERE = {"load_fleet": "api", "load_scores": "api", "plan": "api", "backtest": "api", "RiskMeasure": "types",
-          "Fleet": "config", "FleetSpec": "config", "ScoreData": "scores", "Plan": "records",
-          "BacktestResult": "walkforward"}
+# `sweep` is `stakealloc.api.sweep`: here the name is the module `stakealloc.sweep`'s
+_WHERE = {"load_fleet": "api", "load_scores": "api", "plan": "api", "assign": "api", "weights": "api",
+          "backtest": "api", "validate": "api", "fetch": "api", "RiskMeasure": "types", "Fleet": "config",
+          "FleetSpec": "config", "ScoreData": "scores", "Plan": "records", "Validation": "records",
+          "SweepResult": "records", "BacktestResult": "walkforward"}
 
 
 def __getattr__(name: str):

@@ -13,9 +13,7 @@ import os
 import signal
 import sys
 import threading
-from dataclasses import replace
 from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
 
 from . import __version__
 from .errors import ConfigError, StakeallocError
@@ -35,35 +33,8 @@ def _load(args):
     if getattr(args, "objective", None):
         spec = spec.with_overrides(objective=Objective(args.objective))
     if getattr(args, "time_limit", None) is not None:
-        if not args.time_limit > 0:
-            raise ConfigError(f"--time-limit: must be > 0 seconds, got {args.time_limit:g}")
-
-        spec = replace(spec, solver=replace(spec.solver, time_limit=args.time_limit))
+        spec = spec.with_overrides(time_limit=args.time_limit)
     return spec
-
-
-def _scores(spec, args):
-    """ScoreData: the fleet resolved with the API's stakes and live rules, the score table, its source, the round."""
-    from .config import Source, resolve
-
-    if spec.data.source is Source.SNAPSHOT:
-        from .scores import from_snapshot
-
-        return from_snapshot(resolve(spec))
-    from .sync import sync
-
-    return sync(spec, offline=getattr(args, "offline", False), progress=_progress_enabled(args))
-
-
-def _read_text(path: str, flag: str) -> str:
-    """A text file named on the command line, or exit 2 naming the flag."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except FileNotFoundError:
-        raise ConfigError(f"{flag}: no such file {path!r}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{flag}: {path}: cannot read ({type(e).__name__})") from None
 
 
 def _write_outputs(plan, args) -> None:
@@ -99,84 +70,40 @@ def _print_plan(p, args) -> None:
 
 
 def cmd_run(args) -> int:
-    from .pipeline import plan as make_plan
+    from . import api
 
     spec = _load(args)
     _check_outputs(args, spec)
-    sd = _scores(spec, args)
-    p = make_plan(sd.fleet, sd.table, source=sd.source, current_round=sd.current_round, notes=sd.notes,
-                  deadline=sd.deadline)
+    p = api.plan(spec, offline=getattr(args, "offline", False), progress=_progress_enabled(args))
     _write_outputs(p, args)
     _print_plan(p, args)
     return 0
 
 
 def cmd_validate(args) -> int:
-    from .config import DEFAULT_OBJECTIVE, Source, resolve
+    from . import api
+    from .report import validation_text
 
-    spec = _load(args)
-    if spec.needs_api:  # the file is checked; what the API states is checked when it is fetched
-        r = spec.payout.regime
-        print(f"{args.fleet}: ok: {len(spec.models)} models, {len(spec.slots)} slots, regime "
-              + ("live (the open round’s rules, from the API)" if r is None
-                 else f"{r.name} ({len(r.combinations)} combination(s))")
-              + ", "
-              f"risk measure {spec.portfolio.risk_measure.value}, slot objective "
-              f"{(spec.objective or DEFAULT_OBJECTIVE).value}, tournament {spec.data.tournament.value}; "
-              f"stakes not in the file and live rules come from the API")
-        return 0
-    fleet = resolve(spec)
-    if fleet.data.source is Source.SNAPSHOT:
-        from .pipeline import check_models
-        from .scores import load_snapshot
-
-        check_models(fleet, load_snapshot(fleet.data.snapshot), f"snapshot {fleet.data.snapshot}")
-    r = fleet.payout.regime
-    print(f"{args.fleet}: ok: {len(fleet.models)} models, {len(fleet.slots)} slots, regime "
-          f"{r.name} ({len(r.combinations)} combination(s)), "
-          f"risk measure {fleet.portfolio.risk_measure.value}, leverage {fleet.portfolio.leverage:g}, "
-          f"slot objective {fleet.solver.objective.value}, tournament {fleet.data.tournament.value}, "
-          + (f"per-round stakes: budget {fleet.staking.budget:g} NMR per round" if fleet.staking.per_round_system
-             else "fixed stakes"))
+    sys.stdout.write(validation_text(api.validate(args.fleet)))
     return 0
 
 
 def cmd_assign(args) -> int:
-    from . import targets
-    from .config import Objective, resolve
-    from .pipeline import assemble
+    from . import api
 
     spec = _load(args)
     _check_outputs(args, spec, args.targets)
-    if spec.objective is None:
-        # The default objective needs the weights' window; given targets have none, so assign uses exposure.
-        spec = spec.with_overrides(objective=Objective.EXPOSURE)
-    fleet = _scores(spec, args).fleet if spec.needs_api else resolve(spec)
-    if fleet.solver.objective is Objective.TRACKING:
-        raise ConfigError('solver.objective: "tracking" follows the target portfolio\'s payout over the weights\' '
-                          'window, which given targets do not have; run assign with --objective exposure')
-    tg = targets.parse_csv(_read_text(args.targets, "--targets"), args.targets, fleet.payout.regime, fleet.models,
-                           fleet.portfolio.leverage)
-    p = assemble(fleet, tg, table=None, wt=None, source=f"targets {args.targets}")
+    p = api.assign(spec, args.targets, offline=getattr(args, "offline", False))
     _write_outputs(p, args)
     _print_plan(p, args)
     return 0
 
 
 def cmd_fetch(args) -> int:
-    from .config import Source
+    from . import api
+    from .report import fetch_text
 
-    spec = _load(args)
-    if spec.data.source is not Source.NUMERAI:
-        raise ConfigError('data.source: fetch downloads from the API; set data.source = "numerai"')
-    sd = _scores(spec, args)
-    fleet = sd.fleet
-    rounds = sd.table[sd.table["resolved"]]["round"]
-    names = sorted(sd.table["score"].unique())
-    print(f"{sd.source}: {len(fleet.models)} models, {len(sd.table)} scores ({', '.join(names)}), resolved rounds "
-          f"{int(rounds.min()) if len(rounds) else '-'}–{int(rounds.max()) if len(rounds) else '-'}"
-          + (f"; current round {sd.current_round}" if sd.current_round else "")
-          + f"; payout rules of {len(sd.rules)} rounds")
+    sys.stdout.write(fetch_text(api.fetch(_load(args), progress=_progress_enabled(args))))
     return 0
 
 
@@ -189,11 +116,10 @@ def cmd_accept(args) -> int:
 
 
 def cmd_slots(args) -> int:
-    from .config import Tournament
-    from .numerai import Client
+    from . import api
+    from .report import slots_toml
 
-    client = Client.from_env(tournament=Tournament(args.tournament).number)
-    for line in client.slots_toml(per_round=args.staking == "per-round"):
+    for line in slots_toml(api.account_slots(tournament=args.tournament, per_round=args.staking == "per-round")):
         print(line)
     return 0
 
@@ -224,87 +150,36 @@ def _jobs(given: int | None) -> int:
 
 
 def cmd_backtest(args) -> int:
-    from . import atomic
+    from . import api, atomic
     from .report import backtest_text
-    from .walkforward import run
 
     spec = _load(args)
     _check_outputs(args, spec)
     strategies = _strategies(args.risk_measures, key="--risk-measures")
-    sd = _scores(spec, args)
-    jobs = _jobs(args.jobs)
-    res = run(sd.fleet, sd.table, strategies, step=args.step, lag=args.lag, progress=_progress_enabled(args),
-              rules=sd.rules, jobs=jobs)
+    res = api.backtest(spec, strategies=strategies, step=args.step, lag=args.lag, jobs=_jobs(args.jobs),
+                       offline=getattr(args, "offline", False), progress=_progress_enabled(args))
     if args.json:
         atomic.output(args.json, json.dumps(res.to_dict(), indent=1, allow_nan=False) + "\n", key="--json")
-    sys.stdout.write(backtest_text(res, f"stakealloc backtest on {sd.source}: {', '.join(strategies)}"))
+    sys.stdout.write(backtest_text(res, f"stakealloc backtest on {res.source}: {', '.join(strategies)}"))
     return 0
 
 
-def _parse_list(text: str, key: str, kind, what: str) -> list:
-    """A comma-separated flag value, each part checked by `kind` (`what` it must be, for the message);
-    duplicates dropped, order kept."""
-    out = []
-    for part in [p.strip() for p in text.split(",") if p.strip()]:
-        try:
-            out.append(kind(part))
-        except ConfigError as e:
-            raise ConfigError(f"{key}: {part!r}: {str(e).split(': ', 1)[-1]}") from None
-        except ValueError:
-            raise ConfigError(f"{key}: {part!r} is not {what}") from None
-    if not out:
-        raise ConfigError(f"{key}: name at least one value")
-    return list(dict.fromkeys(out))
-
-
-def _sweep_axes(spec, args) -> tuple[list[str], list[int], list[str], list[str]]:
-    """The sweep's grid from its flags: measures, lookbacks, linkages, objectives (the fleet's where not given)."""
-    from .config import DEFAULT_OBJECTIVE, LINKAGES, Objective, parse_risk_measure
-
-    def linkage(p: str) -> str:
-        if p not in LINKAGES:
-            raise ValueError(f"not one of {', '.join(LINKAGES)}")
-        return p
-
-    ms = _parse_list(args.risk_measures, "--risk-measures",
-                     lambda p: parse_risk_measure(p, key="--risk-measures").value, "a risk measure")
-    lbs = (_parse_list(args.lookbacks, "--lookbacks", int, "a whole number of rounds") if args.lookbacks
-           else [spec.portfolio.lookback])
-    lks = (_parse_list(args.linkages, "--linkages", linkage, f"a linkage ({', '.join(LINKAGES)})") if args.linkages
-           else [spec.portfolio.linkage])
-    obs = (_parse_list(args.objectives, "--objectives", lambda p: Objective(p.lower()).value,
-                       "an objective (exposure, tracking)") if args.objectives
-           else [(spec.objective or DEFAULT_OBJECTIVE).value])
-    return ms, lbs, lks, obs
+def _split(text: str | None) -> list[str] | None:
+    """A comma-separated flag value as its parts (None: the flag was not given)."""
+    return None if text is None else [p.strip() for p in text.split(",") if p.strip()]
 
 
 def cmd_sweep(args) -> int:
-    from . import sweep
+    from . import api
+    from .report import sweep_result_text
 
-    spec = _load(args)
-    measures, lookbacks, linkages, objectives = _sweep_axes(spec, args)
-    if args.step < 1:
-        raise ConfigError(f"--step: must be ≥ 1, got {args.step}")
-    jobs = _jobs(args.jobs)
-    if args.dask is not None and not args.dask.strip():
-        raise ConfigError("--dask: an empty address; give the scheduler's, e.g. tcp://HOST:8786")
-    if not args.out.strip():
-        raise ConfigError("--out: an empty path; name the sweep's directory")
-    if not 0 < args.dask_timeout <= 30:
-        raise ConfigError(f"--dask-timeout: must be in (0, 30] seconds, got {args.dask_timeout:g}")
-    sd = _scores(spec, args)
-    meta = sweep.run(sd.fleet, sd.table, sd.rules, Path(args.out), measures=measures, lookbacks=lookbacks,
-                     linkages=linkages, objectives=objectives, step=args.step, lag=args.lag, jobs=jobs,
-                     dask=args.dask, dask_timeout=args.dask_timeout, progress=_progress_enabled(args))
-    import pandas as pd
-
-    from .report import sweep_text
-
-    for n in meta.get("notes", []):
+    res = api.sweep(_load(args), args.out, risk_measures=_split(args.risk_measures), lookbacks=_split(args.lookbacks),
+                    linkages=_split(args.linkages), objectives=_split(args.objectives), step=args.step,
+                    lag=args.lag, jobs=_jobs(args.jobs), dask=args.dask, dask_timeout=args.dask_timeout,
+                    offline=getattr(args, "offline", False), progress=_progress_enabled(args))
+    for n in res.meta.get("notes", []):
         logging.getLogger("stakealloc").warning(f"sweep: {n}")
-    print(f"{args.out}: sweep.csv, heatmap.png, meta.json; {meta['cells_computed']} cells computed, "
-          f"{meta['cells_reused']} reused ({meta['executor']})")
-    sys.stdout.write(sweep_text(pd.read_csv(Path(args.out) / "sweep.csv")))
+    sys.stdout.write(sweep_result_text(res, args.out))
     return 0
 
 
@@ -431,7 +306,9 @@ def _say(msg: str) -> None:
 
 # Library parameters the CLI sets from a flag: an error naming the parameter names the flag instead.
 FLAGS = {"step": "--step", "lag": "--lag", "jobs": "--jobs", "offline": "--offline", "targets": "--targets",
-         "dask": "--dask", "lookbacks": "--lookbacks", "out": "--out"}
+         "dask": "--dask", "dask_timeout": "--dask-timeout", "lookbacks": "--lookbacks", "out": "--out",
+         "risk_measures": "--risk-measures", "linkages": "--linkages", "objectives": "--objectives",
+         "time_limit": "--time-limit"}
 
 
 def _as_flag(e: StakeallocError) -> str:

@@ -42,6 +42,7 @@ DEFAULT_REGIME = "classic-2024"
 # forward, the tracking plans tracked their targets more closely out of sample for CVaR, CDaR and MDD and kept
 # ≥ 99.6 % of the exposure plans' mean payout and ≥ 100 % of their Sharpe.
 DEFAULT_OBJECTIVE = Objective.TRACKING
+MAX_TIME_LIMIT = 86400.0  # seconds a slot program may be given: a day
 
 
 class Missing(StrEnum):
@@ -225,15 +226,16 @@ class Fleet:
 
     def with_overrides(self, *, risk_measure: RiskMeasure | str | None = None,
                        objective: Objective | str | None = None, lookback: int | None = None,
-                       linkage: str | None = None) -> Fleet:
+                       linkage: str | None = None, time_limit: float | None = None) -> Fleet:
         """The fleet with settings replaced (command-line flags, sweeps); none of them depends on a fact. Values
-        are checked as the file's are (a string is coerced to its enum or refused, naming the argument)."""
-        risk_measure, objective, lookback, linkage = _checked_overrides(risk_measure, objective, lookback, linkage,
-                                                                        self.portfolio.min_rounds)
+        are checked as the file's are (a string is coerced to its enum or refused, naming the argument);
+        `time_limit`: seconds per slot program."""
+        risk_measure, objective, lookback, linkage, time_limit = _checked_overrides(
+            risk_measure, objective, lookback, linkage, time_limit, self.portfolio.min_rounds)
         pf = _override(self.portfolio, risk_measure=risk_measure, lookback=lookback, linkage=linkage)
-        sv = self.solver if objective is None else replace(self.solver, objective=objective)
-        spec = None if self.spec is None else self.spec.with_overrides(risk_measure=risk_measure, objective=objective,
-                                                                        lookback=lookback, linkage=linkage)
+        sv = _override(self.solver, objective=objective, time_limit=time_limit)
+        spec = None if self.spec is None else self.spec.with_overrides(
+            risk_measure=risk_measure, objective=objective, lookback=lookback, linkage=linkage, time_limit=time_limit)
         return replace(self, portfolio=pf, solver=sv, spec=spec)
 
 
@@ -241,7 +243,7 @@ def _override(p, **changes):
     return replace(p, **{k: v for k, v in changes.items() if v is not None})
 
 
-def _checked_overrides(risk_measure, objective, lookback, linkage, min_rounds: int):
+def _checked_overrides(risk_measure, objective, lookback, linkage, time_limit, min_rounds: int):
     """Overrides checked as the fleet file's keys are, each error naming the argument."""
     if risk_measure is not None and not isinstance(risk_measure, RiskMeasure):
         if not isinstance(risk_measure, str):
@@ -257,7 +259,14 @@ def _checked_overrides(risk_measure, objective, lookback, linkage, min_rounds: i
         check_window(lookback, min_rounds, key="lookback")
     if linkage is not None and linkage not in LINKAGES:
         raise ConfigError(f"linkage: {linkage!r} is not one of {', '.join(LINKAGES)}")
-    return risk_measure, objective, lookback, linkage
+    if time_limit is not None:
+        number = isinstance(time_limit, int | float) and not isinstance(time_limit, bool)
+        if not (number and 0 < time_limit <= MAX_TIME_LIMIT):  # NaN fails both comparisons
+            shown = f"{time_limit:g}" if number else repr(time_limit)
+            raise ConfigError(f"time_limit: must be > 0 and ≤ {MAX_TIME_LIMIT:g} seconds, got {shown}",
+                              key="time_limit")
+        time_limit = float(time_limit)
+    return risk_measure, objective, lookback, linkage, time_limit
 
 
 def check_window(lookback: int, min_rounds: int, *, key: str = "portfolio.lookback") -> None:
@@ -324,11 +333,12 @@ class FleetSpec:
 
     def with_overrides(self, *, risk_measure: RiskMeasure | str | None = None,
                        objective: Objective | str | None = None, lookback: int | None = None,
-                       linkage: str | None = None) -> FleetSpec:
-        risk_measure, objective, lookback, linkage = _checked_overrides(risk_measure, objective, lookback, linkage,
-                                                                        self.portfolio.min_rounds)
+                       linkage: str | None = None, time_limit: float | None = None) -> FleetSpec:
+        risk_measure, objective, lookback, linkage, time_limit = _checked_overrides(
+            risk_measure, objective, lookback, linkage, time_limit, self.portfolio.min_rounds)
         pf = _override(self.portfolio, risk_measure=risk_measure, lookback=lookback, linkage=linkage)
-        return replace(self, portfolio=pf, objective=objective if objective is not None else self.objective)
+        return replace(self, portfolio=pf, objective=objective if objective is not None else self.objective,
+                       solver=_override(self.solver, time_limit=time_limit))
 
 
 @dataclass(frozen=True)
@@ -704,7 +714,7 @@ def _solver(doc: dict) -> tuple[SolverSettings, Objective | None]:
                  if "objective" in t else None)
     return SolverSettings(
         name=SolverName(name),
-        time_limit=_num(t, "time_limit", "solver", d.time_limit, lo=0.0, lo_open=True, hi=86400.0),  # type: ignore[arg-type]
+        time_limit=_num(t, "time_limit", "solver", d.time_limit, lo=0.0, lo_open=True, hi=MAX_TIME_LIMIT),  # type: ignore[arg-type]
         change_penalty=_num(t, "change_penalty", "solver", d.change_penalty, lo=0.0, hi=NMR_SUPPLY),  # type: ignore[arg-type]
     ), objective
 

@@ -1,14 +1,19 @@
-"""The plan record: what `run` and `assign` produce, typed. `report` renders it; `to_dict` is the CLI's JSON."""
+"""The records the API returns, typed: the plan (`run`, `assign`), a validation, a sweep. `report` renders
+them; `Plan.to_dict` is the CLI's JSON."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .regimes import Regime
 from .slots.problem import SolverInfo
 from .types import Ref, Side
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -139,3 +144,30 @@ class Plan:
             "window_performance": self.window_performance,
             "notes": self.notes,
         }
+
+
+@dataclass(frozen=True)
+class Validation:
+    """What `validate` found: the fleet file checked, resolved where the file allows (`needs_api`: stakes or
+    live rules come from the API, so leverage and the budget are not known yet)."""
+
+    path: str
+    models: int
+    slots: int
+    regime: str | None  # None: live, the open round's rules from the API
+    combinations: int | None  # the regime's multiplier combinations
+    risk_measure: str
+    objective: str
+    tournament: str
+    needs_api: bool
+    leverage: float | None = None
+    budget: float | None = None  # per-round staking: the budget, NMR per round; None: fixed stakes
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """A sweep's directory and what it holds: meta.json's content and sweep.csv as a table (one row a cell)."""
+
+    out: Path
+    meta: dict[str, Any]
+    table: pd.DataFrame

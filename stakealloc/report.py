@@ -14,6 +14,9 @@ from .records import Plan
 from .types import Objective, PlanSource, SolveStatus
 
 if TYPE_CHECKING:
+    from .numerai import AccountSlots
+    from .records import SweepResult, Validation
+    from .scores import ScoreData
     from .walkforward import BacktestResult
 
 
@@ -332,10 +335,10 @@ def _toml_key(k: str) -> str:
     return k if SCORE_NAME.match(k) else json.dumps(k)
 
 
-def slots_toml(models: list[tuple[str, float | None]], multipliers: dict[str, float] | None, *,
-               per_round: bool) -> list[str]:
+def slots_toml(account: AccountSlots) -> list[str]:
     """`stakealloc slots`: the account's models as `[[slots]]` tables that the fleet parser accepts. Per-round:
     (name, current per-round stake or None); fixed: (name, stake) and the open round's default multipliers."""
+    models, multipliers, per_round = account.models, account.multipliers, account.per_round
     if per_round:
         lines = ["# Your account's models and their current per-round stakes (NMR, from stakeTransactions), for a",
                  '# fleet with [staking] system = "per-round".']
@@ -380,3 +383,34 @@ def sweep_text(frame, top: int = 5) -> str:
             iv = "" if not vs else f"[{r.sharpe_vs_current_lo:+.3f}, {r.sharpe_vs_current_hi:+.3f}]"
             lines.append(f"    {name:<34} {r.sharpe:>7.3f} {r.mean_pct:>7.3f} {vs:>11} {iv:>19}")
     return "\n".join(lines) + "\n"
+
+
+def validation_text(v: Validation) -> str:
+    """`stakealloc validate`'s one line."""
+    regime = ("live (the open round’s rules, from the API)" if v.regime is None
+              else f"{v.regime} ({v.combinations} combination(s))")
+    if v.needs_api:
+        return (f"{v.path}: ok: {v.models} models, {v.slots} slots, regime {regime}, risk measure {v.risk_measure}, "
+                f"slot objective {v.objective}, tournament {v.tournament}; stakes not in the file and live rules "
+                "come from the API\n")
+    staking = (f"per-round stakes: budget {v.budget:g} NMR per round" if v.budget is not None else "fixed stakes")
+    return (f"{v.path}: ok: {v.models} models, {v.slots} slots, regime {regime}, risk measure {v.risk_measure}, "
+            f"leverage {v.leverage:g}, slot objective {v.objective}, tournament {v.tournament}, {staking}\n")
+
+
+def fetch_text(sd: ScoreData) -> str:
+    """`stakealloc fetch`'s one line: what the cache now holds."""
+    rounds = sd.table[sd.table["resolved"]]["round"]
+    names = sorted(sd.table["score"].unique())
+    span = (f"{int(rounds.min())}–{int(rounds.max())}" if len(rounds) else "-–-")
+    return (f"{sd.source}: {len(sd.fleet.models)} models, {len(sd.table)} scores ({', '.join(names)}), resolved "
+            f"rounds {span}" + (f"; current round {sd.current_round}" if sd.current_round else "")
+            + f"; payout rules of {len(sd.rules)} rounds\n")
+
+
+def sweep_result_text(res: SweepResult, shown_as: str) -> str:
+    """`stakealloc sweep`'s output: where the files are (`shown_as`: the directory as the user named it), what
+    was computed, then the best cells (`sweep_text`)."""
+    m = res.meta
+    return (f"{shown_as}: sweep.csv, heatmap.png, meta.json; {m['cells_computed']} cells computed, "
+            f"{m['cells_reused']} reused ({m['executor']})\n" + sweep_text(res.table))

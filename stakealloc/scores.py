@@ -6,7 +6,7 @@ disk cache (`numerai`, `cache`). Every source ends in `validate_table`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -163,7 +163,27 @@ class ScoreData:
     rules: dict[int, list[ScoreConfig]] = field(default_factory=dict)  # roundScoreConfigs by round (API only)
     notes: tuple[str, ...] = ()
     deadline: str | None = None  # the current round's closeStakingTime, as the API states it
+    # the fingerprint of `table` as validate_table left it (not an init field: `replace` resets it)
+    checked: int | None = field(default=None, init=False, repr=False, compare=False)
+
+    def validated(self) -> ScoreData:
+        """This, its table known valid: as it left validate_table here (by fingerprint: a table changed since,
+        in place or replaced, is checked again), else checked now (DataError naming the bad row)."""
+        if self.checked is not None and self.checked == table_fingerprint(self.table):
+            return self
+        out = replace(self, table=validate_table(self.table, "scores.table"))
+        object.__setattr__(out, "checked", table_fingerprint(out.table))
+        return out
+
+    def _trusted(self) -> ScoreData:
+        object.__setattr__(self, "checked", table_fingerprint(self.table))
+        return self
+
+
+def table_fingerprint(table: pd.DataFrame) -> int:
+    """A hash of the table's index and values (milliseconds for a season of scores)."""
+    return int(pd.util.hash_pandas_object(table, index=True).to_numpy().sum())
 
 
 def from_snapshot(fleet: Fleet) -> ScoreData:
-    return ScoreData(fleet, load_snapshot(fleet.data.snapshot), f"snapshot {fleet.data.snapshot}")
+    return ScoreData(fleet, load_snapshot(fleet.data.snapshot), f"snapshot {fleet.data.snapshot}")._trusted()

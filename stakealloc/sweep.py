@@ -208,6 +208,59 @@ def _quiet_dask_teardown() -> None:
     sys.unraisablehook = hook
 
 
+def axis(name: str, values, check) -> list:
+    """A sweep axis (`name`, the API's argument): each value checked by `check`, which returns the canonical
+    value or raises ValueError(what a value must be); duplicates dropped, order kept."""
+    if isinstance(values, str) or not isinstance(values, list | tuple):
+        raise ConfigError(f"{name}: expected a list, got {values!r}", key=name)
+    out = []
+    for v in values:
+        try:
+            out.append(check(v))
+        except ConfigError as e:
+            raise ConfigError(f"{name}: {v!r}: {str(e).split(': ', 1)[-1]}", key=name) from None
+        except (ValueError, TypeError) as e:
+            raise ConfigError(f"{name}: {v!r} is not {e}", key=name) from None
+    if not out:
+        raise ConfigError(f"{name}: name at least one value", key=name)
+    return list(dict.fromkeys(out))
+
+
+def risk_measure(v) -> str:
+    from .config import parse_risk_measure
+
+    if not isinstance(v, str):
+        raise ValueError("a risk measure")
+    return parse_risk_measure(v, key="risk_measures").value
+
+
+def lookback(v) -> int:
+    """A lookback in rounds: an int, or its digits as text (the CLI's)."""
+    if isinstance(v, bool) or not isinstance(v, int | str):
+        raise ValueError("a whole number of rounds")
+    try:
+        return int(v)
+    except ValueError:
+        raise ValueError("a whole number of rounds") from None
+
+
+def linkage(v) -> str:
+    from .config import LINKAGES
+
+    if v not in LINKAGES:
+        raise ValueError(f"a linkage ({', '.join(LINKAGES)})")
+    return v
+
+
+def objective(v) -> str:
+    if not isinstance(v, str):
+        raise ValueError("an objective (exposure, tracking)")
+    try:
+        return Objective(v.lower()).value
+    except ValueError:
+        raise ValueError("an objective (exposure, tracking)") from None
+
+
 def _dask_client(address: str, timeout: float):
     """A client of the scheduler at `address` with at least one worker, within about `timeout` seconds: a bad
     address or scheme, a silent endpoint or no worker is ClusterError naming --dask (exit 3)."""

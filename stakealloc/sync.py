@@ -159,7 +159,7 @@ def sync(spec: FleetSpec, *, offline: bool, progress: bool, client: Client | Non
     # the URL's path may hold a key (someone put it there): scrubbed like every message
     where = "cache (offline)" if offline else f"Numerai API ({client.scrub(client.display_url)})"  # type: ignore
     return ScoreData(resolved, table, where, current_round if client is not None else None, rules, tuple(notes),
-                     deadline=client.close_staking_time if client is not None else None)
+                     deadline=client.close_staking_time if client is not None else None)._trusted()
 
 
 def _per_round_facts(client: Client, spec: FleetSpec, slot_facts: dict, last_resolved: int | None,

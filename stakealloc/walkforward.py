@@ -54,6 +54,7 @@ class BacktestResult:
     payouts: pd.DataFrame  # rounds × strategies, NMR
     in_sample: dict[str, dict]
     settings: dict
+    source: str = ""  # where the scores came from (the API sets it; not in the JSON, whose settings say how)
 
     def to_dict(self) -> dict:
         """The result as the CLI's --json writes it."""

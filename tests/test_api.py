@@ -105,3 +105,74 @@ def test_strategies_are_read_as_the_cli_reads_them():
 
     assert check_strategies(["cvar", "MV", "equal", "CVaR"]) == ["CVaR", "MV", "equal"]
     assert check_strategies(("current",)) == ["current"]
+
+
+def _cli(capsys, *argv):
+    from stakealloc import cli
+
+    rc = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_validate_assign_and_fetch_are_the_cli_commands(capsys, tmp_path):
+    """Each of these commands is one API call rendered by `report`: the CLI's output is the record's text."""
+    from conftest import ROOT
+
+    from stakealloc import api
+    from stakealloc.errors import ConfigError
+    from stakealloc.records import Validation
+    from stakealloc.report import json_text, validation_text
+
+    v = api.validate(ROOT / "fleet.toml")
+    assert isinstance(v, Validation) and v.budget is not None and not v.needs_api
+    rc, out, _ = _cli(capsys, "validate", str(ROOT / "fleet.toml"))
+    assert rc == 0 and out == validation_text(v)
+    fleet = api.load_fleet(ROOT / "examples/forum-2023.toml")
+    targets = ROOT / "examples/forum-2023-targets.csv"
+    p = api.assign(fleet, targets)
+    assert p.solver.objective_kind == "exposure"  # the default objective becomes exposure for given targets
+    rc, _, err = _cli(capsys, "assign", str(ROOT / "examples/forum-2023.toml"), "--targets", str(targets),
+                      "--json", str(tmp_path / "a.json"))
+    assert rc == 0, err
+    mine, cli = (json.loads(t) for t in (json_text(p), (tmp_path / "a.json").read_text()))
+    for d in (mine, cli):
+        d["meta"].pop("created")
+        d["solver"].pop("seconds")
+    assert mine == cli
+    with pytest.raises(ConfigError, match="targets: no such file"):
+        api.assign(fleet, tmp_path / "none.csv")
+    with pytest.raises(ConfigError, match=r"targets: expected a path \(str or Path\), got 5"):
+        api.assign(fleet, 5)
+    with pytest.raises(ConfigError, match='fetch downloads from the API; set data.source = "numerai"'):
+        api.fetch(fleet)
+
+
+def test_sweep_is_the_cli_command_and_checks_its_arguments(write_fleet, tmp_path, capsys):
+    from stakealloc import api
+    from stakealloc.errors import ConfigError
+    from stakealloc.records import SweepResult
+    from stakealloc.report import sweep_result_text
+
+    path = write_fleet(BASE_FLEET.replace("[portfolio]", "[portfolio]\nlookback = 60\nmin_rounds = 40"))
+    fleet = api.load_fleet(path)
+    res = api.sweep(fleet, tmp_path / "a", risk_measures=["mv"], lookbacks=[60], step=60, jobs=1)
+    assert isinstance(res, SweepResult) and list(res.table["risk_measure"]) == ["MV", "equal", "current"]
+    rc, out, err = _cli(capsys, "sweep", str(path), "--out", str(tmp_path / "b"), "--risk-measures", "MV",
+                        "--lookbacks", "60", "--step", "60", "--jobs", "1")
+    assert rc == 0, err
+    assert out == sweep_result_text(res, str(tmp_path / "b"))  # the same cells, computed afresh in one process
+    for kw, needle in [
+        (dict(risk_measures="MV"), "risk_measures: expected a list, got 'MV'"),
+        (dict(risk_measures=["MV"], lookbacks=[1.5]), r"lookbacks: 1\.5 is not a whole number of rounds"),
+        (dict(risk_measures=["MV"], linkages=["x"]), "linkages: 'x' is not a linkage"),
+        (dict(risk_measures=["MV"], objectives=[]), "objectives: name at least one value"),
+        (dict(risk_measures=["MV"], step=0), "step: must be a whole number ≥ 1, got 0"),
+        (dict(risk_measures=["MV"], dask=""), "dask: an empty address"),
+        (dict(risk_measures=["MV"], dask_timeout=float("nan")), r"dask_timeout: must be in \(0, 30\] seconds"),
+    ]:
+        with pytest.raises(ConfigError, match=needle):
+            api.sweep(fleet, tmp_path / "c", **kw)
+    with pytest.raises(ConfigError, match="out: an empty path"):
+        api.sweep(fleet, "", risk_measures=["MV"])
+    assert not (tmp_path / "c").exists()  # refused before anything is written

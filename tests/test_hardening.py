@@ -12,7 +12,8 @@ from conftest import BASE_FLEET, run_cli
 from fault_server import FaultServer
 
 from stakealloc.errors import ApiError, ConfigError
-from stakealloc.numerai import Client, _retry_after
+from stakealloc.numerai import Client
+from stakealloc.numerai.transport import _retry_after
 
 SECRET = "SECRETKEY-do-not-leak-42"
 PUBLIC = "PUBLICID-7"

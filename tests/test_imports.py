@@ -92,3 +92,26 @@ def test_the_graph_sees_imports_inside_functions():
 
 def test_no_import_cycle():
     assert cycles(import_graph()) == []
+
+
+def test_the_notebook_uses_only_the_public_api():
+    """The notebook is what a user writes: it imports `stakealloc`'s public names (its `__all__` and the
+    `api` module), never a stage's module."""
+    import json
+
+    import stakealloc
+
+    public = set(stakealloc.__all__) | {"api"}
+    nb = json.loads((ROOT / "notebooks" / "risk_measure_sensitivity.ipynb").read_text())
+    used = []
+    for cell in nb["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        for node in ast.walk(ast.parse("".join(cell["source"]))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("stakealloc"):
+                used.append((node.module, {a.name for a in node.names}))
+            elif isinstance(node, ast.Import):
+                used += [(a.name, set()) for a in node.names if a.name.startswith("stakealloc")]
+    assert used, "the notebook imports stakealloc"
+    for module, names in used:
+        assert module == "stakealloc" and names <= public, (module, names - public)

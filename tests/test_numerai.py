@@ -23,6 +23,7 @@ from stakealloc.numerai import (
     parse_performances,
     parse_submission_scores,
 )
+from stakealloc.report import slots_toml
 
 SECRET = "SECRETKEY-do-not-leak-42"
 PUBLIC = "PUBLICID-7"
@@ -98,7 +99,7 @@ def test_auth_header_exact_form_only_where_needed(bundled):
         fake.account = [("slot_b", "id-b"), ("slot_a", "id-a")]
         fake.stakes.update({"slot_a": "1234.5678", "slot_b": "0.1"})
         c, _ = client(fake, public_id=PUBLIC, secret_key=SECRET)
-        lines = c.slots_toml(per_round=False)
+        lines = slots_toml(c.account_slots(per_round=False))
         assert "Client(" in repr(c) and SECRET not in repr(c)
     auth = [r["headers"].get("Authorization") for r in fake.requests]
     assert auth[0] == f"Token {PUBLIC}${SECRET}"
@@ -639,7 +640,7 @@ def test_slots_output_always_parses_or_is_refused(bundled, tmp_path, stake, mult
         for per_round in (False, True):
             c, _ = client(fake, public_id=PUBLIC, secret_key=SECRET)
             try:
-                lines = c.slots_toml(per_round=per_round)
+                lines = slots_toml(c.account_slots(per_round=per_round))
             except ApiError as e:
                 assert any(w in str(e).lower() for w in ("stake", "multiplier", "amount")), e
                 continue

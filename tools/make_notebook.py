@@ -28,16 +28,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from stakealloc import backtest, hrp, instruments, load_fleet, load_scores, walkforward
-from stakealloc.config import Objective
-from stakealloc.pipeline import regime_table
+from stakealloc import api, backtest, load_fleet, load_scores, weights
 
 ROOT = Path.cwd() if (Path.cwd() / "fleet.toml").exists() else Path.cwd().parent
 # The measures are compared under the exposure objective (proven in a fraction of a second per plan); the
 # two objectives are compared further down.
-fleet = load_fleet(ROOT / "examples" / "classic-2024.toml").with_overrides(objective=Objective.EXPOSURE)
+fleet = load_fleet(ROOT / "examples" / "classic-2024.toml").with_overrides(objective="exposure")
 scores = load_scores(fleet)  # the bundled snapshot
-table = scores.table
 MEASURES = ["MV", "MAD", "CVaR", "EVaR", "WR", "MDD", "CDaR", "UCI"]
 STEP = 5  # the lag is derived from the payout scores' horizon (25 for 20-day scores)
 strategies = MEASURES + ["equal", "current"]
@@ -84,12 +81,11 @@ ax[0].set_yticks(range(len(w.index)), [i.replace("_payout", "") for i in w.index
 ax[0].set_xticks(range(0, w.shape[1], 10), w.columns[::10], fontsize=7)
 ax[0].set_title("HRP weight (CDaR) at each decision round"); fig.colorbar(im, ax=ax[0])
 from scipy.cluster.hierarchy import dendrogram
-inst = instruments.build(regime_table(fleet, table, "the bundled snapshot"), fleet.models, fleet.payout.regime,
-                         fleet.portfolio)
-h = hrp.hrp(inst.returns, hrp.RiskMeasure.CDaR)
-dendrogram(h.linkage, labels=[c.replace("_payout", "") for c in inst.returns.columns], orientation="right",
+wt = weights(fleet.with_overrides(risk_measure="CDaR"), scores)  # this week's HRP step
+ret = wt.inst.returns
+dendrogram(wt.result.linkage, labels=[c.replace("_payout", "") for c in ret.columns], orientation="right",
            ax=ax[1], leaf_font_size=6)
-ax[1].set_title(f"dendrogram, rounds {inst.returns.index[0]}–{inst.returns.index[-1]}")
+ax[1].set_title(f"dendrogram, rounds {ret.index[0]}–{ret.index[-1]}")
 plt.tight_layout(); plt.show()"""),
     md("""## Reading
 
@@ -124,14 +120,11 @@ the mean |plan payout − target payout| per round over the weights' window (`tr
 walk forward (every 20 rounds, to keep this notebook quick) for three measures and `equal`; `track` is the
 out-of-sample tracking error (NMR per round) of each held plan against its own decision's target portfolio.
 The tracking solves get 1 s each here, so some plans are the best found rather than proven (`unproven`)."""),
-    code("""from dataclasses import replace
-
-CMP = ["CVaR", "CDaR", "MDD"]
+    code("""CMP = ["CVaR", "CDaR", "MDD"]
 cmp = {}
-for objective in (Objective.EXPOSURE, Objective.TRACKING):
-    f = fleet.with_overrides(objective=objective)
-    f = replace(f, solver=replace(f.solver, time_limit=1.0))
-    cmp[objective.value] = backtest(f, scores, strategies=CMP + ["equal"], step=20, jobs=walkforward.default_jobs())
+for objective in ("exposure", "tracking"):
+    f = fleet.with_overrides(objective=objective, time_limit=1.0)
+    cmp[objective] = backtest(f, scores, strategies=CMP + ["equal"], step=20)
 rows = {(o, k): {"mean %": m["mean_pct"], "Sharpe": m["sharpe"], "track NMR/round": m["tracking_error"],
                  "turnover": m["turnover"], "unproven": r.settings["unproven"][k]}
         for o, r in cmp.items() for k, m in r.strategies.items()}
@@ -151,13 +144,11 @@ draws the out-of-sample Sharpe as a heatmap; on a cluster, the same call takes `
 
 from IPython.display import Image
 
-from stakealloc import sweep
-
 out = Path(tempfile.mkdtemp()) / "sweep"
-sweep.run(fleet, table, {}, out, measures=["MV", "CVaR", "MDD"], lookbacks=[60, 100], linkages=["single"],
-          objectives=["exposure"], step=20, lag=None, jobs=walkforward.default_jobs())
-display(pd.read_csv(out / "sweep.csv")[["risk_measure", "lookback", "mean_pct", "sharpe", "max_drawdown",
-                                          "nonoverlap_sharpe", "decisions"]].round(3))
+sw = api.sweep(fleet, out, scores, risk_measures=["MV", "CVaR", "MDD"], lookbacks=[60, 100], linkages=["single"],
+               objectives=["exposure"], step=20)
+display(sw.table[["risk_measure", "lookback", "mean_pct", "sharpe", "max_drawdown", "nonoverlap_sharpe",
+                  "decisions"]].round(3))
 Image(filename=str(out / "heatmap.png"))"""),
     md("""## Per-round stakes: today's game
 
@@ -173,7 +164,7 @@ from stakealloc import plan
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from staking import fixed_twin
 
-pr_fleet = load_fleet(ROOT / "fleet.toml").with_overrides(objective=Objective.EXPOSURE)
+pr_fleet = load_fleet(ROOT / "fleet.toml").with_overrides(objective="exposure")
 pr_scores = load_scores(pr_fleet)
 p = plan(pr_fleet, pr_scores)
 print(f"per-round budget {p.staking['per_round_budget']:g} NMR, Σ stakes {sum(r.stake for r in p.slots):g} NMR, "
@@ -182,11 +173,9 @@ display(pd.DataFrame([{"slot": r.slot, "submits": f"{r.current} → {r.label}", 
                        "per-round stake": r.stake, "changed": r.changed} for r in p.slots]))
 twin_path = Path(tempfile.mkdtemp()) / "fixed.toml"
 twin_path.write_text(fixed_twin((ROOT / "fleet.toml").read_text()))
-twin = load_fleet(twin_path).with_overrides(objective=Objective.EXPOSURE)
-per = {"per-round stakes": backtest(pr_fleet, pr_scores, strategies=["CVaR", "equal", "current"], step=20,
-                                    jobs=walkforward.default_jobs()),
-       "fixed stakes": backtest(twin, load_scores(twin), strategies=["CVaR", "equal", "current"], step=20,
-                                jobs=walkforward.default_jobs())}
+twin = load_fleet(twin_path).with_overrides(objective="exposure")
+per = {"per-round stakes": backtest(pr_fleet, pr_scores, strategies=["CVaR", "equal", "current"], step=20),
+       "fixed stakes": backtest(twin, load_scores(twin), strategies=["CVaR", "equal", "current"], step=20)}
 pd.DataFrame({(n, k): {"mean NMR/round": m["mean"], "mean % of B": m["mean_pct"], "Sharpe": m["sharpe"],
                        "track NMR/round": m["tracking_error"]}
               for n, r in per.items() for k, m in r.strategies.items()}).T.round(3)"""),
