@@ -19,7 +19,7 @@ import pandas as pd
 from .config import Missing, Portfolio
 from .errors import DataError
 from .regimes import Regime
-from .types import SHORT, Side, SidePolicy
+from .types import SHORT, Dropped, Side, SidePolicy
 
 CONSTANT_STD = 1e-9
 
@@ -33,12 +33,6 @@ class Instrument:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "side", Side(self.side))  # "long" / "short" as given by callers
-
-
-@dataclass(frozen=True)
-class Dropped:
-    instrument: str
-    reason: str
 
 
 @dataclass(frozen=True)

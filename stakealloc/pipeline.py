@@ -12,10 +12,10 @@ from . import hrp, instruments, slots, targets, tracking
 from .config import Fleet, Objective, Source
 from .errors import ConfigError, DataError
 from .payout import Held, slot_payouts, summary, wide_scores
-from .records import Plan, SlotRow, TargetRow
+from .records import DataSummary, Plan, SlotRow, TargetRow
 from .scores import column_of, payout_table
 from .targets import Target
-from .types import Ref, Side
+from .types import Dropped, Ref, Side
 
 
 def check_models(fleet: Fleet, table: pd.DataFrame, source: str) -> None:
@@ -179,26 +179,21 @@ def assemble(fleet: Fleet, tg: tuple[Target, ...], *, table: pd.DataFrame | None
     notes = list(notes)
     if "tc" in regime.scores and any(r.side is Side.SHORT and r.score == "tc" for r in target_rows):
         notes.append("the short side of TC is an approximation: TC of inverted predictions is not exactly −TC")
-    data: dict = {"source": source}
+    data = DataSummary(source)
     perf = None
     if wt is not None:
         inst = wt.inst
         idx = inst.returns.index
-        data.update({
-            "first_round": int(idx[0]), "last_round": int(idx[-1]), "rounds": int(len(idx)),
-            "window_rounds": len(inst.window), "window": [int(inst.window[0]), int(inst.window[-1])],
-            "instruments": list(inst.eligible),
-            "dropped": [{"instrument": d.instrument, "reason": d.reason} for d in inst.dropped]
-            + [{"instrument": n, "reason": f"weight below min_weight = {fleet.portfolio.min_weight:g}"}
-               for n in wt.pruned],
-            "missing": inst.missing_note, "hrp_notes": list(wt.result.notes),
-            "newest_round": int(table["round"].max()),  # resolved or not: the plan is for the round after it
-        })
+        data = DataSummary(
+            source, first_round=int(idx[0]), last_round=int(idx[-1]), rounds=int(len(idx)),
+            window_rounds=len(inst.window), window=(int(inst.window[0]), int(inst.window[-1])),
+            instruments=tuple(inst.eligible),
+            dropped=(*inst.dropped, *(Dropped(n, f"weight below min_weight = {fleet.portfolio.min_weight:g}")
+                                      for n in wt.pruned)),
+            missing=inst.missing_note, hrp_notes=tuple(wt.result.notes),
+            newest_round=int(table["round"].max()))  # resolved or not: the plan is for the round after it
         if table is not None:
             perf = window_performance(fleet, table, rows, [int(r) for r in idx])  # the weights' rounds
-    else:
-        data.update({"first_round": None, "last_round": None, "rounds": 0, "window_rounds": 0, "instruments": [],
-                     "dropped": [], "missing": "n/a (targets given)", "hrp_notes": []})
     return Plan(
         fleet_sha256=fleet.sha256, fleet_path=str(fleet.path) if fleet.path else "",
         risk_measure=fleet.portfolio.risk_measure.value if wt is not None else None,

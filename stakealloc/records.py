@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .regimes import Regime
-from .slots.problem import SolverInfo
-from .types import Ref, Side
+from .slots.problem import SolverInfo, Unreachable
+from .types import Dropped, Ref, Side
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -66,6 +66,36 @@ class TargetRow:
         object.__setattr__(self, "side", Side(self.side))
 
 
+@dataclass(frozen=True)
+class DataSummary:
+    """What a plan was computed from: the scores' source and, with a window (None where targets were given),
+    its rounds, the eligible instruments and the dropped ones with their reasons."""
+
+    source: str
+    first_round: int | None = None  # of the weights' rounds (after the missing-data policy)
+    last_round: int | None = None
+    rounds: int = 0  # rounds the weights used
+    window_rounds: int = 0  # resolved rounds in the window, before the missing-data policy
+    window: tuple[int, int] | None = None  # the window's first and last resolved round
+    instruments: tuple[str, ...] = ()
+    dropped: tuple[Dropped, ...] = ()
+    missing: str = "n/a (targets given)"
+    hrp_notes: tuple[str, ...] = ()
+    newest_round: int | None = None  # in the data, resolved or not: the plan is for the round after it
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"source": self.source, "first_round": self.first_round, "last_round": self.last_round,
+                             "rounds": self.rounds, "window_rounds": self.window_rounds}
+        if self.window is not None:
+            d["window"] = list(self.window)
+        d.update({"instruments": list(self.instruments),
+                  "dropped": [{"instrument": x.instrument, "reason": x.reason} for x in self.dropped],
+                  "missing": self.missing, "hrp_notes": list(self.hrp_notes)})
+        if self.newest_round is not None:
+            d["newest_round"] = self.newest_round
+        return d
+
+
 def _now() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat()
 
@@ -88,8 +118,8 @@ class Plan:
     slots: tuple[SlotRow, ...]
     targets: tuple[TargetRow, ...]
     solver: SolverInfo
-    data: dict[str, Any]
-    unreachable: list[dict[str, Any]] = field(default_factory=list)
+    data: DataSummary
+    unreachable: list[Unreachable] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     round: int | None = None  # the round the plan is for (known when online)
     deadline: str | None = None  # that round's staking deadline (closeStakingTime), where the API gives it
@@ -138,9 +168,9 @@ class Plan:
             "staking": self.staking,
             "slots": [self._slot_dict(r) for r in self.slots],
             "targets": [{**asdict(r), "side": r.side.value} for r in self.targets],
-            "unreachable": self.unreachable,
+            "unreachable": [asdict(u) for u in self.unreachable],
             "solver": asdict(self.solver),
-            "data": self.data,
+            "data": self.data.to_dict(),
             "window_performance": self.window_performance,
             "notes": self.notes,
         }

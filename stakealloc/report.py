@@ -78,8 +78,8 @@ def render(p: Plan) -> str:
     title = f"stakealloc {__version__}: slot plan"
     if p.round is not None:
         title += f" for round {p.round}" + (f" (staking closes {p.deadline})" if p.deadline else "")
-    elif p.data.get("newest_round") is not None:
-        title += f" for the round after {p.data['newest_round']} (the newest round in the data)"
+    elif p.data.newest_round is not None:
+        title += f" for the round after {p.data.newest_round} (the newest round in the data)"
     out.append(title)
     out.append(f"fleet {p.fleet_path} (sha256 {p.fleet_sha256[:12]})")
     r = p.regime
@@ -235,7 +235,7 @@ def _solver_and_data(p: Plan) -> list[str]:
                   PlanSource.HEURISTIC: "; plan from the greedy + neighbourhood search, better than the solver's"}[
                    sv.source])
     for u in p.unreachable:
-        out.append(f"  unreachable: {_fmt(u['unreachable'])} NMR of {u['score']}: {u['why']}")
+        out.append(f"  unreachable: {_fmt(u.unreachable)} NMR of {u.score}: {u.why}")
     if p.window_performance:
         wp = p.window_performance
         out.append(f"  held over the window ({wp['rounds']} rounds): mean payout {wp['mean']:+.2f} NMR/round "
@@ -244,30 +244,30 @@ def _solver_and_data(p: Plan) -> list[str]:
     out.append("")
     d = p.data
     out.append("Data")
-    if d["first_round"] is None:  # given targets: no scores, no window, no weights
-        out.append(f"  source {d['source']} (targets given: no scores, window or risk measure)")
+    if d.first_round is None:  # given targets: no scores, no window, no weights
+        out.append(f"  source {d.source} (targets given: no scores, window or risk measure)")
     else:
-        out.append(f"  source {d['source']}; rounds {d['first_round']}–{d['last_round']}, {d['rounds']} used "
-                   f"(window of {d['window_rounds']} resolved rounds); risk measure {p.risk_measure}")
-        out.append(f"  missing data: {d['missing']}")
-        out.append(f"  {len(d['instruments'])} instruments eligible, {len(d['dropped'])} dropped")
+        out.append(f"  source {d.source}; rounds {d.first_round}–{d.last_round}, {d.rounds} used "
+                   f"(window of {d.window_rounds} resolved rounds); risk measure {p.risk_measure}")
+        out.append(f"  missing data: {d.missing}")
+        out.append(f"  {len(d.instruments)} instruments eligible, {len(d.dropped)} dropped")
     if p.weights:
         ranked = sorted(p.weights.items(), key=lambda kv: (-kv[1], kv[0]))
         out.append("  weights: " + ", ".join(f"{k} {v:.4f}" for k, v in ranked))
-    for note in d.get("hrp_notes", []):
+    for note in d.hrp_notes:
         out.append(f"  HRP: {note}")
     # The side not chosen of every (model, score) is summarised in one line (each is in the JSON's data.dropped);
     # every other reason is listed.
-    sides = [x for x in d["dropped"] if x["reason"].startswith("side = ")]
-    rest = [x for x in d["dropped"] if not x["reason"].startswith("side = ")]
+    sides = [x for x in d.dropped if x.reason.startswith("side = ")]
+    rest = [x for x in d.dropped if not x.reason.startswith("side = ")]
     if sides:
-        out.append(f"  dropped: {len(sides)} other sides ({sides[0]['reason'].split(':')[0]}: of each model's two "
+        out.append(f"  dropped: {len(sides)} other sides ({sides[0].reason.split(':')[0]}: of each model's two "
                    "sides the one with the non-negative mean over the window is eligible)")
     if rest:
-        w = max(len(x["instrument"]) for x in rest)
+        w = max(len(x.instrument) for x in rest)
         out.append("  dropped:" if not sides else "  dropped, each for its own reason:")
         for x in rest:
-            out.append(f"    {x['instrument']:<{w}}  {x['reason']}")
+            out.append(f"    {x.instrument:<{w}}  {x.reason}")
     for n in p.notes:
         out.append(f"  note: {n}")
     return out

@@ -109,6 +109,14 @@ class StakeMode(StrEnum):
 
 
 @dataclass(frozen=True)
+class Dropped:
+    """An instrument left out of the weights, and why."""
+
+    instrument: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class Ref:
     """A reference to a source model on one side: what a slot submits."""
 

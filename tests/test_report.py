@@ -1,6 +1,6 @@
 """The printed plan: long displayNames keep the columns aligned; substitutions and identities are shown."""
 
-from stakealloc.records import Plan, SlotRow
+from stakealloc.records import DataSummary, Plan, SlotRow
 from stakealloc.regimes import Regime, ScoreSpec
 from stakealloc.report import render
 from stakealloc.slots import SolverInfo
@@ -18,8 +18,8 @@ def plan(**kw):
                 targets=(), solver=SolverInfo(name="HiGHS", status="optimal", objective=0.0, bound=0.0, gap=0.0,
                                               seconds=0.1, solver_status="Optimal", source="solver",
                                               formulation="partition", objective_kind="exposure", time_limit=10),
-                data={"source": "x", "first_round": 1, "last_round": 2, "rounds": 2, "window_rounds": 2,
-                      "instruments": ["a_payout"], "dropped": [], "missing": "none", "hrp_notes": []},
+                data=DataSummary("x", first_round=1, last_round=2, rounds=2, window_rounds=2,
+                                 instruments=("a_payout",), missing="none"),
                 columns={"v2_corr20": "canon_corr", "mmc": "mmc"}, payout_factors={"v2_corr20": 1.0, "mmc": 1.0},
                 clip=0.05)
     base.update(kw)

@@ -216,9 +216,9 @@ def test_unreachable_targets_are_reported():
     # corr pays at most 1x: 150 NMR of stake carries at most 150 NMR of corr
     notes = SlotProblem.build(slots, (Target("a", "long", "v2_corr20", 120.0), Target("b", "long", "v2_corr20", 80.0),
                                       Target("a", "long", "tc", 100.0)), regime, ("a", "b")).capacity_notes()
-    assert len(notes) == 1 and notes[0]["score"] == "v2_corr20"
-    assert notes[0]["unreachable"] == pytest.approx(50.0)
-    assert "at most 150.0 NMR of v2_corr20" in notes[0]["why"]
+    assert len(notes) == 1 and notes[0].score == "v2_corr20"
+    assert notes[0].unreachable == pytest.approx(50.0)
+    assert "at most 150.0 NMR of v2_corr20" in notes[0].why
     tg = (Target("a", "long", "v2_corr20", 120.0), Target("b", "long", "v2_corr20", 80.0))
     plan = solve(SlotProblem.build(slots, tg, regime, ("a", "b")))
     assert plan.deviation >= 50.0 - 1e-9  # at least the unreachable part

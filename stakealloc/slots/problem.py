@@ -79,6 +79,17 @@ class SolverInfo:
             object.__setattr__(self, name, kind(getattr(self, name)))
 
 
+@dataclass(frozen=True)
+class Unreachable:
+    """Targets of one score the slots cannot carry: Σ targets above total stake × the largest multiplier, NMR."""
+
+    score: str
+    target: float
+    capacity: float
+    unreachable: float  # target − capacity
+    why: str
+
+
 def solver_info(solver: SolverName, *, objective: float, bound: float, said_optimal: bool, t0: float,
                 solver_status: str, source: PlanSource, formulation: Formulation, objective_kind: Objective,
                 time_limit: float | None) -> SolverInfo:
@@ -288,7 +299,7 @@ class SlotProblem:
         obj = self.value(res.plan)
         return obj - res.bound <= max(ABS_GAP, REL_GAP * obj)
 
-    def capacity_notes(self) -> list[dict]:
+    def capacity_notes(self) -> list[Unreachable]:
         """Targets the slots cannot carry: per score, Σ targets above total stake × the largest multiplier."""
         total = sum(s.stake for s in self.slots)
         notes = []
@@ -297,9 +308,9 @@ class SlotProblem:
             cap = total * self.regime.max_multiplier(k)
             if ask > cap + CAPACITY_SLACK:
                 mx = self.regime.max_multiplier(k)
-                notes.append({"score": k, "target": ask, "capacity": cap, "unreachable": ask - cap,
-                              "why": f"the {k} targets add up to {ask:.1f} NMR but the slots carry at most "
-                                     f"{cap:.1f} NMR of {k} ({total:.1f} NMR × {mx:g} max multiplier)"})
+                notes.append(Unreachable(k, ask, cap, ask - cap,
+                                         f"the {k} targets add up to {ask:.1f} NMR but the slots carry at most "
+                                         f"{cap:.1f} NMR of {k} ({total:.1f} NMR × {mx:g} max multiplier)"))
         return notes
 
 
