@@ -60,9 +60,9 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|")
     for name, res, secs in rows:
         for k, m in res.strategies.items():
-            te = "" if m["tracking_error"] is None else f"{m['tracking_error']:.3f}"
-            print(f"| {name} | {k} | {m['mean']:.2f} | {m['mean_pct']:.3f} | {m['sharpe']:.3f} | "
-                  f"{m['non_overlapping']['sharpe']:.3f} | {te} | {res.settings['unproven'].get(k, '')} | {secs:.0f} |")
+            te = "" if m.tracking_error is None else f"{m.tracking_error:.3f}"
+            print(f"| {name} | {k} | {m.mean:.2f} | {m.mean_pct:.3f} | {m.sharpe:.3f} | "
+                  f"{m.non_overlapping.sharpe:.3f} | {te} | {res.settings['unproven'].get(k, '')} | {secs:.0f} |")
 
 
 if __name__ == "__main__":

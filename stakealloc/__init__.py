@@ -17,7 +17,7 @@ __all__ = ["__version__", "load_fleet", "load_scores", "plan", "assign", "weight
 _WHERE = {"load_fleet": "api", "load_scores": "api", "plan": "api", "assign": "api", "weights": "api",
           "backtest": "api", "validate": "api", "fetch": "api", "RiskMeasure": "types", "Fleet": "config",
           "FleetSpec": "config", "ScoreData": "scores", "Plan": "records", "Validation": "records",
-          "SweepResult": "records", "BacktestResult": "walkforward"}
+          "SweepResult": "records", "BacktestResult": "records"}
 
 
 def __getattr__(name: str):

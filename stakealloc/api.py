@@ -22,9 +22,8 @@ from .errors import ConfigError
 if TYPE_CHECKING:  # the stages load on first use: `load_fleet` needs none of them
     from .numerai import AccountSlots
     from .pipeline import Weights
-    from .records import Plan, SweepResult, Validation
+    from .records import BacktestResult, Plan, SweepResult, Validation
     from .scores import ScoreData
-    from .walkforward import BacktestResult
 
 
 def load_fleet(path: str | Path) -> Fleet | FleetSpec:

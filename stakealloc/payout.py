@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .records import Summary
 from .regimes import ScoreConfig, payout_configs
 from .types import Side
 
@@ -113,7 +114,7 @@ class RoundRules:
         return clips.pop() if len(clips) == 1 else default
 
 
-def summary(per_round: np.ndarray, stake: float) -> dict[str, float]:
+def summary(per_round: np.ndarray, stake: float) -> Summary:
     """Mean, Sharpe (ddof = 1, of payout/stake), max drawdown of the cumulative payout (NMR), CVaR 5 %."""
     n = len(per_round)
     ret = per_round / stake
@@ -124,5 +125,5 @@ def summary(per_round: np.ndarray, stake: float) -> dict[str, float]:
     mdd = float((peak - cum).max()) if n else 0.0
     k = int(np.ceil(0.05 * n)) if n else 0
     cvar = float(-np.sort(per_round)[:k].mean()) if k else 0.0
-    return {"rounds": n, "total": float(per_round.sum()), "mean": mean, "mean_pct": 100 * mean / stake,
-            "sharpe": float(ret.mean() / sd) if sd > 0 else 0.0, "max_drawdown": mdd, "cvar5": cvar}
+    return Summary(rounds=n, total=float(per_round.sum()), mean=mean, mean_pct=100 * mean / stake,
+                   sharpe=float(ret.mean() / sd) if sd > 0 else 0.0, max_drawdown=mdd, cvar5=cvar)

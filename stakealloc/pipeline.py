@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -12,7 +12,7 @@ from . import hrp, instruments, slots, targets, tracking
 from .config import Fleet, Objective, Source
 from .errors import ConfigError, DataError
 from .payout import Held, slot_payouts, summary, wide_scores
-from .records import DataSummary, Plan, SlotRow, TargetRow
+from .records import DataSummary, Plan, SlotRow, TargetRow, WindowPerformance
 from .scores import column_of, payout_table
 from .targets import Target
 from .types import Dropped, Ref, Side
@@ -217,14 +217,14 @@ def staking_record(fleet: Fleet) -> dict:
             "locked_at_full": st.locked_at_full, "locked_now": st.locked_now}
 
 
-def window_performance(fleet: Fleet, table: pd.DataFrame, rows: list[SlotRow], window: list[int]) -> dict:
+def window_performance(fleet: Fleet, table: pd.DataFrame, rows: list[SlotRow],
+                       window: list[int]) -> WindowPerformance:
     """The plan's payout over the window as if it had been held (in-sample: the weights saw these rounds)."""
     regime = fleet.payout.regime
     wide = wide_scores(table, fleet.models, regime.scores)
     held = [Held(r.model, r.side, dict(r.multipliers), r.stake) for r in rows]
     pay = slot_payouts(wide, window, held, dict(zip(regime.scores, fleet.payout.factors)), fleet.payout.clip_value)
     s = summary(pay.sum(axis=1), fleet.total_stake)
-    s["payout_factors"] = dict(zip(regime.scores, fleet.payout.factors))
-    s["clip"] = fleet.payout.clip_value
-    assert np.isfinite([v for v in s.values() if isinstance(v, float)]).all()
-    return s
+    assert np.isfinite([v for v in asdict(s).values() if isinstance(v, float)]).all()
+    return WindowPerformance(**asdict(s), payout_factors=dict(zip(regime.scores, fleet.payout.factors)),
+                             clip=fleet.payout.clip_value)

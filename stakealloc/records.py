@@ -123,7 +123,7 @@ class Plan:
     notes: list[str] = field(default_factory=list)
     round: int | None = None  # the round the plan is for (known when online)
     deadline: str | None = None  # that round's staking deadline (closeStakingTime), where the API gives it
-    window_performance: dict[str, Any] | None = None
+    window_performance: WindowPerformance | None = None
     columns: dict[str, str] = field(default_factory=dict)  # regime score -> data column it was read from
     payout_factors: dict[str, float] = field(default_factory=dict)  # in force, per score
     clip: float | None = None  # in force
@@ -171,7 +171,7 @@ class Plan:
             "unreachable": [asdict(u) for u in self.unreachable],
             "solver": asdict(self.solver),
             "data": self.data.to_dict(),
-            "window_performance": self.window_performance,
+            "window_performance": None if self.window_performance is None else self.window_performance.to_dict(),
             "notes": self.notes,
         }
 
@@ -201,3 +201,100 @@ class SweepResult:
     out: Path
     meta: dict[str, Any]
     table: pd.DataFrame
+
+@dataclass(frozen=True)
+class Summary:
+    """A payout series summarised: `rounds` booked, `total` and `mean` (per round) NMR, `mean_pct` (% of the
+    stake per round), `sharpe` (ddof 1, of payout/stake; 0 without spread), `max_drawdown` of the cumulative
+    payout and `cvar5` (the mean loss of the worst 5 % of rounds), NMR."""
+
+    rounds: int
+    total: float
+    mean: float
+    mean_pct: float
+    sharpe: float
+    max_drawdown: float
+    cvar5: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class WindowPerformance(Summary):
+    """A plan's payout over its weights' window as if held (in sample), under these payout rules."""
+
+    payout_factors: dict[str, float] = field(default_factory=dict)
+    clip: float | None = None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A strategy against a baseline over the same held rounds: the differences in mean payout (NMR per round)
+    and in Sharpe, each with its block-bootstrap interval (low, high)."""
+
+    mean_diff: float
+    mean_diff_ci: tuple[float, float]
+    sharpe_diff: float
+    sharpe_diff_ci: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class Metrics(Summary):
+    """A strategy's backtest metrics: the summary, `turnover` (slots changed per decision; None in sample),
+    `tracking_error` (NMR per round against its decisions' target portfolios; None without targets), the same
+    summary on non-overlapping rounds, and the comparisons with the baselines where they ran."""
+
+    turnover: float | None = None
+    tracking_error: float | None = None
+    non_overlapping: Summary | None = None
+    vs_equal: Comparison | None = None
+    vs_current: Comparison | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        for k in ("vs_equal", "vs_current"):  # present only where the baseline ran
+            if d[k] is None:
+                del d[k]
+            else:
+                d[k] = {n: list(v) if isinstance(v, tuple) else v for n, v in d[k].items()}
+        return d
+
+
+@dataclass(frozen=True)
+class Decision:
+    round: int
+    strategy: str
+    slots: tuple[SlotRow, ...]  # the plan held from this round, one row per slot
+    window: tuple[int, int] | None  # first and last round of the fitted window
+    weights: dict[str, float]
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    """A walk-forward backtest: per strategy its out-of-sample `strategies` metrics and its look-ahead
+    `in_sample` ones, every decision, the booked payouts (rounds × strategies, NMR) and the settings."""
+
+    strategies: dict[str, Metrics]
+    decisions: list[Decision]
+    payouts: pd.DataFrame  # rounds × strategies, NMR
+    in_sample: dict[str, Metrics]
+    settings: dict
+    source: str = ""  # where the scores came from (the API sets it; not in the JSON, whose settings say how)
+
+    def to_dict(self) -> dict:
+        """The result as the CLI's --json writes it."""
+        per_round = self.settings.get("staking") == "per-round"
+        return {
+            "settings": self.settings,
+            "strategies": {k: m.to_dict() for k, m in self.strategies.items()},
+            "in_sample": {k: m.to_dict() for k, m in self.in_sample.items()},
+            "decisions": [{"round": d.round, "strategy": d.strategy, "window": list(d.window) if d.window else None,
+                           "weights": d.weights,
+                           "slots": [{"slot": r.slot, "model": r.model, "side": r.side.value,
+                                      "multipliers": list(r.multipliers.values()),
+                                      **({"per_round_stake": r.stake} if per_round else {})} for r in d.slots]}
+                          for d in self.decisions],
+            "payouts": [{"round": int(r), "strategy": k, "payout": float(v)}
+                        for r, row in self.payouts.iterrows() for k, v in row.items()],
+        }

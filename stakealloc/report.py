@@ -15,9 +15,8 @@ from .types import Objective, PlanSource, SolveStatus
 
 if TYPE_CHECKING:
     from .numerai import AccountSlots
-    from .records import SweepResult, Validation
+    from .records import BacktestResult, SweepResult, Validation
     from .scores import ScoreData
-    from .walkforward import BacktestResult
 
 
 def json_text(p: Plan) -> str:
@@ -238,9 +237,9 @@ def _solver_and_data(p: Plan) -> list[str]:
         out.append(f"  unreachable: {_fmt(u.unreachable)} NMR of {u.score}: {u.why}")
     if p.window_performance:
         wp = p.window_performance
-        out.append(f"  held over the window ({wp['rounds']} rounds): mean payout {wp['mean']:+.2f} NMR/round "
-                   f"({wp['mean_pct']:+.3f}% of stake), Sharpe {wp['sharpe']:.3f}, "
-                   f"max drawdown {_fmt(wp['max_drawdown'])} NMR")
+        out.append(f"  held over the window ({wp.rounds} rounds): mean payout {wp.mean:+.2f} NMR/round "
+                   f"({wp.mean_pct:+.3f}% of stake), Sharpe {wp.sharpe:.3f}, "
+                   f"max drawdown {_fmt(wp.max_drawdown)} NMR")
     out.append("")
     d = p.data
     out.append("Data")
@@ -301,27 +300,27 @@ def backtest_text(res: BacktestResult, title: str) -> str:
                       ("in sample (weights fitted on all rounds: look-ahead)", res.in_sample)):
         lines += ["", f"  {name}", hdr]
         for k, m in tab.items():
-            no = m["non_overlapping"]
-            t = "" if m["turnover"] is None else f"{m['turnover']:.2f}"
-            te = "" if m.get("tracking_error") is None else f"{m['tracking_error']:.2f}"
-            lines.append(f"  {k:<9} {m['total']:>10,.1f} {m['mean']:>9.2f} {m['mean_pct']:>7.3f} {m['sharpe']:>7.3f} "
-                         f"{m['max_drawdown']:>9,.1f} {m['cvar5']:>8.1f} {t:>8} {te:>7} | {no['mean_pct']:>7.3f} "
-                         f"{no['sharpe']:>7.3f} {no['max_drawdown']:>9,.1f} {no['rounds']:>3}")
+            no = m.non_overlapping
+            t = "" if m.turnover is None else f"{m.turnover:.2f}"
+            te = "" if m.tracking_error is None else f"{m.tracking_error:.2f}"
+            lines.append(f"  {k:<9} {m.total:>10,.1f} {m.mean:>9.2f} {m.mean_pct:>7.3f} {m.sharpe:>7.3f} "
+                         f"{m.max_drawdown:>9,.1f} {m.cvar5:>8.1f} {t:>8} {te:>7} | {no.mean_pct:>7.3f} "
+                         f"{no.sharpe:>7.3f} {no.max_drawdown:>9,.1f} {no.rounds:>3}")
     bs = s.get("bootstrap")
-    rows = [(k, m) for k, m in res.strategies.items() if "vs_current" in m or "vs_equal" in m]
+    rows = [(k, m) for k, m in res.strategies.items() if m.vs_current is not None or m.vs_equal is not None]
     if bs and rows:
         lines += ["", f"  out of sample against the baselines (difference; {bs['level']:.0%} block-bootstrap interval, "
                       f"blocks of {bs['block']} rounds, {bs['samples']} samples, seed {bs['seed']})",
                   f"  {'strategy':<9} {'vs':<8} {'mean NMR/round':>15} {'interval':>21} {'Sharpe':>8} {'interval':>19}"]
         for k, m in rows:
             for base in ("current", "equal"):
-                v = m.get(f"vs_{base}")
+                v = getattr(m, f"vs_{base}")
                 if v is None:
                     continue
-                lo, hi = v["mean_diff_ci"]
-                slo, shi = v["sharpe_diff_ci"]
-                lines.append(f"  {k:<9} {base:<8} {v['mean_diff']:>+15.2f} {f'[{lo:+.2f}, {hi:+.2f}]':>21} "
-                             f"{v['sharpe_diff']:>+8.3f} {f'[{slo:+.3f}, {shi:+.3f}]':>19}")
+                lo, hi = v.mean_diff_ci
+                slo, shi = v.sharpe_diff_ci
+                lines.append(f"  {k:<9} {base:<8} {v.mean_diff:>+15.2f} {f'[{lo:+.2f}, {hi:+.2f}]':>21} "
+                             f"{v.sharpe_diff:>+8.3f} {f'[{slo:+.3f}, {shi:+.3f}]':>19}")
     return "\n".join(lines) + "\n"
 
 

@@ -24,12 +24,16 @@ import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from . import __version__, atomic
 from .config import Fleet, Objective, check_window
 from .errors import ClusterError, ConfigError
+
+if TYPE_CHECKING:
+    from .records import Metrics
 
 COLUMNS = ["risk_measure", "lookback", "linkage", "objective", "mean_pct", "sharpe", "max_drawdown", "cvar5",
            "turnover", "tracking_error", "nonoverlap_mean_pct", "nonoverlap_sharpe", "decisions", "unproven",
@@ -82,15 +86,14 @@ def cell_key(cell: Cell, settings: dict, fleet_sha: str, data_sha: str) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
-def _row(cell: Cell, m: dict, decisions: int, unproven: int) -> dict:
-    no = m["non_overlapping"]
-    vs = m.get("vs_current")
-    return {**cell.as_row(), "mean_pct": m["mean_pct"], "sharpe": m["sharpe"], "max_drawdown": m["max_drawdown"],
-            "cvar5": m["cvar5"], "turnover": m["turnover"], "tracking_error": m["tracking_error"],
-            "nonoverlap_mean_pct": no["mean_pct"], "nonoverlap_sharpe": no["sharpe"], "decisions": decisions,
-            "unproven": unproven, "sharpe_vs_current": vs["sharpe_diff"] if vs else None,
-            "sharpe_vs_current_lo": vs["sharpe_diff_ci"][0] if vs else None,
-            "sharpe_vs_current_hi": vs["sharpe_diff_ci"][1] if vs else None}
+def _row(cell: Cell, m: Metrics, decisions: int, unproven: int) -> dict:
+    no, vs = m.non_overlapping, m.vs_current
+    return {**cell.as_row(), "mean_pct": m.mean_pct, "sharpe": m.sharpe, "max_drawdown": m.max_drawdown,
+            "cvar5": m.cvar5, "turnover": m.turnover, "tracking_error": m.tracking_error,
+            "nonoverlap_mean_pct": no.mean_pct, "nonoverlap_sharpe": no.sharpe, "decisions": decisions,
+            "unproven": unproven, "sharpe_vs_current": vs.sharpe_diff if vs else None,
+            "sharpe_vs_current_lo": vs.sharpe_diff_ci[0] if vs else None,
+            "sharpe_vs_current_hi": vs.sharpe_diff_ci[1] if vs else None}
 
 
 def compute_group(fleet: Fleet, table: pd.DataFrame, rules: dict, cells: list[Cell], step: int,

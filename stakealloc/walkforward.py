@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numbers
 import os
-from dataclasses import dataclass, replace
+from dataclasses import asdict, replace
 
 import numpy as np
 import pandas as pd
@@ -26,7 +26,7 @@ from .errors import ConfigError, DataError
 from .payout import Held, RoundRules, ScoreArrays, slot_payouts, summary, wide_scores
 from .pipeline import regime_table, slot_inputs, slot_rows, solve_slots
 from .progress import Progress
-from .records import SlotRow
+from .records import BacktestResult, Comparison, Decision, Metrics, SlotRow
 from .regimes import LAG_MARGIN, Regime, ScoreConfig, ScoreSpec
 from .scores import BUNDLED_COLUMNS, column_of
 from .types import Ref, Side, SolveStatus
@@ -38,51 +38,12 @@ BOOTSTRAP_SEED = 0
 BOOTSTRAP_LEVEL = 0.90  # two-sided interval; a lead is "distinguishable from noise" when it excludes 0
 
 
-@dataclass(frozen=True)
-class Decision:
-    round: int
-    strategy: str
-    slots: tuple[SlotRow, ...]  # the plan held from this round, one row per slot
-    window: tuple[int, int] | None  # first and last round of the fitted window
-    weights: dict[str, float]
-
-
-@dataclass(frozen=True)
-class BacktestResult:
-    strategies: dict[str, dict]
-    decisions: list[Decision]
-    payouts: pd.DataFrame  # rounds × strategies, NMR
-    in_sample: dict[str, dict]
-    settings: dict
-    source: str = ""  # where the scores came from (the API sets it; not in the JSON, whose settings say how)
-
-    def to_dict(self) -> dict:
-        """The result as the CLI's --json writes it."""
-        per_round = self.settings.get("staking") == "per-round"
-        return {
-            "settings": self.settings,
-            "strategies": self.strategies,
-            "in_sample": self.in_sample,
-            "decisions": [{"round": d.round, "strategy": d.strategy, "window": list(d.window) if d.window else None,
-                           "weights": d.weights,
-                           "slots": [{"slot": r.slot, "model": r.model, "side": r.side.value,
-                                      "multipliers": list(r.multipliers.values()),
-                                      **({"per_round_stake": r.stake} if per_round else {})} for r in d.slots]}
-                          for d in self.decisions],
-            "payouts": [{"round": int(r), "strategy": k, "payout": float(v)}
-                        for r, row in self.payouts.iterrows() for k, v in row.items()],
-        }
-
-
-def metrics(pay: pd.Series, stake: float, turnover: float | None, tracking_error: float | None = None) -> dict:
+def metrics(pay: pd.Series, stake: float, turnover: float | None, tracking_error: float | None = None) -> Metrics:
     """Per-round metrics beside the same on non-overlapping rounds (every 20th). `tracking_error`: mean over
     held rounds of |linear payout of the held plan − that of its decision's target portfolio|, NMR/round."""
     arr = pay.to_numpy(dtype=float)
-    m = summary(arr, stake)
-    m["turnover"] = turnover
-    m["tracking_error"] = tracking_error
-    m["non_overlapping"] = summary(arr[::NON_OVERLAP], stake)
-    return m
+    return Metrics(**asdict(summary(arr, stake)), turnover=turnover, tracking_error=tracking_error,
+                   non_overlapping=summary(arr[::NON_OVERLAP], stake))
 
 
 def current_known(fleet: Fleet) -> bool:
@@ -103,7 +64,7 @@ def _sharpe(x: np.ndarray) -> np.ndarray:
 
 
 def compare(payouts: pd.DataFrame, stake: float, block: int, *, samples: int = BOOTSTRAP_SAMPLES,
-            seed: int = BOOTSTRAP_SEED, level: float = BOOTSTRAP_LEVEL) -> dict[str, dict]:
+            seed: int = BOOTSTRAP_SEED, level: float = BOOTSTRAP_LEVEL) -> dict[str, dict[str, Comparison]]:
     """Each strategy against `current` and `equal` (where present): the difference in mean payout (NMR per
     round) and in Sharpe, with a moving-block bootstrap interval over the held rounds (blocks of `block`
     consecutive rounds, the same resampled rounds for both sides: paired; seeded, so reproducible)."""
@@ -128,32 +89,32 @@ def compare(payouts: pd.DataFrame, stake: float, block: int, *, samples: int = B
             boot_mean = d[idx].mean(axis=1) * stake
             boot_sharpe = _sharpe(arr[:, k][idx]) - _sharpe(arr[:, j][idx])
             sharpe_diff = float(_sharpe(arr[:, [k]].T)[0] - _sharpe(arr[:, [j]].T)[0])
-            res[f"vs_{base}"] = {
-                "mean_diff": float(d.mean() * stake),
-                "mean_diff_ci": [float(np.quantile(boot_mean, lo_q)), float(np.quantile(boot_mean, hi_q))],
-                "sharpe_diff": sharpe_diff,
-                "sharpe_diff_ci": [float(np.quantile(boot_sharpe, lo_q)), float(np.quantile(boot_sharpe, hi_q))]}
+            res[f"vs_{base}"] = Comparison(
+                mean_diff=float(d.mean() * stake),
+                mean_diff_ci=(float(np.quantile(boot_mean, lo_q)), float(np.quantile(boot_mean, hi_q))),
+                sharpe_diff=sharpe_diff,
+                sharpe_diff_ci=(float(np.quantile(boot_sharpe, lo_q)), float(np.quantile(boot_sharpe, hi_q))))
         out[name] = res
     return out
 
 
-def verdict(strategies: dict[str, dict], level: float = BOOTSTRAP_LEVEL) -> str:
+def verdict(strategies: dict[str, Metrics], level: float = BOOTSTRAP_LEVEL) -> str:
     """One sentence: which strategy leads by out-of-sample Sharpe, and whether its lead over the do-nothing
     `current` is distinguishable from noise at `level`."""
     if not strategies:
         return "no strategy was booked"
-    lead = max(strategies, key=lambda k: (strategies[k]["sharpe"], k))
+    lead = max(strategies, key=lambda k: (strategies[k].sharpe, k))
     pct = f"{level:.0%}"
     if lead == "current":
         return (f"current (every slot keeps what it does today) leads by out-of-sample Sharpe "
-                f"({strategies['current']['sharpe']:.3f}): no strategy beat doing nothing here")
-    vs = strategies[lead].get("vs_current")
+                f"({strategies['current'].sharpe:.3f}): no strategy beat doing nothing here")
+    vs = strategies[lead].vs_current
     if vs is None:
-        return f"{lead} leads by out-of-sample Sharpe ({strategies[lead]['sharpe']:.3f}); current is not known"
-    lo, hi = vs["sharpe_diff_ci"]
+        return f"{lead} leads by out-of-sample Sharpe ({strategies[lead].sharpe:.3f}); current is not known"
+    lo, hi = vs.sharpe_diff_ci
     clear = lo > 0
-    return (f"{lead} leads by out-of-sample Sharpe ({strategies[lead]['sharpe']:.3f}); its lead over current is "
-            f"{vs['sharpe_diff']:+.3f} (interval [{lo:+.3f}, {hi:+.3f}] at {pct}), "
+    return (f"{lead} leads by out-of-sample Sharpe ({strategies[lead].sharpe:.3f}); its lead over current is "
+            f"{vs.sharpe_diff:+.3f} (interval [{lo:+.3f}, {hi:+.3f}] at {pct}), "
             + ("distinguishable from noise" if clear else "not distinguishable from noise"))
 
 
@@ -431,7 +392,7 @@ def run(fleet: Fleet, table: pd.DataFrame, strategies: list[str], *, step: int =
                             float(np.mean(misses[s])) if misses[s] else None) for s in strategies}
     block = score_horizon(regime)
     for s, cmp in compare(payouts, stake, block).items():
-        table_out[s].update(cmp)
+        table_out[s] = replace(table_out[s], **cmp)
     in_sample_tab = _in_sample(fleet, resolved, strategies, runner, book, held_rounds) if in_sample else {}
     settings = {"step": step, "lag": lag, "lag_source": lag_source, "decisions": len(ds), "first_decision": ds[0],
                 "last_decision": ds[-1], "rounds": [held_rounds[0], held_rounds[-1]] if held_rounds else None,
@@ -508,7 +469,7 @@ class _Booker:
         return out
 
 
-def _in_sample(fleet, resolved, strategies, runner, book, held_rounds) -> dict[str, dict]:
+def _in_sample(fleet, resolved, strategies, runner, book, held_rounds) -> dict[str, Metrics]:
     """Weights fitted on the whole history and held throughout: look-ahead by construction."""
     f_all = replace(fleet, portfolio=replace(fleet.portfolio, lookback=10 ** 6))
     try:

@@ -11,6 +11,7 @@ from conftest import BASE_FLEET, ROOT, run_cli
 from stakealloc import walkforward
 from stakealloc.config import load_fleet
 from stakealloc.payout import Held, RoundRules, slot_payouts, summary
+from stakealloc.records import Comparison, Metrics
 from stakealloc.regimes import PRESETS, ScoreConfig, ScoreSpec
 
 ONE = {"v2_corr20": 1.0, "mmc": 1.0}
@@ -69,15 +70,15 @@ def test_default_lag_from_the_payout_scores_horizons():
 
 def test_metrics_by_hand():
     s = summary(np.array([1.0, -2.0, 3.0, -1.0]), stake=10.0)
-    assert s["total"] == 1.0 and s["mean"] == 0.25 and s["mean_pct"] == pytest.approx(2.5)
+    assert s.total == 1.0 and s.mean == 0.25 and s.mean_pct == pytest.approx(2.5)
     r = np.array([0.1, -0.2, 0.3, -0.1])
-    assert s["sharpe"] == pytest.approx(r.mean() / r.std(ddof=1))
-    assert s["max_drawdown"] == pytest.approx(2.0)  # cumulative 1, -1, 2, 1: from 1 down to -1
-    assert s["cvar5"] == pytest.approx(2.0)  # ⌈0.05 × 4⌉ = 1 worst round: -2
+    assert s.sharpe == pytest.approx(r.mean() / r.std(ddof=1))
+    assert s.max_drawdown == pytest.approx(2.0)  # cumulative 1, -1, 2, 1: from 1 down to -1
+    assert s.cvar5 == pytest.approx(2.0)  # ⌈0.05 × 4⌉ = 1 worst round: -2
     s = summary(np.array([-1.0] * 3 + [1.0] * 37), stake=1.0)
-    assert s["cvar5"] == pytest.approx(1.0)  # ⌈2⌉ worst = -1, -1
+    assert s.cvar5 == pytest.approx(1.0)  # ⌈2⌉ worst = -1, -1
     m = walkforward.metrics(pd.Series(np.arange(45.0)), 1.0, 0.5)
-    assert m["non_overlapping"]["rounds"] == 3 and m["non_overlapping"]["total"] == 0 + 20 + 40
+    assert m.non_overlapping.rounds == 3 and m.non_overlapping.total == 0 + 20 + 40
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +124,7 @@ def test_baselines(bundled, small_fleet):
         assert d.slots[1].exposure == {"v2_corr20": 0.0, "mmc": 0.0}
     eq = next(iter(_decisions(res, "equal").values()))
     assert len(set(eq.weights.values())) == 1 and sum(eq.weights.values()) == pytest.approx(1)
-    assert res.strategies["current"]["turnover"] == 0
+    assert res.strategies["current"].turnover == 0
     # the current baseline's payout is fearindex's payout stream on 1000 NMR, clipped
     pay = res.payouts["current"]
     t = cut[cut["model"] == "fearindex"].pivot(index="round", columns="score", values="value")
@@ -274,20 +275,23 @@ def test_bootstrap_compare_is_paired_seeded_and_sees_a_clear_lead():
     pay = pd.DataFrame({"A": base + 1.0, "B": base.copy(), "current": base.copy(), "equal": base - 2.0})
     out = walkforward.compare(pay, 100.0, 20)
     a = out["A"]["vs_current"]
-    assert a["mean_diff"] == pytest.approx(1.0) and a["mean_diff_ci"] == pytest.approx([1.0, 1.0])
-    assert a["sharpe_diff"] > 0 and a["sharpe_diff_ci"][0] > 0
-    assert out["B"]["vs_current"]["mean_diff"] == 0 and out["B"]["vs_current"]["sharpe_diff_ci"] == [0.0, 0.0]
-    assert out["A"]["vs_equal"]["mean_diff"] == pytest.approx(3.0)
+    assert a.mean_diff == pytest.approx(1.0) and a.mean_diff_ci == pytest.approx((1.0, 1.0))
+    assert a.sharpe_diff > 0 and a.sharpe_diff_ci[0] > 0
+    assert out["B"]["vs_current"].mean_diff == 0 and out["B"]["vs_current"].sharpe_diff_ci == (0.0, 0.0)
+    assert out["A"]["vs_equal"].mean_diff == pytest.approx(3.0)
     assert walkforward.compare(pay, 100.0, 20) == out
-    text = walkforward.verdict({k: {"sharpe": float(pay[k].mean() / pay[k].std()), **out.get(k, {})}
-                                for k in pay})
+
+    def metrics(sharpe: float, **vs) -> Metrics:
+        return Metrics(rounds=240, total=0.0, mean=0.0, mean_pct=0.0, sharpe=sharpe, max_drawdown=0.0, cvar5=0.0,
+                       **vs)
+
+    text = walkforward.verdict({k: metrics(float(pay[k].mean() / pay[k].std()), **out.get(k, {})) for k in pay})
     assert text.startswith("A leads by out-of-sample Sharpe") and "distinguishable from noise" in text
     assert "not distinguishable" not in text
-    noisy = walkforward.verdict({"A": {"sharpe": 1.0, "vs_current": {"sharpe_diff": 0.1,
-                                                                      "sharpe_diff_ci": [-0.2, 0.4]}},
-                                 "current": {"sharpe": 0.9}})
+    noisy = walkforward.verdict({"A": metrics(1.0, vs_current=Comparison(0.0, (0.0, 0.0), 0.1, (-0.2, 0.4))),
+                                 "current": metrics(0.9)})
     assert "not distinguishable from noise" in noisy
-    assert walkforward.verdict({"A": {"sharpe": 0.5}, "current": {"sharpe": 0.9}}).startswith("current (every")
+    assert walkforward.verdict({"A": metrics(0.5), "current": metrics(0.9)}).startswith("current (every")
 
 
 def test_the_api_arguments_are_checked_like_flags(bundled, small_fleet):

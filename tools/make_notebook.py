@@ -53,10 +53,10 @@ observations."""),
     code("""def frame(tab):
     rows = {}
     for k, m in tab.items():
-        no = m["non_overlapping"]
-        rows[k] = {"mean %": m["mean_pct"], "Sharpe": m["sharpe"], "max DD NMR": m["max_drawdown"],
-                   "CVaR5 NMR": m["cvar5"], "turnover": m["turnover"],
-                   "nonoverlap mean %": no["mean_pct"], "nonoverlap Sharpe": no["sharpe"]}
+        no = m.non_overlapping
+        rows[k] = {"mean %": m.mean_pct, "Sharpe": m.sharpe, "max DD NMR": m.max_drawdown,
+                   "CVaR5 NMR": m.cvar5, "turnover": m.turnover,
+                   "nonoverlap mean %": no.mean_pct, "nonoverlap Sharpe": no.sharpe}
     return pd.DataFrame(rows).T
 
 oos, ins = frame(res.strategies), frame(res.in_sample)
@@ -92,13 +92,13 @@ plt.tight_layout(); plt.show()"""),
 Every statement below is computed from the tables above when the notebook runs (none is written beforehand)."""),
     code("""from IPython.display import Markdown
 
-oos_sharpe = {k: m["sharpe"] for k, m in res.strategies.items()}
-ins_sharpe = {k: m["sharpe"] for k, m in res.in_sample.items()}
+oos_sharpe = {k: m.sharpe for k, m in res.strategies.items()}
+ins_sharpe = {k: m.sharpe for k, m in res.in_sample.items()}
 best = max(oos_sharpe, key=lambda k: (oos_sharpe[k], k))
 best_in = max(ins_sharpe, key=lambda k: (ins_sharpe[k], k))
 drawdown = [k for k in ("MDD", "CDaR", "UCI") if k in ins_sharpe]
 dd_beats_mv = sum(ins_sharpe[k] > ins_sharpe["MV"] for k in drawdown)
-turn = {k: m["turnover"] for k, m in res.strategies.items() if k not in ("current",)}
+turn = {k: m.turnover for k, m in res.strategies.items() if k not in ("current",)}
 lines = [
     f"* **Out of sample the best Sharpe is {best}'s** ({oos_sharpe[best]:.3f}); "
     f"in sample (look-ahead) it is {best_in}'s ({ins_sharpe[best_in]:.3f}).",
@@ -125,14 +125,14 @@ cmp = {}
 for objective in ("exposure", "tracking"):
     f = fleet.with_overrides(objective=objective, time_limit=1.0)
     cmp[objective] = backtest(f, scores, strategies=CMP + ["equal"], step=20)
-rows = {(o, k): {"mean %": m["mean_pct"], "Sharpe": m["sharpe"], "track NMR/round": m["tracking_error"],
-                 "turnover": m["turnover"], "unproven": r.settings["unproven"][k]}
+rows = {(o, k): {"mean %": m.mean_pct, "Sharpe": m.sharpe, "track NMR/round": m.tracking_error,
+                 "turnover": m.turnover, "unproven": r.settings["unproven"][k]}
         for o, r in cmp.items() for k, m in r.strategies.items()}
 pd.DataFrame(rows).T.round(3)"""),
     code("""fig, ax = plt.subplots(1, 2, figsize=(11, 3.4), dpi=70)
 for o, r in cmp.items():
     r.payouts[["CVaR"]].cumsum().rename(columns={"CVaR": f"CVaR, {o}"}).plot(ax=ax[0], lw=1)
-te = pd.DataFrame({o: {k: m["tracking_error"] for k, m in r.strategies.items()} for o, r in cmp.items()})
+te = pd.DataFrame({o: {k: m.tracking_error for k, m in r.strategies.items()} for o, r in cmp.items()})
 te.plot.bar(ax=ax[1])
 ax[0].set_title("cumulative payout (NMR), out of sample"); ax[1].set_title("tracking error (NMR per round)")
 plt.tight_layout(); plt.show()"""),
@@ -176,8 +176,8 @@ twin_path.write_text(fixed_twin((ROOT / "fleet.toml").read_text()))
 twin = load_fleet(twin_path).with_overrides(objective="exposure")
 per = {"per-round stakes": backtest(pr_fleet, pr_scores, strategies=["CVaR", "equal", "current"], step=20),
        "fixed stakes": backtest(twin, load_scores(twin), strategies=["CVaR", "equal", "current"], step=20)}
-pd.DataFrame({(n, k): {"mean NMR/round": m["mean"], "mean % of B": m["mean_pct"], "Sharpe": m["sharpe"],
-                       "track NMR/round": m["tracking_error"]}
+pd.DataFrame({(n, k): {"mean NMR/round": m.mean, "mean % of B": m.mean_pct, "Sharpe": m.sharpe,
+                       "track NMR/round": m.tracking_error}
               for n, r in per.items() for k, m in r.strategies.items()}).T.round(3)"""),
     code("""fig, ax = plt.subplots(figsize=(6, 3.2), dpi=70)
 for n, r in per.items():
@@ -186,7 +186,8 @@ per["per-round stakes"].payouts["current"].cumsum().plot(ax=ax, lw=1, ls="--", l
 ax.legend(fontsize=7); ax.set_title("cumulative payout (NMR), out of sample"); ax.set_xlabel("round")
 plt.tight_layout(); plt.show()"""),
     code("""# The out-of-sample table as JSON: tests compare it with `stakealloc backtest --json` for the same settings.
-print(json.dumps({"settings": res.settings, "strategies": res.strategies}, sort_keys=True))""",
+doc = res.to_dict()
+print(json.dumps({"settings": doc["settings"], "strategies": doc["strategies"]}, sort_keys=True))""",
          metadata={"tags": ["oos-json"]}),
 ]
 nb["cells"] = cells
