@@ -5,25 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import math
-from dataclasses import dataclass
 
 import pandas as pd
 
 from .errors import ConfigError
 from .instruments import Instrument
 from .regimes import Regime
-from .types import Side
-
-
-@dataclass(frozen=True)
-class Target:
-    model: str
-    side: Side
-    score: str
-    target: float  # NMR of exposure to this score
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "side", Side(self.side))  # "long" / "short" as given by callers
+from .types import Side, Target  # Target is read from here too
 
 
 def compute(weights: pd.Series, info: dict[str, Instrument], regime: Regime, leverage: float,

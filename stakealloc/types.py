@@ -109,6 +109,19 @@ class StakeMode(StrEnum):
 
 
 @dataclass(frozen=True)
+class Target:
+    """A target exposure: NMR of one (model, side) to one payout score."""
+
+    model: str
+    side: Side
+    score: str
+    target: float  # NMR of exposure to this score
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "side", Side(self.side))  # "long" / "short" as given by callers
+
+
+@dataclass(frozen=True)
 class Dropped:
     """An instrument left out of the weights, and why."""
 

@@ -115,3 +115,15 @@ def test_the_notebook_uses_only_the_public_api():
     assert used, "the notebook imports stakealloc"
     for module, names in used:
         assert module == "stakealloc" and names <= public, (module, names - public)
+
+
+def test_the_slot_program_loads_neither_pandas_nor_the_config_parser():
+    """`stakealloc.slots` is the integer program alone: a benchmark or a library caller imports it without
+    pandas and without the fleet file's parser."""
+    import subprocess
+    import sys
+
+    code = ("import sys, stakealloc.slots; print(sorted(m for m in ('pandas', 'stakealloc.config', "
+            "'stakealloc.instruments') if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "[]", (r.stdout, r.stderr)

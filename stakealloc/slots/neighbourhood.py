@@ -8,9 +8,8 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
-from ..targets import Target
 from ..tolerance import IMPROVEMENT
-from ..types import SolverName
+from ..types import SolverName, Target
 from .columns import separable_values
 from .compact import solve_compact
 from .partition import sub_partition

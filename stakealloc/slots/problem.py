@@ -14,9 +14,8 @@ from typing import TYPE_CHECKING
 
 from ..errors import OptimizationError
 from ..regimes import Regime
-from ..targets import Target
 from ..tolerance import CAPACITY_SLACK
-from ..types import Formulation, Objective, PlanSource, Ref, Side, SolverName, SolveStatus
+from ..types import Formulation, Objective, PlanSource, Ref, Side, SolverName, SolveStatus, Target
 
 if TYPE_CHECKING:
     from ..tracking import Streams
