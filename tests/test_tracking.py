@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import BASE_FLEET, run_cli
+from conftest import BASE_FLEET, run_cli, run_process
 
 from stakealloc import tracking
 from stakealloc.config import Objective, Ref, SolverName
@@ -164,7 +164,7 @@ def test_tracking_plans_do_not_depend_on_the_hash_seed(write_fleet, tmp_path):
     fleet = write_fleet(TRACK_FLEET)
     plans = []
     for seed in ("1", "77"):
-        r = run_cli("run", str(fleet), "--json", str(tmp_path / f"p{seed}.json"), env={"PYTHONHASHSEED": seed})
+        r = run_process("run", str(fleet), "--json", str(tmp_path / f"p{seed}.json"), env={"PYTHONHASHSEED": seed})
         assert r.returncode == 0, r.stderr
         plans.append(json.loads((tmp_path / f"p{seed}.json").read_text()))
     assert plans[0]["slots"] == plans[1]["slots"] and plans[0]["tracking_error"] == plans[1]["tracking_error"]
