@@ -64,13 +64,27 @@ def sync(spec: FleetSpec, *, offline: bool, progress: bool, client: Client | Non
     facts: dict = _trusted(cache.load_facts, offline, {})
     client = None if offline else (client or Client.from_env(tournament=tournament))
     current_round = None if client is None else client.current_round()
+    rows = _refresh_scores(spec, cache, client, current_round, offline=offline, progress=progress)
+    rules, live_round, live_open = _refresh_rules(spec, cache, client, facts, current_round, offline=offline)
+    slot_facts = _refresh_stakes(spec, cache, client, facts, rows, current_round, (live_round, live_open), notes)
+    resolved = _resolved(spec, slot_facts, rules, live_round, live_open, notes, offline=offline)
+    table = validate_table(pd.DataFrame(rows, columns=["round", "model", "score", "value", "resolved"]), "Numerai API")
+    # the URL's path may hold a key (someone put it there): scrubbed like every message
+    where = "cache (offline)" if offline else f"Numerai API ({client.scrub(client.display_url)})"  # type: ignore
+    return ScoreData(resolved, table, where, current_round if client is not None else None, rules, tuple(notes),
+                     deadline=client.close_staking_time if client is not None else None)._trusted()
 
+
+def _refresh_scores(spec: FleetSpec, cache: Cache, client: Client | None, current_round: int | None, *,
+                    offline: bool, progress: bool) -> list[tuple]:
+    """Every model's per-round scores as (round, model, score, value, resolved): the cache's, refreshed from
+    the API where rounds can still change (online), or the cache's alone (offline: every model must be there)."""
     rows: list[tuple] = []
     missing: list[str] = []
     legacy = [m for m in spec.models if cache.legacy_path(m) is not None]
     if legacy:
         log.warning(f"the cache holds scores of {', '.join(legacy)} in an older format (short score names); "
-              + ("they are not used" if offline else "they are fetched again by displayName"))
+                    + ("they are not used" if offline else "they are fetched again by displayName"))
     bar = Progress(len(spec.models), "scores", progress and not offline)
     for i, m in enumerate(spec.models):
         hit = _trusted(lambda m=m: cache.load_scores(m), offline, None)
@@ -94,8 +108,13 @@ def sync(spec: FleetSpec, *, offline: bool, progress: bool, client: Client | Non
     if missing:
         raise DataError(f"offline: no cached scores for {', '.join(missing)}; run `stakealloc fetch` first",
                         key="offline")
+    return rows
 
-    # The rounds' payout rules: for the backtest (each round booked with its own) and for `live`.
+
+def _refresh_rules(spec: FleetSpec, cache: Cache, client: Client | None, facts: dict, current_round: int | None,
+                   *, offline: bool) -> tuple[dict[int, list[ScoreConfig]], int | None, bool]:
+    """The rounds' payout rules (for the backtest, each round booked with its own, and for `live`), and the
+    round whose rules `live` plans with and whether it is open."""
     rules = _trusted(cache.load_rules, offline, {})
     live_round = facts.get("live_round") if isinstance(facts.get("live_round"), int) else None
     live_open = bool(facts.get("live_open"))
@@ -111,23 +130,37 @@ def sync(spec: FleetSpec, *, offline: bool, progress: bool, client: Client | Non
             else:
                 live_round = newest_with_payout(rules)
         cache.save_rules(rules)
+    return rules, live_round, live_open
 
+
+def _refresh_stakes(spec: FleetSpec, cache: Cache, client: Client | None, facts: dict, rows: list[tuple],
+                    current_round: int | None, live: tuple[int | None, bool], notes: list[str]) -> dict:
+    """Each slot's facts (its fixed stake where the file leaves it to the API; under per-round staking its
+    current per-round stake): the cache's, refreshed online and saved with the round facts."""
     slot_facts = facts.get("slots", {}) if isinstance(facts.get("slots"), dict) else {}
     slot_facts = {k: v for k, v in slot_facts.items() if isinstance(v, dict)}  # a valid checksum, odd values
-    per_round = spec.staking.per_round_system
-    # The fixed system's stakeValue is never read under per-round staking (it reads 0 for migrated models).
-    need_stake = [] if per_round else [s.name for s in spec.slots if s.stake is None]
     if client is not None:
-        for name in need_stake:
+        for name in _need_stake(spec):
             slot_facts[name] = {**slot_facts.get(name, {}), "stake": client.stake(name)}
-        if per_round:
+        if spec.staking.per_round_system:
             resolved_rounds = [r[0] for r in rows if r[4]]
             _per_round_facts(client, spec, slot_facts, max(resolved_rounds) if resolved_rounds else None, notes)
-        cache.save_facts({"slots": slot_facts, "current_round": current_round, "live_round": live_round,
-                          "live_open": live_open})
+        cache.save_facts({"slots": slot_facts, "current_round": current_round, "live_round": live[0],
+                          "live_open": live[1]})
+    return slot_facts
 
+
+def _need_stake(spec: FleetSpec) -> list[str]:
+    """Slots whose fixed stake comes from the API. The fixed system's stakeValue is never read under per-round
+    staking (it reads 0 for migrated models)."""
+    return [] if spec.staking.per_round_system else [s.name for s in spec.slots if s.stake is None]
+
+
+def _resolved(spec: FleetSpec, slot_facts: dict, rules: dict[int, list[ScoreConfig]], live_round: int | None,
+              live_open: bool, notes: list[str], *, offline: bool):
+    """The fleet resolved with what the API states: the stakes, the live regime, the current per-round stakes."""
     stakes: dict[str, float] = {}
-    for name in need_stake:
+    for name in _need_stake(spec):
         stake = slot_facts.get(name, {}).get("stake")
         if stake is None:
             raise DataError(f"offline: no cached stake for slot {name!r}; run `stakealloc fetch` first", key="offline")
@@ -146,20 +179,14 @@ def sync(spec: FleetSpec, *, offline: bool, progress: bool, client: Client | Non
             notes.append(f"no round is open: the payout rules are those of round {live_round}, the newest with "
                          "payout configurations")
     current, locked_now = {}, None
-    if per_round:
+    if spec.staking.per_round_system:
         current, locked_now = _current_stakes(spec, slot_facts, notes)
     try:
-        resolved = resolve(spec, Facts(stakes=stakes, regime=regime, current_stakes=current, locked_now=locked_now))
+        return resolve(spec, Facts(stakes=stakes, regime=regime, current_stakes=current, locked_now=locked_now))
     except ConfigError as e:
         if stakes and e.key == "stakes":  # the file was fine; the API's stakes break a range
             raise DataError(f"with the API's stakes: {e}") from None
         raise
-
-    table = validate_table(pd.DataFrame(rows, columns=["round", "model", "score", "value", "resolved"]), "Numerai API")
-    # the URL's path may hold a key (someone put it there): scrubbed like every message
-    where = "cache (offline)" if offline else f"Numerai API ({client.scrub(client.display_url)})"  # type: ignore
-    return ScoreData(resolved, table, where, current_round if client is not None else None, rules, tuple(notes),
-                     deadline=client.close_staking_time if client is not None else None)._trusted()
 
 
 def _per_round_facts(client: Client, spec: FleetSpec, slot_facts: dict, last_resolved: int | None,
