@@ -39,7 +39,7 @@ def main() -> None:
     t0 = time.perf_counter()
     res = walkforward.run(fleet, table, MEASURES + ["equal", "current"], step=5)
     total = time.perf_counter() - t0
-    n = res.settings["decisions"]
+    n = res.settings.decisions
     print(f"\nfull backtest: {len(MEASURES)} measures + 2 baselines × {n} decisions (+ in-sample fits): {total:.1f} s, "
           f"{total / (n * len(MEASURES)) * 1e3:.0f} ms per (measure, decision)")
 

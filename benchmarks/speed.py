@@ -120,7 +120,7 @@ def backtest_rows() -> list[str]:
         t0 = time.perf_counter()
         res = walkforward.run(fleet.with_overrides(objective=Objective.EXPOSURE), table,
                            MEASURES + ["equal", "current"], step=5, jobs=jobs)
-        rows.append(f"| 13 measures + 2 baselines × {res.settings['decisions']} decisions | --jobs {jobs} | "
+        rows.append(f"| 13 measures + 2 baselines × {res.settings.decisions} decisions | --jobs {jobs} | "
                     f"{time.perf_counter() - t0:.1f} s |")
     return rows
 

@@ -52,9 +52,9 @@ def main() -> None:
         res = backtest(fleet, load_scores(fleet), step=a.step, jobs=a.jobs)
         rows.append((name, res, time.perf_counter() - t0))
     s = rows[0][1].settings
-    print(f"decisions every {s['step']} rounds from {s['first_decision']} to {s['last_decision']} ({s['decisions']}), "
-          f"lag {s['lag']}, objective {s['objective']}, time limit {a.time_limit:g} s, payouts in NMR per round "
-          f"(B = {s['total_stake']:g})\n")
+    print(f"decisions every {s.step} rounds from {s.first_decision} to {s.last_decision} ({s.decisions}), "
+          f"lag {s.lag}, objective {s.objective}, time limit {a.time_limit:g} s, payouts in NMR per round "
+          f"(B = {s.total_stake:g})\n")
     print("| staking | strategy | mean NMR/round | mean % of B | Sharpe | non-overlapping Sharpe | "
           "out-of-sample tracking error (NMR/round) | plans not proven | seconds |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -62,7 +62,7 @@ def main() -> None:
         for k, m in res.strategies.items():
             te = "" if m.tracking_error is None else f"{m.tracking_error:.3f}"
             print(f"| {name} | {k} | {m.mean:.2f} | {m.mean_pct:.3f} | {m.sharpe:.3f} | "
-                  f"{m.non_overlapping.sharpe:.3f} | {te} | {res.settings['unproven'].get(k, '')} | {secs:.0f} |")
+                  f"{m.non_overlapping.sharpe:.3f} | {te} | {res.settings.unproven.get(k, '')} | {secs:.0f} |")
 
 
 if __name__ == "__main__":

@@ -262,6 +262,53 @@ class Metrics(Summary):
 
 
 @dataclass(frozen=True)
+class Bootstrap:
+    """The block bootstrap behind the comparisons: blocks of `block` consecutive held rounds, `samples`
+    resamples from `seed`, two-sided intervals at `level`."""
+
+    block: int
+    samples: int
+    seed: int
+    level: float
+
+
+@dataclass(frozen=True)
+class BacktestSettings:
+    """How a backtest ran: a decision every `step` rounds (`decisions` of them, `first_decision` to
+    `last_decision`), each seeing scores resolved `lag` rounds before it; payouts booked on `rounds` (first,
+    last) with these `payout_factors` and `clip`, `own_rules_rounds` of them under their own payout rules;
+    `total_stake` in NMR (per round under per-round staking); `unproven` plans by strategy; the verdict."""
+
+    step: int
+    lag: int
+    lag_source: str
+    decisions: int
+    first_decision: int
+    last_decision: int
+    rounds: tuple[int, int] | None
+    payout_factors: dict[str, float]
+    clip: float | None
+    own_rules_rounds: int
+    plan_rules_rounds: int
+    total_stake: float
+    regime: str
+    lookback: int
+    linkage: str
+    objective: str
+    unproven: dict[str, int]
+    non_overlapping_every: int
+    staking: str
+    notes: list[str]
+    bootstrap: Bootstrap
+    verdict: str
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["rounds"] = None if self.rounds is None else list(self.rounds)
+        return d
+
+
+@dataclass(frozen=True)
 class Decision:
     round: int
     strategy: str
@@ -279,14 +326,14 @@ class BacktestResult:
     decisions: list[Decision]
     payouts: pd.DataFrame  # rounds × strategies, NMR
     in_sample: dict[str, Metrics]
-    settings: dict
+    settings: BacktestSettings
     source: str = ""  # where the scores came from (the API sets it; not in the JSON, whose settings say how)
 
     def to_dict(self) -> dict:
         """The result as the CLI's --json writes it."""
-        per_round = self.settings.get("staking") == "per-round"
+        per_round = self.settings.staking == "per-round"
         return {
-            "settings": self.settings,
+            "settings": self.settings.to_dict(),
             "strategies": {k: m.to_dict() for k, m in self.strategies.items()},
             "in_sample": {k: m.to_dict() for k, m in self.in_sample.items()},
             "decisions": [{"round": d.round, "strategy": d.strategy, "window": list(d.window) if d.window else None,

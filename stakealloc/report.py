@@ -276,24 +276,24 @@ def backtest_text(res: BacktestResult, title: str) -> str:
     """The backtest's settings and its out-of-sample and in-sample tables, as printed."""
     s = res.settings
     lines = [title,
-             f"  decisions every {s['step']} rounds from {s['first_decision']} to {s['last_decision']} "
-             f"({s['decisions']}); payouts booked on rounds {s['rounds'][0]}–{s['rounds'][1]}; lag {s['lag']} "
-             f"({s['lag_source']}); lookback {s['lookback']}",
-             f"  payout = stake × clip(Σ factor × multiplier × score, ±{s['clip']:g}); factors "
-             + ", ".join(f"{k} {f:g}" for k, f in s["payout_factors"].items()),
-             (f"  {s['own_rules_rounds']} rounds booked under their own rules (the API's roundScoreConfigs), "
-              f"{s['plan_rules_rounds']} under the plan's" if s["own_rules_rounds"]
+             f"  decisions every {s.step} rounds from {s.first_decision} to {s.last_decision} "
+             f"({s.decisions}); payouts booked on rounds {s.rounds[0]}–{s.rounds[1]}; lag {s.lag} "
+             f"({s.lag_source}); lookback {s.lookback}",
+             f"  payout = stake × clip(Σ factor × multiplier × score, ±{s.clip:g}); factors "
+             + ", ".join(f"{k} {f:g}" for k, f in s.payout_factors.items()),
+             (f"  {s.own_rules_rounds} rounds booked under their own rules (the API's roundScoreConfigs), "
+              f"{s.plan_rules_rounds} under the plan's" if s.own_rules_rounds
               else "  every round booked under the plan's rules: no round's own payout rules are known "
                    "(the current ones were used)"),
-             (f"  per-round stakes: budget {s['total_stake']:,.2f} NMR per round, payouts in NMR per round and % of "
-              "it" if s.get("staking") == "per-round" else f"  total stake {s['total_stake']:,.2f} NMR")
-             + f"; non-overlapping = every {s['non_overlapping_every']}th round",
-             f"  slot objective {s['objective']}; plans not proven optimal: "
-             + (", ".join(f"{k} {v}" for k, v in s["unproven"].items() if v) or "none")
+             (f"  per-round stakes: budget {s.total_stake:,.2f} NMR per round, payouts in NMR per round and % of "
+              "it" if s.staking == "per-round" else f"  total stake {s.total_stake:,.2f} NMR")
+             + f"; non-overlapping = every {s.non_overlapping_every}th round",
+             f"  slot objective {s.objective}; plans not proven optimal: "
+             + (", ".join(f"{k} {v}" for k, v in s.unproven.items() if v) or "none")
              + "; track = out-of-sample mean |plan − target| linear payout, NMR/round"]
-    lines += [f"  note: {n}" for n in s.get("notes", [])]
-    if s.get("verdict"):
-        lines.append(f"  verdict: {s['verdict']}")
+    lines += [f"  note: {n}" for n in s.notes]
+    if s.verdict:
+        lines.append(f"  verdict: {s.verdict}")
     hdr = (f"  {'strategy':<9} {'total NMR':>10} {'mean NMR':>9} {'mean %':>7} {'Sharpe':>7} {'max DD':>9} "
            f"{'CVaR5':>8} {'turnover':>8} {'track':>7} | {'mean %':>7} {'Sharpe':>7} {'max DD':>9} {'n':>3}")
     for name, tab in (("out of sample (walk forward)", res.strategies),
@@ -306,11 +306,11 @@ def backtest_text(res: BacktestResult, title: str) -> str:
             lines.append(f"  {k:<9} {m.total:>10,.1f} {m.mean:>9.2f} {m.mean_pct:>7.3f} {m.sharpe:>7.3f} "
                          f"{m.max_drawdown:>9,.1f} {m.cvar5:>8.1f} {t:>8} {te:>7} | {no.mean_pct:>7.3f} "
                          f"{no.sharpe:>7.3f} {no.max_drawdown:>9,.1f} {no.rounds:>3}")
-    bs = s.get("bootstrap")
+    bs = s.bootstrap
     rows = [(k, m) for k, m in res.strategies.items() if m.vs_current is not None or m.vs_equal is not None]
     if bs and rows:
-        lines += ["", f"  out of sample against the baselines (difference; {bs['level']:.0%} block-bootstrap interval, "
-                      f"blocks of {bs['block']} rounds, {bs['samples']} samples, seed {bs['seed']})",
+        lines += ["", f"  out of sample against the baselines (difference; {bs.level:.0%} block-bootstrap interval, "
+                      f"blocks of {bs.block} rounds, {bs.samples} samples, seed {bs.seed})",
                   f"  {'strategy':<9} {'vs':<8} {'mean NMR/round':>15} {'interval':>21} {'Sharpe':>8} {'interval':>19}"]
         for k, m in rows:
             for base in ("current", "equal"):

@@ -109,8 +109,8 @@ def compute_group(fleet: Fleet, table: pd.DataFrame, rules: dict, cells: list[Ce
     # `current` runs beside every group (it is cheap): each cell is compared with doing nothing
     with_current = strategies + ([] if "current" in strategies or not walkforward.current_known(f) else ["current"])
     res = walkforward.run(f, table, with_current, step=step, lag=lag, rules=rules, jobs=1, in_sample=False)
-    n = res.settings["decisions"]
-    return [_row(c, res.strategies[c.risk_measure], n, res.settings["unproven"].get(c.risk_measure, 0))
+    n = res.settings.decisions
+    return [_row(c, res.strategies[c.risk_measure], n, res.settings.unproven.get(c.risk_measure, 0))
             for c in cells]
 
 

@@ -26,7 +26,7 @@ from .errors import ConfigError, DataError
 from .payout import Held, RoundRules, ScoreArrays, slot_payouts, summary, wide_scores
 from .pipeline import regime_table, slot_inputs, slot_rows, solve_slots
 from .progress import Progress
-from .records import BacktestResult, Comparison, Decision, Metrics, SlotRow
+from .records import BacktestResult, BacktestSettings, Bootstrap, Comparison, Decision, Metrics, SlotRow
 from .regimes import LAG_MARGIN, Regime, ScoreConfig, ScoreSpec
 from .scores import BUNDLED_COLUMNS, column_of
 from .types import Ref, Side, SolveStatus
@@ -394,17 +394,15 @@ def run(fleet: Fleet, table: pd.DataFrame, strategies: list[str], *, step: int =
     for s, cmp in compare(payouts, stake, block).items():
         table_out[s] = replace(table_out[s], **cmp)
     in_sample_tab = _in_sample(fleet, resolved, strategies, runner, book, held_rounds) if in_sample else {}
-    settings = {"step": step, "lag": lag, "lag_source": lag_source, "decisions": len(ds), "first_decision": ds[0],
-                "last_decision": ds[-1], "rounds": [held_rounds[0], held_rounds[-1]] if held_rounds else None,
-                "payout_factors": dict(zip(regime.scores, fleet.payout.factors)), "clip": fleet.payout.clip_value,
-                "own_rules_rounds": book.own_rounds, "plan_rules_rounds": len(held_rounds) - book.own_rounds,
-                "total_stake": stake, "regime": regime.name, "lookback": fleet.portfolio.lookback,
-                "linkage": fleet.portfolio.linkage, "objective": fleet.solver.objective.value,
-                "unproven": unproven, "non_overlapping_every": NON_OVERLAP,
-                "staking": fleet.staking.system.value, "notes": notes,
-                "bootstrap": {"block": block, "samples": BOOTSTRAP_SAMPLES, "seed": BOOTSTRAP_SEED,
-                              "level": BOOTSTRAP_LEVEL},
-                "verdict": verdict(table_out)}
+    settings = BacktestSettings(
+        step=step, lag=lag, lag_source=lag_source, decisions=len(ds), first_decision=ds[0], last_decision=ds[-1],
+        rounds=(held_rounds[0], held_rounds[-1]) if held_rounds else None,
+        payout_factors=dict(zip(regime.scores, fleet.payout.factors)), clip=fleet.payout.clip_value,
+        own_rules_rounds=book.own_rounds, plan_rules_rounds=len(held_rounds) - book.own_rounds, total_stake=stake,
+        regime=regime.name, lookback=fleet.portfolio.lookback, linkage=fleet.portfolio.linkage,
+        objective=fleet.solver.objective.value, unproven=unproven, non_overlapping_every=NON_OVERLAP,
+        staking=fleet.staking.system.value, notes=notes,
+        bootstrap=Bootstrap(block, BOOTSTRAP_SAMPLES, BOOTSTRAP_SEED, BOOTSTRAP_LEVEL), verdict=verdict(table_out))
     return BacktestResult(table_out, decisions, payouts, in_sample_tab, settings)
 
 

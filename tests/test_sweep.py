@@ -52,7 +52,7 @@ def test_small_grid_equals_the_cell_by_cell_backtest(setup, tmp_path):
             assert float(row["sharpe"]) == pytest.approx(m.sharpe, rel=1e-9)
             assert float(row["mean_pct"]) == pytest.approx(m.mean_pct, rel=1e-9)
             assert float(row["tracking_error"]) == pytest.approx(m.tracking_error, rel=1e-9)
-            assert int(row["decisions"]) == res.settings["decisions"] and int(row["unproven"]) == 0
+            assert int(row["decisions"]) == res.settings.decisions and int(row["unproven"]) == 0
     m = json.loads((tmp_path / "a" / "meta.json").read_text())
     assert set(m) == {"version", "fleet_sha256", "data_sha256", "rounds", "settings", "executor", "cells_computed",
                       "cells_reused"}

@@ -186,10 +186,10 @@ def test_backtest_tracking_error_out_of_sample(bundled, write_fleet):
     fleet = load_fleet(write_fleet(TRACK_FLEET.replace("[portfolio]", "[portfolio]\nlookback = 60\nmin_rounds = 40")))
     cut = bundled[bundled["round"] <= 975]
     res = walkforward.run(fleet, cut, ["MV", "equal", "current"], step=5)
-    assert res.settings["objective"] == "tracking"
+    assert res.settings.objective == "tracking"
     assert res.strategies["current"].tracking_error is None
     for s in ("MV", "equal"):
         assert res.strategies[s].tracking_error > 0
     ex = walkforward.run(fleet.with_overrides(objective=Objective.EXPOSURE),
                       cut, ["MV", "equal", "current"], step=5)
-    assert ex.settings["objective"] == "exposure" and ex.strategies["MV"].tracking_error > 0
+    assert ex.settings.objective == "exposure" and ex.strategies["MV"].tracking_error > 0

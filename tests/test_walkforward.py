@@ -132,7 +132,7 @@ def test_baselines(bundled, small_fleet):
     expect = 1000 * float(np.clip(0.5 * t.loc[r, "canon_corr"] + 2 * t.loc[r, "canon_mmc"], -0.05, 0.05))
     assert pay.iloc[0] == pytest.approx(expect)
     assert set(res.in_sample) == {"MV", "equal", "current"}
-    assert res.settings["own_rules_rounds"] == 0
+    assert res.settings.own_rules_rounds == 0
 
 
 def test_each_round_booked_under_its_own_rules(bundled, small_fleet):
@@ -150,7 +150,7 @@ def test_each_round_booked_under_its_own_rules(bundled, small_fleet):
                                                                  + 2 * t.loc[old_r, "canon_mmc"], -0.05, 0.05)))
     assert pay.loc[new_r] == pytest.approx(1000 * float(np.clip(0.75 * t.loc[new_r, "canon_corr"]
                                                                  + 0.5 * 2.25 * t.loc[new_r, "canon_mmc"], -0.1, 0.1)))
-    assert res.settings["own_rules_rounds"] == len([r for r in pay.index if r >= 960]) > 0
+    assert res.settings.own_rules_rounds == len([r for r in pay.index if r >= 960]) > 0
     from stakealloc.report import backtest_text
 
     assert "rounds booked under their own rules" in backtest_text(res, "t")
@@ -247,7 +247,7 @@ def test_parallel_decisions_equal_one_process(bundled, small_fleet):
     cut = bundled[bundled["round"] <= 1010]
     one = walkforward.run(small_fleet, cut, ["MV", "CDaR", "equal", "current"], step=5, jobs=1)
     two = walkforward.run(small_fleet, cut, ["MV", "CDaR", "equal", "current"], step=5, jobs=2)
-    assert one.settings["decisions"] >= 8
+    assert one.settings.decisions >= 8
     assert one.decisions == two.decisions
     pd.testing.assert_frame_equal(one.payouts, two.payouts)
     assert one.strategies == two.strategies and one.in_sample == two.in_sample

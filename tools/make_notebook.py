@@ -40,10 +40,10 @@ STEP = 5  # the lag is derived from the payout scores' horizon (25 for 20-day sc
 strategies = MEASURES + ["equal", "current"]
 res = backtest(fleet, scores, strategies=strategies, step=STEP)
 s = res.settings
-print(f"decisions every {s['step']} rounds from {s['first_decision']} to {s['last_decision']} ({s['decisions']}); "
-      f"payouts booked on rounds {s['rounds'][0]}–{s['rounds'][1]}; lag {s['lag']} ({s['lag_source']})")
-print(f"payout = stake × clip(Σ factor × multiplier × score, ±{s['clip']:g}); factors "
-      + ", ".join(f"{k} {v:g}" for k, v in s["payout_factors"].items()))"""),
+print(f"decisions every {s.step} rounds from {s.first_decision} to {s.last_decision} ({s.decisions}); "
+      f"payouts booked on rounds {s.rounds[0]}–{s.rounds[1]}; lag {s.lag} ({s.lag_source})")
+print(f"payout = stake × clip(Σ factor × multiplier × score, ±{s.clip:g}); factors "
+      + ", ".join(f"{k} {v:g}" for k, v in s.payout_factors.items()))"""),
     md("""## Out of sample beside in sample
 
 Left: walk forward. Right: weights fitted once on *all* rounds and held throughout, which uses the future
@@ -105,8 +105,8 @@ lines = [
     f"* In sample, {dd_beats_mv} of the {len(drawdown)} drawdown measures run here ({', '.join(drawdown)}) beat "
     f"volatility (MV, Sharpe {ins_sharpe['MV']:.3f}); out of sample, "
     f"{sum(oos_sharpe[k] > oos_sharpe['MV'] for k in drawdown)} of them do.",
-    f"* The verdict of the backtest: {s['verdict']} (90 % block-bootstrap intervals over the held rounds, blocks "
-    f"of {s['bootstrap']['block']} rounds; the table in `stakealloc backtest`).",
+    f"* The verdict of the backtest: {s.verdict} (90 % block-bootstrap intervals over the held rounds, blocks "
+    f"of {s.bootstrap.block} rounds; the table in `stakealloc backtest`).",
     f"* Turnover (slots changed per decision): lowest {min(turn, key=turn.get)} ({min(turn.values()):.2f}), "
     f"highest {max(turn, key=turn.get)} ({max(turn.values()):.2f}).",
     "* Caveats: one fleet, one period (2025–2026 daily rounds), a constant payout factor of 1, and the short "
@@ -126,7 +126,7 @@ for objective in ("exposure", "tracking"):
     f = fleet.with_overrides(objective=objective, time_limit=1.0)
     cmp[objective] = backtest(f, scores, strategies=CMP + ["equal"], step=20)
 rows = {(o, k): {"mean %": m.mean_pct, "Sharpe": m.sharpe, "track NMR/round": m.tracking_error,
-                 "turnover": m.turnover, "unproven": r.settings["unproven"][k]}
+                 "turnover": m.turnover, "unproven": r.settings.unproven[k]}
         for o, r in cmp.items() for k, m in r.strategies.items()}
 pd.DataFrame(rows).T.round(3)"""),
     code("""fig, ax = plt.subplots(1, 2, figsize=(11, 3.4), dpi=70)
