@@ -129,6 +129,7 @@ def assign(fleet: Fleet | FleetSpec, targets: str | Path, *, offline: bool = Fal
     """The slot plan for target exposures you computed yourself: `targets` is a CSV `model,side,score,target`
     (NMR). No scores are needed but the API's stakes where the file leaves them to it. Under the default
     objective the plan uses `exposure`: tracking needs the weights' window, which given targets lack."""
+    from . import objectives
     from . import targets as _targets
     from .config import Objective, resolve
     from .pipeline import assemble
@@ -140,9 +141,10 @@ def assign(fleet: Fleet | FleetSpec, targets: str | Path, *, offline: bool = Fal
         fleet = fleet.with_overrides(objective=Objective.EXPOSURE)
     f = fleet if isinstance(fleet, Fleet) else (load_scores(fleet, offline=offline).fleet if fleet.needs_api
                                                 else resolve(fleet))
-    if f.solver.objective is Objective.TRACKING:
-        raise ConfigError('solver.objective: "tracking" follows the target portfolio\'s payout over the weights\' '
-                          'window, which given targets do not have; run assign with --objective exposure')
+    if objectives.of(f.solver.objective).needs_streams:
+        raise ConfigError(f'solver.objective: "{f.solver.objective.value}" follows '
+                          f'{objectives.of(f.solver.objective).what}, which given targets do not have; run assign '
+                          'with --objective exposure')
     tg = _targets.parse_csv(_read_text(targets, "targets"), str(targets), f.payout.regime, f.models,
                             f.portfolio.leverage)
     return assemble(f, tg, table=None, wt=None, source=f"targets {targets}")

@@ -8,8 +8,8 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 import pandas as pd
 
-from . import hrp, instruments, slots, targets, tracking
-from .config import Fleet, Objective, Source
+from . import hrp, instruments, objectives, slots, targets, tracking
+from .config import Fleet, Source
 from .errors import ConfigError, DataError
 from .payout import Held, slot_payouts, summary, wide_scores
 from .records import DataSummary, Plan, SlotRow, TargetRow, WindowPerformance
@@ -117,9 +117,9 @@ def slot_problem(fleet: Fleet, si: list[slots.SlotInput], tg: tuple[Target, ...]
                  st: tracking.Streams | None) -> slots.SlotProblem:
     """The slot program for the fleet's objective; tracking needs the window's streams `st`."""
     s = fleet.solver
-    if s.objective is Objective.TRACKING and st is None:
-        raise ConfigError('solver.objective: "tracking" follows the target portfolio\'s payout over the '
-                          'weights\' window, which given targets do not have; use objective = "exposure"')
+    if objectives.of(s.objective).needs_streams and st is None:
+        raise ConfigError(f'solver.objective: "{s.objective.value}" follows {objectives.of(s.objective).what}, '
+                          'which given targets do not have; use objective = "exposure"')
     return slots.SlotProblem.build(si, tg, fleet.payout.regime, fleet.models, change_penalty=s.change_penalty,
                                    objective=s.objective, streams=st, per_round=per_round(fleet))
 

@@ -8,10 +8,10 @@ import io
 import json
 from typing import TYPE_CHECKING
 
-from . import __version__
+from . import __version__, objectives
 from .errors import OptimizationError
 from .records import Plan
-from .types import Objective, PlanSource, SolveStatus
+from .types import PlanSource, SolveStatus
 
 if TYPE_CHECKING:
     from .numerai import AccountSlots
@@ -213,19 +213,19 @@ def _solver_and_data(p: Plan) -> list[str]:
     """The totals' solver and window lines, then the data section: the same for both staking systems."""
     out: list[str] = []
     sv = p.solver
-    kind = sv.objective_kind
+    obj = objectives.of(sv.objective_kind)
     nmr = "NMR per round" if p.per_round else "NMR"
-    pen = f" + change penalty {_fmt(p.penalty)}" if p.change_penalty and kind is Objective.EXPOSURE else ""
+    pen = f" + change penalty {_fmt(p.penalty)}" if p.change_penalty and obj.line == "deviation" else ""
     out.append(f"  deviation Σ|achieved − target| = {_fmt(p.deviation)} {nmr}{pen}"
-               + ("  (the objective)" if kind is Objective.EXPOSURE else ""))
+               + ("  (the objective)" if obj.line == "deviation" else ""))
     if p.tracking_error is not None:
         r = p.tracking_rounds
         tpen = (f" + change penalty {p.change_penalty * sum(s.changed for s in p.slots):,.2f} NMR/round"
-                if p.change_penalty and kind is Objective.TRACKING else "")
+                if p.change_penalty and obj.line == "tracking" else "")
         out.append(f"  tracking error: mean |plan payout − target payout| = {p.tracking_error:,.2f} NMR per round "
                    f"over rounds {r[0]}–{r[-1]} ({len(r)}, linear payout){tpen}"
-                   + ("  (the objective)" if kind is Objective.TRACKING else ""))
-    unit = "NMR" if kind is Objective.EXPOSURE and not p.per_round else "NMR per round"
+                   + ("  (the objective)" if obj.line == "tracking" else ""))
+    unit = obj.unit(p.per_round)
     proof = ("optimal (proven)" if sv.status is SolveStatus.OPTIMAL
              else f"feasible (NOT proven optimal: best bound {_fmt(sv.bound)}, gap {_fmt(sv.gap)} {unit})")
     out.append(f"  solver {sv.name}: {proof}, {sv.seconds:.2f} s"

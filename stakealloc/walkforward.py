@@ -20,8 +20,8 @@ from dataclasses import asdict, replace
 import numpy as np
 import pandas as pd
 
-from . import hrp, instruments, targets, tracking
-from .config import Fleet, Objective
+from . import hrp, instruments, objectives, targets, tracking
+from .config import Fleet
 from .errors import ConfigError, DataError
 from .payout import Held, RoundRules, ScoreArrays, slot_payouts, summary, wide_scores
 from .pipeline import regime_table, slot_inputs, slot_rows, solve_slots
@@ -151,7 +151,7 @@ class _Runner:
         (the tracking objective follows the target portfolio's payout over the rounds the weights saw)."""
         f = self.fleet
         tg = targets.compute(w, inst.info, self.regime, f.portfolio.leverage, f.total_stake)
-        tracking_on = f.solver.objective is Objective.TRACKING
+        tracking_on = objectives.of(f.solver.objective).needs_streams
         key = (tuple((t.model, t.side, t.score, t.target) for t in tg),
                tuple(int(r) for r in inst.returns.index) if tracking_on else None)
         if key not in self._plans:
