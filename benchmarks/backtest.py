@@ -11,7 +11,7 @@ import warnings
 from pathlib import Path
 
 from stakealloc import instruments, walkforward
-from stakealloc.config import load_fleet
+from stakealloc.api import load_fleet
 from stakealloc.hrp import RiskMeasure, hrp, riskfolio_hrp
 from stakealloc.pipeline import regime_table
 from stakealloc.scores import load_bundled

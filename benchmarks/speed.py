@@ -110,7 +110,8 @@ def run_rows(repeat: int) -> list[str]:
 
 def backtest_rows() -> list[str]:
     from stakealloc import walkforward
-    from stakealloc.config import Objective, load_fleet
+    from stakealloc.api import load_fleet
+    from stakealloc.config import Objective
     from stakealloc.scores import load_bundled
 
     fleet = load_fleet(ROOT / FIXED)

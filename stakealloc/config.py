@@ -530,11 +530,6 @@ def parse(path: str | Path) -> FleetSpec:
     return parse_fleet(doc, base=p.resolve().parent, path=p.resolve(), sha256=hashlib.sha256(blob).hexdigest())
 
 
-def load_fleet(path: str | Path) -> Fleet:
-    """Read a fleet file the file alone completes (stakes given, regime not live) into a Fleet."""
-    return resolve(parse(path))
-
-
 # --- reading helpers -------------------------------------------------------
 
 

@@ -8,7 +8,7 @@ import pytest
 from conftest import ROOT, run_cli
 
 from stakealloc.accept import accept
-from stakealloc.config import load_fleet
+from stakealloc.api import load_fleet
 from stakealloc.errors import ConfigError
 from stakealloc.pipeline import plan
 from stakealloc.report import json_text

@@ -286,7 +286,7 @@ PER_ROUND = BASE_FLEET.replace('regime = "classic-2024"', 'regime = "classic-r13
 
 
 def test_per_round_fleet_parses_with_the_budget_and_grid(write_fleet):
-    from stakealloc.config import load_fleet
+    from stakealloc.api import load_fleet
 
     f = load_fleet(write_fleet(PER_ROUND))
     assert f.staking.per_round_system and f.staking.budget == 100.0 and f.total_stake == 100.0
@@ -311,7 +311,7 @@ def test_per_round_fleet_parses_with_the_budget_and_grid(write_fleet):
     (("nmr = 6400", "per_round = 100"), None),
 ])
 def test_staking_errors_name_the_key(write_fleet, change, needle):
-    from stakealloc.config import load_fleet
+    from stakealloc.api import load_fleet
     from stakealloc.errors import ConfigError
 
     text = PER_ROUND.replace(*change)
@@ -324,7 +324,7 @@ def test_staking_errors_name_the_key(write_fleet, change, needle):
 
 
 def test_caps_below_the_budget_are_refused(write_fleet):
-    from stakealloc.config import load_fleet
+    from stakealloc.api import load_fleet
     from stakealloc.errors import ConfigError
 
     text = PER_ROUND

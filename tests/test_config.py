@@ -5,7 +5,8 @@ import re
 import pytest
 from conftest import BASE_FLEET, run_cli
 
-from stakealloc.config import Ref, load_fleet
+from stakealloc.api import load_fleet
+from stakealloc.config import Ref
 from stakealloc.errors import ConfigError
 
 
@@ -190,7 +191,8 @@ def test_riskfolio_codependence_without_riskfolio_names_the_key_and_the_extra(wr
 def test_lookback_below_min_rounds_is_refused_naming_both_keys(write_fleet):
     """Such a window makes no model eligible: the backtest and sweep used to hold `current` at every decision and
     report it under the strategies' labels."""
-    from stakealloc.config import load_fleet, parse
+    from stakealloc.api import load_fleet
+    from stakealloc.config import parse
 
     with pytest.raises(ConfigError, match=r"portfolio.lookback: 50 rounds cannot hold portfolio.min_rounds = 60"):
         parse(write_fleet(BASE_FLEET.replace("[portfolio]", "[portfolio]\nlookback = 50")))
@@ -201,7 +203,7 @@ def test_lookback_below_min_rounds_is_refused_naming_both_keys(write_fleet):
 
 def test_sweep_lookbacks_below_min_rounds_are_refused(write_fleet, tmp_path):
     from stakealloc import sweep
-    from stakealloc.config import load_fleet
+    from stakealloc.api import load_fleet
 
     fleet = load_fleet(write_fleet())
     with pytest.raises(ConfigError, match=r"^lookbacks: 40 rounds cannot hold") as e:
@@ -211,7 +213,8 @@ def test_sweep_lookbacks_below_min_rounds_are_refused(write_fleet, tmp_path):
 
 
 def test_overrides_accept_what_the_file_accepts_and_refuse_the_rest(write_fleet):
-    from stakealloc.config import load_fleet, parse_risk_measure
+    from stakealloc.api import load_fleet
+    from stakealloc.config import parse_risk_measure
     from stakealloc.types import Objective, RiskMeasure
 
     fleet = load_fleet(write_fleet())

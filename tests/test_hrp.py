@@ -71,7 +71,7 @@ def test_three_instruments_mv_by_hand():
 def real_window(bundled):
     from conftest import ROOT
 
-    from stakealloc.config import load_fleet
+    from stakealloc.api import load_fleet
     from stakealloc.instruments import build
     from stakealloc.pipeline import regime_table
 

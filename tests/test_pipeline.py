@@ -3,7 +3,7 @@
 import pytest
 from conftest import BASE_FLEET
 
-from stakealloc.config import load_fleet
+from stakealloc.api import load_fleet
 from stakealloc.errors import ConfigError
 from stakealloc.pipeline import regime_table
 from stakealloc.report import render

@@ -48,7 +48,7 @@ def test_fleet_parser_never_raises_anything_else(doc, tmp_path_factory):
 
 @given(text=st.text(alphabet=string.printable, max_size=300))
 def test_fleet_text_never_raises_anything_else(text, tmp_path_factory):
-    from stakealloc.config import load_fleet
+    from stakealloc.api import load_fleet
 
     p = tmp_path_factory.mktemp("t") / "f.toml"
     p.write_text(text)
@@ -139,7 +139,7 @@ def test_valid_fleet_documents_parse_to_what_they_say(doc, tmp_path_factory):
 
 @given(doc=valid_fleets())
 def test_valid_fleet_files_parse_to_what_they_say(doc, tmp_path_factory):
-    from stakealloc.config import load_fleet
+    from stakealloc.api import load_fleet
 
     p = tmp_path_factory.mktemp("vt") / "f.toml"
     p.write_text(_toml(doc))

@@ -14,7 +14,7 @@ import pytest
 from conftest import BASE_FLEET, run_cli
 
 from stakealloc import sweep, walkforward
-from stakealloc.config import load_fleet
+from stakealloc.api import load_fleet
 
 SMALL = BASE_FLEET.replace("[portfolio]", "[portfolio]\nlookback = 60\nmin_rounds = 40")
 GRID = dict(measures=["MV", "CVaR"], lookbacks=[50, 60], linkages=["single"], objectives=["exposure"], step=10,

@@ -181,7 +181,7 @@ def test_assign_with_tracking_is_bad_input(write_fleet, tmp_path):
 @pytest.mark.slow
 def test_backtest_tracking_error_out_of_sample(bundled, write_fleet):
     from stakealloc import walkforward
-    from stakealloc.config import load_fleet
+    from stakealloc.api import load_fleet
 
     fleet = load_fleet(write_fleet(TRACK_FLEET.replace("[portfolio]", "[portfolio]\nlookback = 60\nmin_rounds = 40")))
     cut = bundled[bundled["round"] <= 975]

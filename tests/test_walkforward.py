@@ -9,7 +9,7 @@ import pytest
 from conftest import BASE_FLEET, ROOT, run_cli
 
 from stakealloc import walkforward
-from stakealloc.config import load_fleet
+from stakealloc.api import load_fleet
 from stakealloc.payout import Held, RoundRules, slot_payouts, summary
 from stakealloc.records import Comparison, Metrics
 from stakealloc.regimes import PRESETS, ScoreConfig, ScoreSpec
