@@ -18,6 +18,7 @@ import pandas as pd
 
 from .config import Missing, Portfolio
 from .errors import DataError
+from .payout import wide_scores
 from .regimes import Regime
 from .types import SHORT, Dropped, Side, SidePolicy
 
@@ -73,16 +74,10 @@ def build(table: pd.DataFrame, models: tuple[str, ...], regime: Regime, p: Portf
 
     `table` holds the regime's scores under the regime's names (`scores.payout_table`)."""
     rounds = resolved_rounds(table, models, regime)
-    rows = table[table["model"].isin(models) & table["score"].isin(regime.scores) & table["round"].isin(rounds)]
     if len(rounds) < 2:
         raise DataError(f"fewer than 2 resolved rounds with scores for the fleet's models ({len(rounds)})")
     window = rounds[-p.lookback:]
-    rows = rows[rows["round"].isin(window)]
-    wide = {
-        k: rows[rows["score"] == k].pivot(index="round", columns="model", values="value")
-        .reindex(index=window, columns=list(models))
-        for k in regime.scores
-    }
+    wide = wide_scores(table, models, regime.scores, window)
 
     # (label for long side, series, model, score) in a stable order: models as listed, scores as in the regime.
     bases: list[tuple[str, pd.Series, str, str | None]] = []

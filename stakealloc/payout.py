@@ -33,12 +33,18 @@ class Held:
         object.__setattr__(self, "side", Side(self.side))  # "long" / "short" as given by callers
 
 
-def wide_scores(table: pd.DataFrame, models: tuple[str, ...], scores: tuple[str, ...]) -> dict[str, pd.DataFrame]:
-    """score -> rounds × models frame of resolved values (NaN where absent)."""
-    rows = table[table["resolved"] & table["model"].isin(models) & table["score"].isin(scores)]
-    rounds = sorted(rows["round"].unique())
+def wide_scores(table: pd.DataFrame, models: tuple[str, ...], scores: tuple[str, ...],
+                rounds: list[int] | None = None) -> dict[str, pd.DataFrame]:
+    """The one pivot of a long score table: score -> rounds × models frame of per-round scores (NaN where
+    absent), over `rounds` in that order, else over every round with resolved scores (resolved values only)."""
+    keep = table["model"].isin(models) & table["score"].isin(scores)
+    if rounds is None:
+        rows = table[table["resolved"] & keep]
+        rounds = sorted(rows["round"].unique())
+    else:
+        rows = table[keep & table["round"].isin(rounds)]
     return {k: rows[rows["score"] == k].pivot(index="round", columns="model", values="value")
-            .reindex(index=rounds, columns=list(models)) for k in scores}
+            .reindex(index=list(rounds), columns=list(models)) for k in scores}
 
 
 class ScoreArrays:

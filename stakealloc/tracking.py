@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .payout import wide_scores
 from .regimes import Regime
 from .targets import Target
 from .types import Side
@@ -40,13 +41,11 @@ class Streams:
 
 def streams(table: pd.DataFrame, rounds: list[int], models: tuple[str, ...], regime: Regime) -> Streams:
     """The window's scores from a score table whose scores carry the regime's names (`scores.payout_table`)."""
-    rows = table[table["model"].isin(models) & table["score"].isin(regime.scores) & table["round"].isin(rounds)]
+    wide = wide_scores(table, models, regime.scores, list(rounds))
     values = {}
     for k in regime.scores:
-        wide = rows[rows["score"] == k].pivot(index="round", columns="model", values="value").reindex(
-            index=list(rounds), columns=list(models))
         for m in models:
-            values[(m, k)] = np.nan_to_num(wide[m].to_numpy(dtype=float), nan=0.0)
+            values[(m, k)] = np.nan_to_num(wide[k][m].to_numpy(dtype=float), nan=0.0)
     return Streams(tuple(int(r) for r in rounds), values)
 
 
