@@ -3,7 +3,7 @@
 import re
 
 import pytest
-from conftest import BASE_FLEET, run_cli
+from conftest import BASE_FLEET, ROOT, run_cli
 
 from stakealloc.api import load_fleet
 from stakealloc.config import Ref
@@ -238,3 +238,31 @@ def test_a_close_name_in_models_is_named_as_such_not_suggested(write_fleet):
     with pytest.raises(ConfigError, match=r"slots\[0\] \(slot_a\).current: unknown model 'fearindex': not in models; "
                                           r"models lists 'fearindx', which is close: is one of the two misspelt\?"):
         load_fleet(write_fleet(text))
+
+
+def test_the_readme_lists_exactly_the_keys_the_parser_takes():
+    """README's fleet-file listing names every key the parser accepts, and no other (commented keys count:
+    they are the optional ones)."""
+    import re
+
+    from stakealloc import config
+
+    text = (ROOT / "README.md").read_text()
+    block = text.split("## The fleet file", 1)[1].split("```toml\n", 1)[1].split("\n```", 1)[0]
+    listed: dict[str, set[str]] = {"": set()}
+    section = ""
+    for line in block.splitlines():
+        head = re.match(r"^\[\[?(\w+)\]\]?", line)
+        if head:
+            section = head.group(1)
+            listed.setdefault(section, set())
+            continue
+        key = re.match(r"^(?:#\s*)?([a-z_]+)\s*=", line)
+        if key:
+            listed[section].add(key.group(1))
+        listed[section] |= set(re.findall(r"\b([a-z_]+) = \[", line.split("#", 1)[1])) if "custom:" in line else set()
+    declared = {"": {"models"}, "portfolio": set(config._PORTFOLIO), "payout": set(config._PAYOUT),
+                "data": set(config._DATA), "solver": set(config._SOLVER), "staking": set(config._STAKING),
+                "slots": set(config._SLOT)}
+    assert set(config._TOP) == {"models", *(k for k in declared if k)}
+    assert listed == declared
