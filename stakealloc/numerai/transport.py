@@ -111,24 +111,9 @@ class Transport:
                 elif status >= 400:
                     raise ApiError(f"{what}: HTTP {status} from the Numerai API")
                 else:
-                    try:
-                        body = json.loads(blob.decode("utf-8"))
-                    except (ValueError, UnicodeDecodeError, RecursionError):
-                        last = "malformed JSON in the response"
-                    else:
-                        if not isinstance(body, dict):
-                            last = "unexpected response shape"
-                        elif body.get("errors"):
-                            errs = body["errors"] if isinstance(body["errors"], list) else [body["errors"]]
-                            msgs = [self.scrub(str(e.get("message", e)) if isinstance(e, dict) else str(e))[:500]
-                                    for e in errs[:MAX_ERRORS_SHOWN]]
-                            more = f" (and {len(errs) - len(msgs)} more)" if len(errs) > len(msgs) else ""
-                            raise GraphQLError(f"{what}: the API answered with an error: {'; '.join(msgs)}{more}",
-                                               msgs)
-                        elif not isinstance(body.get("data"), dict):
-                            last = "response without data"
-                        else:
-                            return body["data"]
+                    data, last = self._answer(blob, what)
+                    if data is not None:
+                        return data
             if attempt < self.retries:
                 # Elapsed time includes real waits; an injected `sleep` that does not sleep still counts.
                 if max(time.monotonic() - t0, waited) + wait > self.budget:
@@ -137,6 +122,25 @@ class Transport:
                 self.sleep(wait)
                 waited += wait
         raise ApiError(self.scrub(f"{what}: gave up after {attempts} attempt{'s' if attempts > 1 else ''}: {last}"))
+
+    def _answer(self, blob: bytes, what: str) -> tuple[dict[str, Any] | None, str]:
+        """The `data` of a 2xx body, or (None, why the attempt is retried: a malformed body); a GraphQL `errors`
+        list is a GraphQLError (the server answered: no retry), its first few messages scrubbed and a count."""
+        try:
+            body = json.loads(blob.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            return None, "malformed JSON in the response"
+        if not isinstance(body, dict):
+            return None, "unexpected response shape"
+        if body.get("errors"):
+            errs = body["errors"] if isinstance(body["errors"], list) else [body["errors"]]
+            msgs = [self.scrub(str(e.get("message", e)) if isinstance(e, dict) else str(e))[:500]
+                    for e in errs[:MAX_ERRORS_SHOWN]]
+            more = f" (and {len(errs) - len(msgs)} more)" if len(errs) > len(msgs) else ""
+            raise GraphQLError(f"{what}: the API answered with an error: {'; '.join(msgs)}{more}", msgs)
+        if not isinstance(body.get("data"), dict):
+            return None, "response without data"
+        return body["data"], ""
 
     def _request(self, requests, query: str, variables: dict, headers: dict) -> tuple[int, float | None, bytes]:
         """(status, Retry-After seconds or None, body) of one POST within the total deadline (connect, headers
