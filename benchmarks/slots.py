@@ -23,7 +23,7 @@ import numpy as np
 
 from stakealloc.config import Objective, Ref, SolverName
 from stakealloc.regimes import PRESETS, Regime
-from stakealloc.slots import ABS_GAP, REL_GAP, SlotInput, SlotProblem, solve
+from stakealloc.slots import ABS_GAP, REL_GAP, SlotInput, SlotProblem, exposure, solve
 from stakealloc.slots.heuristics import greedy
 from stakealloc.targets import Target
 
@@ -59,7 +59,7 @@ def forum(draw: int = 0):
 
 def greedy_objective(slots, tg, regime, models) -> float:
     pb = SlotProblem.build(slots, tg, regime, models)
-    return pb.value(greedy(pb))
+    return exposure.value(pb, greedy(pb))
 
 
 def instance(S: int, K: int, regime: Regime, seed: int):

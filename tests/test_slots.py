@@ -7,7 +7,7 @@ import pytest
 
 from stakealloc.config import Ref, SolverName
 from stakealloc.regimes import PRESETS, custom_regime
-from stakealloc.slots import SearchOptions, SlotInput, SlotProblem, solve
+from stakealloc.slots import SearchOptions, SlotInput, SlotProblem, exposure, solve
 from stakealloc.slots.heuristics import greedy
 from stakealloc.slots.neighbourhood import improve
 from stakealloc.targets import Target
@@ -207,7 +207,7 @@ def test_time_limited_solve_reports_feasible_with_gap():
     assert sv.gap == pytest.approx(sv.objective - sv.bound) and sv.gap > max(0.01, 1e-4 * sv.objective)
     # never worse than the constructive greedy plan (a deadline already passed: no local search, which depends
     # on how much of the second the machine gave it)
-    assert sv.objective <= pb.value(greedy(pb, 0.0)) + 1e-6
+    assert sv.objective <= exposure.value(pb, greedy(pb, 0.0)) + 1e-6
 
 
 def test_unreachable_targets_are_reported():
@@ -261,7 +261,7 @@ def test_neighbourhood_search_improves_greedy_deterministically(regime_name, see
             for _ in range(2)]
     assert runs[0] == runs[1]  # it stops when no neighbourhood improves, not at a clock
     assert all(c in pb.allowed[j] for j, (c, _p) in enumerate(runs[0]))
-    assert pb.value(runs[0]) < pb.value(g)
+    assert exposure.value(pb, runs[0]) < exposure.value(pb, g)
 
 
 @pytest.mark.slow
@@ -270,7 +270,7 @@ def test_large_fleet_never_worse_than_greedy_and_honest(solver):
     regime = PRESETS["classic-2024"]
     slots, targets, models = fleet(40, 15, regime, 7)
     pb = SlotProblem.build(slots, targets, regime, models)
-    g = pb.value(greedy(pb))
+    g = exposure.value(pb, greedy(pb))
     plan = solve(SlotProblem.build(slots, targets, regime, models), solver=solver, time_limit=4)
     check_invariants(plan, slots, targets, regime)
     assert plan.solver.objective <= g + 1e-9
@@ -346,7 +346,7 @@ def test_exact_sub_problem_equals_brute_force(seed):
     res = sub_partition(pb, group)
     assert all(c in group for c, _p in res)
     best = brute_force(slots, targets, regime, [refs[c] for c in group], change_penalty=20.0)
-    assert pb.value(res) == pytest.approx(best, abs=1e-9)
+    assert exposure.value(pb, res) == pytest.approx(best, abs=1e-9)
 
 
 @pytest.mark.slow
@@ -362,8 +362,8 @@ def test_sampled_neighbourhoods_improve_when_candidates_hold_many_slots():
     assert min(sum(c == i for c, _p in g) for i in range(len(pb.refs))) > 8
     runs = [improve(pb, SolverName.HIGHS, g, 1e12, opts) for _ in range(2)]
     assert runs[0] == runs[1]
-    before = pb.value(g)
-    after = pb.value(runs[0])
+    before = exposure.value(pb, g)
+    after = exposure.value(pb, runs[0])
     assert after < 0.5 * before  # measured: 828.5 -> 173.4 NMR
     assert after == pytest.approx(sum(pb.evaluate(pb.choices(runs[0]))))
     whole_only = SearchOptions(lns_kicks=2, part_free_slots=((), ()))  # whole-candidate neighbourhoods only
@@ -430,11 +430,11 @@ def test_kicks_escape_a_local_optimum():
     slots, targets, models = fleet(24, 4, regime, 2)
     pb = SlotProblem.build(slots, targets, regime, models)
     g = greedy(pb)
-    local = pb.value(improve(pb, SolverName.HIGHS, g, 1e12, SearchOptions(lns_kicks=0)))
+    local = exposure.value(pb, improve(pb, SolverName.HIGHS, g, 1e12, SearchOptions(lns_kicks=0)))
     runs = [improve(pb, SolverName.HIGHS, g, 1e12, SearchOptions(lns_kicks=3)) for _ in range(2)]
     assert runs[0] == runs[1]
     assert all(c in pb.allowed[j] for j, (c, _p) in enumerate(runs[0]))
-    assert pb.value(runs[0]) < local - 1.0  # measured: 4.53 -> 1.22 NMR
+    assert exposure.value(pb, runs[0]) < local - 1.0  # measured: 4.53 -> 1.22 NMR
 
 
 @pytest.mark.parametrize("solver", SOLVERS)
@@ -454,3 +454,24 @@ def test_exact_dp_stands_as_proven_and_the_solver_agrees(solver):
     assert proved.solver.source == "solver" and proved.solver.status == "optimal"
     assert dp.solver.objective == pytest.approx(proved.solver.objective, abs=1e-6)
     assert dp.solver.objective == pytest.approx(optimum, abs=0.006)
+
+
+def test_the_exposure_objective_refuses_other_problems():
+    """SlotProblem holds no objective's arithmetic of its own: the exposure value is slots.exposure's, and on a
+    tracking problem it is an error, never a silently wrong number."""
+    from stakealloc.errors import OptimizationError
+    from stakealloc.regimes import PRESETS
+    from stakealloc.tracking import Streams
+    from stakealloc.types import Objective
+
+    regime = PRESETS["classic-2024"]
+    slots = [SlotInput("x", 100.0)]
+    tg = (Target("a", "long", "v2_corr20", 50.0),)
+    st = Streams((1, 2), {("a", "v2_corr20"): np.array([0.1, -0.1]), ("a", "mmc"): np.array([0.0, 0.2])})
+    ex = SlotProblem.build(slots, tg, regime, ("a",))
+    plan = [(0, 0)]
+    assert exposure.value(ex, plan) == pytest.approx(sum(ex.evaluate(ex.choices(plan))))
+    tr = SlotProblem.build(slots, tg, regime, ("a",), objective=Objective.TRACKING, streams=st)
+    with pytest.raises(OptimizationError, match="exposure objective evaluated on a tracking problem"):
+        exposure.value(tr, plan)
+    assert not hasattr(SlotProblem, "value") and not hasattr(SlotProblem, "proves")

@@ -44,7 +44,7 @@ import time
 
 from ..tolerance import IMPROVEMENT
 from ..types import Formulation, Objective, PlanSource, SolverName
-from . import columns
+from . import columns, exposure
 from .compact import solve_compact
 from .heuristics import greedy
 from .neighbourhood import improve
@@ -102,9 +102,9 @@ def solve(pb: SlotProblem, *, solver: SolverName = SolverName.HIGHS, time_limit:
         # in it, and handing PuLP's model to the solver alone took seconds of the search's time.
         if pb.binaries <= o.probe_max_binaries:
             first = solve_compact(pb, solver, o.probe_share * time_limit, grace=o.solve_grace)
-            if pb.proves(first):
+            if exposure.proves(pb, first):
                 result = first
-            if first.plan is not None and pb.value(first.plan) < pb.value(heur):
+            if first.plan is not None and exposure.value(pb, first.plan) < exposure.value(pb, heur):
                 heur = list(first.plan)
         if result is None:
             # Kicks only where the full program is unlikely to close the gap in its remaining time: they
@@ -112,7 +112,7 @@ def solve(pb: SlotProblem, *, solver: SolverName = SolverName.HIGHS, time_limit:
             # 1.8 s) where the first attempt had already come within options.kick_min_gap.
             gap = None
             if first is not None and first.plan is not None:
-                fo = pb.value(first.plan)
+                fo = exposure.value(pb, first.plan)
                 gap = (fo - first.bound) / fo if fo > 0 else 0.0
             kicks = o.lns_kicks if gap is None or gap > o.kick_min_gap else 0
             heur = improve(pb, solver, heur, t0 + o.lns_share * time_limit, o, kicks)

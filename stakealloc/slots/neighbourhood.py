@@ -10,6 +10,7 @@ from dataclasses import replace
 
 from ..tolerance import IMPROVEMENT
 from ..types import SolverName, Target
+from . import exposure
 from .columns import separable_values
 from .compact import solve_compact
 from .partition import sub_partition
@@ -86,7 +87,7 @@ def improve(pb: SlotProblem, solver: SolverName, plan: PlanCP, deadline: float, 
 
     slots, allowed, idle, zero = pb.slots, pb.allowed, pb.idle, pb.zero
     best, it = _descend(pb, solver, plan, deadline, 0, options)
-    best_obj = pb.value(best)
+    best_obj = exposure.value(pb, best)
     fails = 0
     kicks = options.lns_kicks if kicks is None else kicks
     while fails < kicks and time.perf_counter() < deadline:
@@ -97,7 +98,7 @@ def improve(pb: SlotProblem, solver: SolverName, plan: PlanCP, deadline: float, 
             p = int(rng.integers(pb.ncombo))
             kicked[j] = (idle[j], p) if p == zero else (c, p)
         trial, it = _descend(pb, solver, kicked, deadline, it, options)
-        new = pb.value(trial)
+        new = exposure.value(pb, trial)
         if new < best_obj - IMPROVEMENT:
             best, best_obj, fails = trial, new, 0
         else:
@@ -114,7 +115,7 @@ def _descend(pb: SlotProblem, solver: SolverName, plan: PlanCP, deadline: float,
     plan = list(plan)
     zero = pb.zero
     allowed_any = [any(c in a for a in allowed) for c in range(len(refs))]
-    obj = pb.value(plan)
+    obj = exposure.value(pb, plan)
     # Separable regimes: sub-problems are solved exactly by the column DP, in milliseconds, so they can be
     # larger than the compact program's (options.part_free_slots; measured, benchmarks/README.md).
     part_caps = options.part_free_slots[regime.single]
@@ -157,7 +158,7 @@ def _descend(pb: SlotProblem, solver: SolverName, plan: PlanCP, deadline: float,
             trial = list(plan)
             for j, (c, p) in zip(free, res):
                 trial[j] = (idle[j], p) if p == zero else (c, p)
-            new = pb.value(trial)
+            new = exposure.value(pb, trial)
             if new < obj - IMPROVEMENT:
                 plan, obj, improved = trial, new, True
                 break

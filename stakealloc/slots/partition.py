@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from ..tolerance import CAPACITY_SLACK, IMPROVEMENT
 from ..types import SolverName
-from . import columns
+from . import columns, exposure
 from .backends import run
 from .problem import PlanCP, SlotProblem, SolveResult
 
@@ -40,7 +40,7 @@ def solve_partition(pb: SlotProblem, solver: SolverName, time_limit: float, heur
     slots, idle, change_penalty = pb.slots, pb.idle, pb.change_penalty
     deadline = time.perf_counter() + time_limit
     cols = columns.column_costs(pb)
-    upper = pb.value(heur)
+    upper = exposure.value(pb, heur)
     zero = pb.zero
     start = []
     for c, members in enumerate(cols.members):

@@ -287,17 +287,6 @@ class SlotProblem:
         pen = self.change_penalty * sum(is_changed(s, c) for s, c in zip(self.slots, choices))
         return dev, pen
 
-    def value(self, plan) -> float:
-        """Exposure objective (deviation + penalty, NMR) of a plan as (candidate, combination) per slot."""
-        return sum(self.evaluate(self.choices(plan)))
-
-    def proves(self, res: SolveResult) -> bool:
-        """Whether a program's result is a proven optimum by the plan's own objective."""
-        if res.plan is None or not res.said_optimal:
-            return False
-        obj = self.value(res.plan)
-        return obj - res.bound <= max(ABS_GAP, REL_GAP * obj)
-
     def capacity_notes(self) -> list[Unreachable]:
         """Targets the slots cannot carry: per score, Σ targets above total stake × the largest multiplier."""
         total = sum(s.stake for s in self.slots)
