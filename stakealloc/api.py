@@ -110,7 +110,7 @@ def plan(fleet: Fleet | FleetSpec, scores: ScoreData | None = None, *, offline: 
     from .pipeline import plan as _plan
 
     sd = _scores(_fleet(fleet), scores, offline=offline, progress=progress)
-    return _plan(_resolved(fleet, sd), sd.table, source=sd.source, current_round=sd.current_round, notes=sd.notes,
+    return _plan(_resolved(fleet, sd), sd.table, origin=sd.origin, current_round=sd.current_round, notes=sd.notes,
                  deadline=sd.deadline)
 
 
@@ -122,7 +122,7 @@ def weights(fleet: Fleet | FleetSpec, scores: ScoreData | None = None, *, offlin
 
     sd = _scores(_fleet(fleet), scores, offline=offline)
     f = _resolved(fleet, sd)
-    return weigh(f, regime_table(f, sd.table, sd.source))
+    return weigh(f, regime_table(f, sd.table, sd.origin))
 
 
 def assign(fleet: Fleet | FleetSpec, targets: str | Path, *, offline: bool = False) -> Plan:
@@ -147,7 +147,7 @@ def assign(fleet: Fleet | FleetSpec, targets: str | Path, *, offline: bool = Fal
                           'with --objective exposure')
     tg = _targets.parse_csv(_read_text(targets, "targets"), str(targets), f.payout.regime, f.models,
                             f.portfolio.leverage)
-    return assemble(f, tg, table=None, wt=None, source=f"targets {targets}")
+    return assemble(f, tg, table=None, wt=None, origin=f"targets {targets}")
 
 
 def _read_text(path: str | Path, key: str) -> str:
@@ -176,7 +176,7 @@ def backtest(fleet: Fleet | FleetSpec, scores: ScoreData | None = None, *, strat
     # all cores by default, as the CLI: the README's own session took 31.5 minutes in one process
     res = run(f, sd.table, strategies, rules=sd.rules, step=step, lag=lag, start=start,
               jobs=default_jobs() if jobs is None else jobs, progress=progress)
-    return replace(res, source=sd.source)
+    return replace(res, origin=sd.origin)
 
 
 def sweep(fleet: Fleet | FleetSpec, out: str | Path, scores: ScoreData | None = None, *,

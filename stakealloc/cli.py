@@ -160,7 +160,7 @@ def cmd_backtest(args) -> int:
                        offline=getattr(args, "offline", False), progress=_progress_enabled(args))
     if args.json:
         atomic.output(args.json, json.dumps(res.to_dict(), indent=1, allow_nan=False) + "\n", key="--json")
-    sys.stdout.write(backtest_text(res, f"stakealloc backtest on {res.source}: {', '.join(strategies)}"))
+    sys.stdout.write(backtest_text(res, f"stakealloc backtest on {res.origin}: {', '.join(strategies)}"))
     return 0
 
 

@@ -18,7 +18,7 @@ from .targets import Target
 from .types import Dropped, Ref, Side
 
 
-def check_models(fleet: Fleet, table: pd.DataFrame, source: str) -> None:
+def check_models(fleet: Fleet, table: pd.DataFrame, origin: str) -> None:
     """Every source model must appear in the scores: an unknown name in a snapshot is bad input (exit 2); a model
     the API knows but without scores in the fleet's tournament is a data problem (exit 3)."""
     have = set(table["model"].unique())
@@ -26,11 +26,11 @@ def check_models(fleet: Fleet, table: pd.DataFrame, source: str) -> None:
         if m not in have and fleet.data.source is Source.NUMERAI:
             # The API knew the name (it gave an id): a model without scores is a data problem, not bad input.
             t = fleet.data.tournament
-            raise DataError(f"models: model {m!r} has no scores in {source} for tournament {t.value} ({t.number})")
+            raise DataError(f"models: model {m!r} has no scores in {origin} for tournament {t.value} ({t.number})")
         if m not in have:
             near = difflib.get_close_matches(m, sorted(have), n=1, cutoff=0.6)
             hint = f"; did you mean {near[0]!r}?" if near else ""
-            raise ConfigError(f"models: unknown model {m!r}: no scores for it in {source}{hint}")
+            raise ConfigError(f"models: unknown model {m!r}: no scores for it in {origin}{hint}")
 
 
 def slot_inputs(fleet: Fleet) -> list[slots.SlotInput]:
@@ -91,16 +91,16 @@ def check_pins(fleet: Fleet, wt: Weights) -> None:
                           + (f": {why[0]}" if why else "") + "; pin another model or remove the pin")
 
 
-def regime_table(fleet: Fleet, table: pd.DataFrame, source: str) -> pd.DataFrame:
+def regime_table(fleet: Fleet, table: pd.DataFrame, origin: str) -> pd.DataFrame:
     """The fleet's models checked against the data, and the regime's payout scores under the regime's names."""
-    check_models(fleet, table, source)
-    return payout_table(table, fleet.payout.regime, fleet.data.column_map, source)
+    check_models(fleet, table, origin)
+    return payout_table(table, fleet.payout.regime, fleet.data.column_map, origin)
 
 
-def plan(fleet: Fleet, table: pd.DataFrame, *, source: str, current_round: int | None = None,
+def plan(fleet: Fleet, table: pd.DataFrame, *, origin: str, current_round: int | None = None,
          notes: tuple[str, ...] = (), deadline: str | None = None) -> Plan:
     """HRP weights on the window, targets, and the slot program's plan. `table` is the raw score table."""
-    table = regime_table(fleet, table, source)
+    table = regime_table(fleet, table, origin)
     wt = weigh(fleet, table)
     check_pins(fleet, wt)
     regime = fleet.payout.regime
@@ -109,7 +109,7 @@ def plan(fleet: Fleet, table: pd.DataFrame, *, source: str, current_round: int |
     if len(wt.inst.window) < lb:
         notes = (*notes, f"lookback = {lb}: the data holds only {len(wt.inst.window)} resolved rounds; the window "
                          "holds them all")
-    return assemble(fleet, tg, table=table, wt=wt, source=source, current_round=current_round, notes=notes,
+    return assemble(fleet, tg, table=table, wt=wt, origin=origin, current_round=current_round, notes=notes,
                     deadline=deadline)
 
 
@@ -145,7 +145,7 @@ def slot_rows(fleet: Fleet, si: list[slots.SlotInput], sp: slots.SlotPlan) -> li
 
 
 def assemble(fleet: Fleet, tg: tuple[Target, ...], *, table: pd.DataFrame | None, wt: Weights | None,
-             source: str, current_round: int | None = None, notes: tuple[str, ...] = (),
+             origin: str, current_round: int | None = None, notes: tuple[str, ...] = (),
              deadline: str | None = None) -> Plan:
     """Solve the slot program for targets `tg` and build the plan record (also used by `assign`)."""
     regime = fleet.payout.regime
@@ -179,13 +179,13 @@ def assemble(fleet: Fleet, tg: tuple[Target, ...], *, table: pd.DataFrame | None
     notes = list(notes)
     if "tc" in regime.scores and any(r.side is Side.SHORT and r.score == "tc" for r in target_rows):
         notes.append("the short side of TC is an approximation: TC of inverted predictions is not exactly −TC")
-    data = DataSummary(source)
+    data = DataSummary(origin)
     perf = None
     if wt is not None:
         inst = wt.inst
         idx = inst.returns.index
         data = DataSummary(
-            source, first_round=int(idx[0]), last_round=int(idx[-1]), rounds=int(len(idx)),
+            origin, first_round=int(idx[0]), last_round=int(idx[-1]), rounds=int(len(idx)),
             window_rounds=len(inst.window), window=(int(inst.window[0]), int(inst.window[-1])),
             instruments=tuple(inst.eligible),
             dropped=(*inst.dropped, *(Dropped(n, f"weight below min_weight = {fleet.portfolio.min_weight:g}")

@@ -71,7 +71,7 @@ class DataSummary:
     """What a plan was computed from: the scores' source and, with a window (None where targets were given),
     its rounds, the eligible instruments and the dropped ones with their reasons."""
 
-    source: str
+    origin: str  # where the scores came from (the JSON's "source")
     first_round: int | None = None  # of the weights' rounds (after the missing-data policy)
     last_round: int | None = None
     rounds: int = 0  # rounds the weights used
@@ -84,7 +84,7 @@ class DataSummary:
     newest_round: int | None = None  # in the data, resolved or not: the plan is for the round after it
 
     def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"source": self.source, "first_round": self.first_round, "last_round": self.last_round,
+        d: dict[str, Any] = {"source": self.origin, "first_round": self.first_round, "last_round": self.last_round,
                              "rounds": self.rounds, "window_rounds": self.window_rounds}
         if self.window is not None:
             d["window"] = list(self.window)
@@ -158,7 +158,7 @@ class Plan:
             "regime": {"name": self.regime.name, "scores": list(self.regime.scores),
                        "combinations": [list(c) for c in self.regime.combinations],
                        "round": self.regime.round, "clip": self.clip, "payout_factors": self.payout_factors,
-                       "source": self.regime.source, "identity": [sp.identity() for sp in self.regime.specs],
+                       "source": self.regime.origin, "identity": [sp.identity() for sp in self.regime.specs],
                        "columns": self.columns},
             "weights": self.weights,
             "deviation": self.deviation,
@@ -327,7 +327,7 @@ class BacktestResult:
     payouts: pd.DataFrame  # rounds × strategies, NMR
     in_sample: dict[str, Metrics]
     settings: BacktestSettings
-    source: str = ""  # where the scores came from (the API sets it; not in the JSON, whose settings say how)
+    origin: str = ""  # where the scores came from (the API sets it; not in the JSON, whose settings say how)
 
     def to_dict(self) -> dict:
         """The result as the CLI's --json writes it."""

@@ -69,7 +69,7 @@ class Regime:
 
     `scores` are displayNames in a fixed order; each combination is a tuple of multipliers in that
     order (per NMR staked, per unit of score). `payout_factors` (per score) and `clip` are None where
-    the rules do not state them (the fleet's `payout_factor` and `clip` apply). `source` is `preset`,
+    the rules do not state them (the fleet's `payout_factor` and `clip` apply). `origin` is `preset`,
     `custom` or `api`; `round` is the round whose configuration an `api` regime was read from.
     """
 
@@ -79,7 +79,7 @@ class Regime:
     specs: tuple[ScoreSpec, ...] = ()
     payout_factors: tuple[float | None, ...] | None = None
     clip: float | None = None
-    source: str = "preset"
+    origin: str = "preset"
     round: int | None = None
     staking: str | None = None  # "fixed" | "per-round": the staking system the rules were paid under, if known
 
@@ -206,7 +206,7 @@ def custom_regime(scores: object, combinations: object, *, key: str = "payout") 
     if not any(any(v > 0 for v in c) for c in combos):
         raise ConfigError(f"{key}.combinations: no combination pays (every multiplier is 0); a slot could carry "
                           "nothing")
-    return Regime("custom", tuple(scores), tuple(combos), source="custom")
+    return Regime("custom", tuple(scores), tuple(combos), origin="custom")
 
 
 def preset(name: str, *, key: str = "payout.regime") -> Regime:
@@ -297,4 +297,4 @@ def regime_from_configs(configs: list[ScoreConfig], round_number: int, *, step: 
         raise ApiError(f"round {round_number}: every payout multiplier is 0")
     return Regime("live", tuple(names), tuple(combos), tuple(c.spec for c in pay),
                   payout_factors=tuple(c.payout_factor for c in pay), clip=clips[0] if clips else None,
-                  source="api", round=round_number, staking="per-round")
+                  origin="api", round=round_number, staking="per-round")

@@ -83,7 +83,7 @@ def render(p: Plan) -> str:
     out.append(f"fleet {p.fleet_path} (sha256 {p.fleet_sha256[:12]})")
     r = p.regime
     origin = {"api": f" (the API's rules for round {r.round})", "custom": " (written out in the fleet file)",
-              "preset": " (a preset)"}.get(r.source, "")
+              "preset": " (a preset)"}.get(r.origin, "")
     if r.single:
         out.append(f"regime {r.name}{origin}: every slot pays {r.describe()} (no choice of multipliers)")
     else:
@@ -244,9 +244,9 @@ def _solver_and_data(p: Plan) -> list[str]:
     d = p.data
     out.append("Data")
     if d.first_round is None:  # given targets: no scores, no window, no weights
-        out.append(f"  source {d.source} (targets given: no scores, window or risk measure)")
+        out.append(f"  source {d.origin} (targets given: no scores, window or risk measure)")
     else:
-        out.append(f"  source {d.source}; rounds {d.first_round}–{d.last_round}, {d.rounds} used "
+        out.append(f"  source {d.origin}; rounds {d.first_round}–{d.last_round}, {d.rounds} used "
                    f"(window of {d.window_rounds} resolved rounds); risk measure {p.risk_measure}")
         out.append(f"  missing data: {d.missing}")
         out.append(f"  {len(d.instruments)} instruments eligible, {len(d.dropped)} dropped")
@@ -402,7 +402,7 @@ def fetch_text(sd: ScoreData) -> str:
     rounds = sd.table[sd.table["resolved"]]["round"]
     names = sorted(sd.table["score"].unique())
     span = (f"{int(rounds.min())}–{int(rounds.max())}" if len(rounds) else "-–-")
-    return (f"{sd.source}: {len(sd.fleet.models)} models, {len(sd.table)} scores ({', '.join(names)}), resolved "
+    return (f"{sd.origin}: {len(sd.fleet.models)} models, {len(sd.table)} scores ({', '.join(names)}), resolved "
             f"rounds {span}" + (f"; current round {sd.current_round}" if sd.current_round else "")
             + f"; payout rules of {len(sd.rules)} rounds\n")
 

@@ -158,7 +158,7 @@ class ScoreData:
 
     fleet: Fleet
     table: pd.DataFrame  # long form: round, model, score (displayName or data column), value, resolved
-    source: str
+    origin: str  # where the scores came from, as the plan states it ("snapshot bundled", "Numerai API (…)")
     current_round: int | None = None
     rules: dict[int, list[ScoreConfig]] = field(default_factory=dict)  # roundScoreConfigs by round (API only)
     notes: tuple[str, ...] = ()

@@ -17,7 +17,7 @@ from stakealloc.scores import from_snapshot
 
 def _plan_json(path, tmp_path, name="plan.json"):
     fleet = load_fleet(path).with_overrides(objective="exposure")
-    p = plan(fleet, from_snapshot(fleet).table, source="bundled")
+    p = plan(fleet, from_snapshot(fleet).table, origin="bundled")
     out = tmp_path / name
     out.write_text(json_text(p))
     return p, out

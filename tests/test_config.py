@@ -155,11 +155,11 @@ def test_parse_keeps_what_the_file_leaves_out_and_resolve_fills_it(write_fleet):
     with pytest.raises(ConfigError, match='payout.regime: "live" takes the open round'):
         resolve(spec)
     # the API states a single-combination regime: the file's leverage conflicts with it, named
-    single = replace(PRESETS["classic-2024"], source="api", round=1300)
+    single = replace(PRESETS["classic-2024"], origin="api", round=1300)
     with pytest.raises(ConfigError, match="portfolio.leverage: 3 is not possible in the live regime of round 1300"):
         resolve(spec, Facts(regime=single))
     # a regime with a choice of multipliers: the file's leverage stands; factor and clip fall back once
-    choice = replace(PRESETS["classic-2023"], source="api", round=1300)
+    choice = replace(PRESETS["classic-2023"], origin="api", round=1300)
     fleet = resolve(spec, Facts(regime=choice))
     assert fleet.portfolio.leverage == 3.0 and fleet.payout.regime is choice
     assert fleet.payout.factors == (DEFAULT_PAYOUT_FACTOR,) * 2 and fleet.payout.clip_value == DEFAULT_CLIP

@@ -29,10 +29,10 @@ def test_a_pin_to_a_dropped_model_names_the_slot_and_the_reason(write_fleet, bun
         'current = "fearindex"', 'current = "fearindex"\npin = "v52_lgbm_jasper20"')
     with pytest.raises(ConfigError, match=r"slots \(slot_a\).pin: 'v52_lgbm_jasper20' has no weight in this window: "
                                           r"only 44 scored rounds in the window, min_rounds = 60"):
-        plan(load_fleet(write_fleet(text)), bundled, source="bundled")
+        plan(load_fleet(write_fleet(text)), bundled, origin="bundled")
     pinned = BASE_FLEET.replace('current = "fearindex"', 'current = "fearindex"\npin = "fearindex"')
     ok = load_fleet(write_fleet(pinned))
-    p = plan(ok, bundled, source="bundled")
+    p = plan(ok, bundled, origin="bundled")
     assert [s.pinned for s in p.slots] == [True, False, False] and p.slots[0].label == "fearindex"
     assert "(pinned)" in render(p)
 
@@ -41,5 +41,5 @@ def test_a_lookback_beyond_the_data_is_noted(write_fleet, bundled):
     from stakealloc.pipeline import plan
 
     f = load_fleet(write_fleet(BASE_FLEET.replace("[portfolio]", "[portfolio]\nlookback = 1000")))
-    p = plan(f, bundled, source="bundled")
+    p = plan(f, bundled, origin="bundled")
     assert any(n.startswith("lookback = 1000: the data holds only 335 resolved rounds") for n in p.notes)

@@ -44,7 +44,7 @@ def test_regime_from_configs_keeps_order_identity_factors_and_clip():
                              cfg("mmc", 2.25, clip=0.1)], 1300, step=0.5)
     assert r.scores == ("v2_corr20", "mmc") and r.combinations == ((0.75, 2.25),)
     assert r.payout_factors == (0.9, None) and r.factors(1.0) == (0.9, 1.0) and r.clip == 0.1
-    assert r.source == "api" and r.round == 1300 and r.single and r.fixed_leverage == 3.0
+    assert r.origin == "api" and r.round == 1300 and r.single and r.fixed_leverage == 3.0
     assert [s.identity() for s in r.specs] == [{"displayName": "v2_corr20", "name": "v2_corr20", "version": "1"},
                                                {"displayName": "mmc", "name": "mmc", "version": "1"}]
 
@@ -62,7 +62,7 @@ def test_regime_from_configs_errors():
 
 def test_custom_regime_takes_any_names_and_needs_a_paying_combination():
     r = custom_regime(["alpha", "mpc"], [[1, 0], [0, 2]])
-    assert r.scores == ("alpha", "mpc") and r.source == "custom" and r.zero_combination() is None
+    assert r.scores == ("alpha", "mpc") and r.origin == "custom" and r.zero_combination() is None
     with pytest.raises(ConfigError, match="no combination pays"):
         custom_regime(["alpha"], [[0]])
     with pytest.raises(ConfigError, match="is negative"):

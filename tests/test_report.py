@@ -8,7 +8,7 @@ from stakealloc.slots import SolverInfo
 
 def plan(**kw):
     regime = Regime("live", ("v2_corr20", "mmc"), ((0.75, 2.25),),
-                    (ScoreSpec("v2_corr20", "corr20", "2"), ScoreSpec("mmc", "mmc", "2")), source="api", round=1300)
+                    (ScoreSpec("v2_corr20", "corr20", "2"), ScoreSpec("mmc", "mmc", "2")), origin="api", round=1300)
     base = dict(fleet_sha256="0" * 64, fleet_path="f.toml", risk_measure="CVaR", leverage_desired=3.0,
                 leverage_achieved=3.0, total_stake=100.0, regime=regime, weights={"a_payout": 1.0}, deviation=0.0,
                 change_penalty=0.0, penalty=0.0,
