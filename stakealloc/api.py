@@ -12,6 +12,7 @@ argument (the CLI names its flag instead), never an error from pandas or pathlib
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -188,8 +189,6 @@ def sweep(fleet: Fleet | FleetSpec, out: str | Path, scores: ScoreData | None = 
     measures defaults to the fleet's) into the directory `out` (sweep.csv, heatmap.png, meta.json; resumable:
     cells already computed under the same inputs are reused), on `jobs` local processes or the workers of the
     Dask scheduler at `dask`, reached within `dask_timeout` seconds."""
-    import math
-
     import pandas as pd
 
     from . import sweep as _sweep
@@ -232,17 +231,15 @@ def validate(fleet_path: str | Path) -> Validation:
     from .config import DEFAULT_OBJECTIVE
     from .records import Validation
 
-    f = load_fleet(fleet_path)
-    spec = _spec(f)
-    if isinstance(f, FleetSpec):
-        r = spec.payout.regime
-        return Validation(path=str(fleet_path), models=len(spec.models), slots=len(spec.slots),
+    fleet = load_fleet(fleet_path)
+    if isinstance(fleet, FleetSpec):
+        r = fleet.payout.regime
+        return Validation(path=str(fleet_path), models=len(fleet.models), slots=len(fleet.slots),
                           regime=None if r is None else r.name,
                           combinations=None if r is None else len(r.combinations),
-                          risk_measure=spec.portfolio.risk_measure.value,
-                          objective=(spec.objective or DEFAULT_OBJECTIVE).value,
-                          tournament=spec.data.tournament.value, needs_api=True)
-    fleet = f
+                          risk_measure=fleet.portfolio.risk_measure.value,
+                          objective=(fleet.objective or DEFAULT_OBJECTIVE).value,
+                          tournament=fleet.data.tournament.value, needs_api=True)
     if fleet.data.source is Source.SNAPSHOT:
         from .pipeline import check_models
         from .scores import load_snapshot

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from . import __version__, atomic
-from .config import Fleet, Objective, check_window
+from .config import LINKAGES, Fleet, Objective, check_window, parse_risk_measure
 from .errors import ClusterError, ConfigError
 
 if TYPE_CHECKING:
@@ -230,8 +230,6 @@ def axis(name: str, values, check) -> list:
 
 
 def risk_measure(v) -> str:
-    from .config import parse_risk_measure
-
     if not isinstance(v, str):
         raise ValueError("a risk measure")
     return parse_risk_measure(v, key="risk_measures").value
@@ -248,8 +246,6 @@ def lookback(v) -> int:
 
 
 def linkage(v) -> str:
-    from .config import LINKAGES
-
     if v not in LINKAGES:
         raise ValueError(f"a linkage ({', '.join(LINKAGES)})")
     return v

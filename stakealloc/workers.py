@@ -35,7 +35,6 @@ def for_each(fn: Callable, arg_tuples: Iterable[tuple], jobs: int, take: Callabl
         # terminal's Ctrl-C; this thread then takes it as before (a signal pending meanwhile arrives at the
         # unblock, inside this `try`).
         # Both resource trackers start first: starting, the standard library's unblocks SIGINT outright.
-
         from joblib.externals.loky.backend import resource_tracker as loky_tracker
 
         resource_tracker.ensure_running()
