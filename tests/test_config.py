@@ -6,7 +6,7 @@ import pytest
 from conftest import BASE_FLEET, ROOT, run_cli
 
 from stakealloc.api import load_fleet
-from stakealloc.config import Ref
+from stakealloc.config import Ref, RiskMeasure
 from stakealloc.errors import ConfigError
 
 
@@ -255,14 +255,65 @@ def test_the_readme_lists_exactly_the_keys_the_parser_takes():
         head = re.match(r"^\[\[?(\w+)\]\]?", line)
         if head:
             section = head.group(1)
+            listed[""].add(section)
             listed.setdefault(section, set())
             continue
         key = re.match(r"^(?:#\s*)?([a-z_]+)\s*=", line)
         if key:
             listed[section].add(key.group(1))
         listed[section] |= set(re.findall(r"\b([a-z_]+) = \[", line.split("#", 1)[1])) if "custom:" in line else set()
-    declared = {"": {"models"}, "portfolio": set(config._PORTFOLIO), "payout": set(config._PAYOUT),
-                "data": set(config._DATA), "solver": set(config._SOLVER), "staking": set(config._STAKING),
-                "slots": set(config._SLOT)}
-    assert set(config._TOP) == {"models", *(k for k in declared if k)}
+    declared = {section: set(keys) for section, keys in config.declared_keys().items()}
     assert listed == declared
+
+
+def test_the_readme_listing_shows_the_declared_defaults():
+    """Where a key has a default of its own (not "from the API or the rules", not "none"), the README's
+    listing shows exactly that value: the listing is valid TOML and is read against the declarations."""
+    import tomllib
+
+    from stakealloc.config.keys import defaults
+    from stakealloc.config.model import SECTIONS
+
+    text = (ROOT / "README.md").read_text()
+    block = text.split("## The fleet file", 1)[1].split("```toml\n", 1)[1].split("\n```", 1)[0]
+    doc = tomllib.loads(block)
+    compared = 0
+    for section, cls in SECTIONS.items():
+        table = doc[section][0] if section == "slots" else doc[section]
+        for name, default in defaults(cls).items():
+            if default is None or default == () or name not in table:
+                continue
+            shown = table[name]
+            assert shown == (default.value if hasattr(default, "value") else default), f"{section}.{name}"
+            compared += 1
+    assert compared >= 20  # the listing shows most defaults; a parse that found none would pass vacuously
+
+
+def test_one_declaration_drives_reading_allowed_keys_and_defaults():
+    """A new key is one `key(...)` field: the generic reader takes it by its kind, refuses a neighbour with a
+    did-you-mean, and yields the declared default where the table is silent."""
+    from dataclasses import dataclass
+
+    from stakealloc.config.keys import Choice, Number, Whole, declared, defaults, key, read_section
+
+    @dataclass(frozen=True)
+    class Toy:
+        window: int = key(Whole(lo=2, hi=9), "rounds", 4)
+        scale: float = key(Number(lo=0.0, lo_open=True), "NMR", 1.5)
+        measure: RiskMeasure = key(Choice(RiskMeasure), "risk measure", RiskMeasure.MV)
+        note: str = "not a key"
+
+    assert tuple(declared(Toy)) == ("window", "scale", "measure")
+    assert defaults(Toy) == {"window": 4, "scale": 1.5, "measure": RiskMeasure.MV}
+    assert Toy(**read_section({}, Toy, "toy")) == Toy()
+    assert Toy(**read_section({"window": 9, "measure": "CVaR"}, Toy, "toy")) == Toy(9, 1.5, RiskMeasure.CVaR)
+    with pytest.raises(ConfigError, match=r"toy\.windw: unknown key; did you mean 'window'\?"):
+        read_section({"windw": 3}, Toy, "toy")
+    with pytest.raises(ConfigError, match=r"toy\.note: unknown key"):
+        read_section({"note": "x"}, Toy, "toy")
+    with pytest.raises(ConfigError, match=r"toy\.window: must be ≤ 9, got 10"):
+        read_section({"window": 10}, Toy, "toy")
+    with pytest.raises(ConfigError, match=r"toy\.scale: must be > 0, got 0"):
+        read_section({"scale": 0}, Toy, "toy")
+    with pytest.raises(ConfigError, match=r"toy\.measure: 'cvar' is not one of .*did you mean 'CVaR'\?"):
+        read_section({"measure": "cvar"}, Toy, "toy")
