@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 from stakealloc import pipeline, targets, tracking  # noqa: E402
 from stakealloc.config import parse, resolve  # noqa: E402
+from stakealloc.payout import ScoreCube  # noqa: E402
 from stakealloc.regimes import PRESETS  # noqa: E402
 from stakealloc.scores import from_snapshot  # noqa: E402
 from stakealloc.slots import PerRound, SearchOptions, SlotInput, SlotProblem, solve  # noqa: E402
@@ -55,7 +56,7 @@ def synthetic(n_slots: int, n_inst: int, objective: Objective, seed: int = 1) ->
     common = rng.normal(0.0, 0.01, 100)
     values = {(m, k): 0.01 + common * rng.uniform(0.5, 1.5) + rng.normal(0, 0.015, 100)
               for m in models for k in R1343.scores}
-    st = tracking.Streams(tuple(range(1, 101)), values)
+    st = ScoreCube.from_streams(tuple(range(1, 101)), values)
     slots = [SlotInput(f"s{j:03d}", 250.0) for j in range(n_slots)]
     pr = PerRound(250.0, 0.01, 0.0, (250.0,) * n_slots, (None,) * n_slots)
     return SlotProblem.build(slots, tg, R1343, models, objective=objective, streams=st, per_round=pr)

@@ -22,6 +22,7 @@ import time
 import numpy as np
 
 from stakealloc.config import Objective, Ref, SolverName
+from stakealloc.payout import ScoreCube
 from stakealloc.regimes import PRESETS, Regime
 from stakealloc.slots import ABS_GAP, REL_GAP, SlotInput, SlotProblem, exposure, solve
 from stakealloc.slots.heuristics import greedy
@@ -154,7 +155,6 @@ def naive_tracking(slots, targets, regime, st, time_limit: float, max_terms: int
 
 def tracking_rows(a) -> None:
     """The tracking objective at 9/25/50/100 slots against the naive tracking formulation, same limit."""
-    from stakealloc import tracking
 
     print("\nTracking objective (NMR per round; 80 rounds of seeded scores per model):\n")
     print("| regime | S | K | ours s | ours status | ours obj | ours gap | naive s | naive status | naive obj |")
@@ -166,7 +166,7 @@ def tracking_rows(a) -> None:
                 slots, tg, models = instance(S, K, regime, a.seed)
                 rng = np.random.default_rng(a.seed + 7)
                 base = rng.normal(0.0, 0.02, 80)  # a common factor: real models' scores correlate
-                st = tracking.Streams(tuple(range(80)), {(m, k): 0.6 * base + rng.normal(0.001, 0.015, 80)
+                st = ScoreCube.from_streams(tuple(range(80)), {(m, k): 0.6 * base + rng.normal(0.001, 0.015, 80)
                                                          for m in models for k in regime.scores})
                 t0 = time.perf_counter()
                 pb = SlotProblem.build(slots, tg, regime, models, objective=Objective.TRACKING, streams=st)

@@ -47,28 +47,94 @@ def wide_scores(table: pd.DataFrame, models: tuple[str, ...], scores: tuple[str,
             .reindex(index=list(rounds), columns=list(models)) for k in scores}
 
 
-class ScoreArrays:
-    """`wide_scores` as numpy arrays with round and model positions, for booking many plans quickly."""
+#: One exposure of a plan or a target portfolio: (model, side, score, NMR of exposure).
+Exposure = tuple[str, Side, str, float]
 
-    def __init__(self, wide: dict[str, pd.DataFrame]):
+
+class ScoreCube:
+    """The payout model's data: per-round scores, rounds × models × scores (numpy, T × M × K; NaN where
+    absent), built once per window or backtest from the one pivot (`wide_scores`). Its two operations are
+    the payout's two forms: `linear_payout` (Σ exposure × signed score) and `slot_payouts` (the booked,
+    clipped payout of held slots)."""
+
+    def __init__(self, rounds: tuple[int, ...], models: tuple[str, ...], scores: tuple[str, ...],
+                 values: np.ndarray):
+        assert values.shape == (len(rounds), len(models), len(scores))
+        self.rounds, self.models, self.scores, self.values = rounds, models, scores, values
+        self.row = {r: i for i, r in enumerate(rounds)}
+        self.col = {m: i for i, m in enumerate(models)}
+        self.depth = {k: i for i, k in enumerate(scores)}
+
+    @staticmethod
+    def of(table: pd.DataFrame, models: tuple[str, ...], scores: tuple[str, ...],
+           rounds: list[int] | None = None) -> ScoreCube:
+        """The cube of a long score table (`wide_scores`' rounds: `rounds`, else every resolved round)."""
+        return ScoreCube.from_wide(wide_scores(table, models, scores, rounds))
+
+    @staticmethod
+    def from_wide(wide: dict[str, pd.DataFrame]) -> ScoreCube:
+        """From score -> rounds × models frames that share their index and columns."""
         first = next(iter(wide.values())) if wide else pd.DataFrame()
-        self.row = {int(r): i for i, r in enumerate(first.index)}
-        self.col = {str(m): i for i, m in enumerate(first.columns)}
         for w in wide.values():
             assert list(w.index) == list(first.index) and list(w.columns) == list(first.columns)
-        self.values = {k: w.to_numpy(dtype=float) for k, w in wide.items()}
+        values = (np.stack([w.to_numpy(dtype=float) for w in wide.values()], axis=2) if wide
+                  else np.zeros((len(first.index), len(first.columns), 0)))
+        return ScoreCube(tuple(int(r) for r in first.index), tuple(str(m) for m in first.columns), tuple(wide),
+                         values)
 
-    def series(self, score: str, model: str, rounds: list[int]) -> np.ndarray:
-        """Values of (score, model) on `rounds`; NaN where absent."""
+    @staticmethod
+    def from_streams(rounds: tuple[int, ...], streams: dict[tuple[str, str], np.ndarray]) -> ScoreCube:
+        """From (model, score) -> per-round scores of shape (T,), each pair absent from `streams` all NaN."""
+        models = tuple(dict.fromkeys(m for m, _ in streams))
+        scores = tuple(dict.fromkeys(k for _, k in streams))
+        values = np.full((len(rounds), len(models), len(scores)), np.nan)
+        for (m, k), v in streams.items():
+            values[:, models.index(m), scores.index(k)] = v
+        return ScoreCube(tuple(rounds), models, scores, values)
+
+    def series(self, model: str, score: str, rounds: list[int] | None = None) -> np.ndarray:
+        """Scores of (model, score) on `rounds` (default: the cube's); NaN where absent, a round, model or
+        score the cube does not hold included."""
+        m, k = self.col.get(model), self.depth.get(score)
+        if rounds is None:
+            return (self.values[:, m, k].copy() if m is not None and k is not None
+                    else np.full(len(self.rounds), np.nan))
         rows = np.array([self.row.get(int(r), -1) for r in rounds], dtype=int)
-        v = self.values[score][np.maximum(rows, 0), self.col[model]] if len(rows) else np.zeros(0)
-        return np.where(rows >= 0, v, np.nan)
+        if m is None or k is None or not len(rows):
+            return np.full(len(rows), np.nan)
+        return np.where(rows >= 0, self.values[np.maximum(rows, 0), m, k], np.nan)
+
+    def signed(self, model: str, side: Side, score: str, rounds: list[int] | None = None) -> np.ndarray:
+        """The side's score per round (a short side's negated), a missing score counted as 0."""
+        v = np.nan_to_num(self.series(model, score, rounds), nan=0.0)
+        return -v if side is Side.SHORT else v
 
 
-def slot_payouts(wide: dict[str, pd.DataFrame] | ScoreArrays, rounds: list[int], held: list[Held],
-                 factors: dict[str, float], clip: float) -> np.ndarray:
-    """Payout (NMR), rounds × slots."""
-    arrays = wide if isinstance(wide, ScoreArrays) else ScoreArrays(wide)
+def held_exposures(model: str, side: Side, multipliers: dict[str, float], stake: float) -> list[Exposure]:
+    """A slot's exposures (stake × multiplier per paying score, NMR) in the multipliers' order, which is the
+    regime's score order wherever they come from `Regime.as_dict`: the one order a plan's payout is summed in."""
+    return [(model, side, k, stake * m) for k, m in multipliers.items() if m]
+
+
+def target_exposures(targets) -> list[Exposure]:
+    """A target portfolio's exposures (Target records, NMR), in (model, side, score) order."""
+    return [(t.model, t.side, t.score, t.target) for t in sorted(targets, key=lambda t: (t.model, t.side, t.score))]
+
+
+def linear_payout(cube: ScoreCube, exposures: list[Exposure], rounds: list[int] | None = None) -> np.ndarray:
+    """P(t), NMR per round: Σ exposure × signed score, unclipped, without payout factor, a missing score
+    counted as 0; summed in the order given; shape (T,) over `rounds` (default: the cube's)."""
+    out = np.zeros(len(cube.rounds) if rounds is None else len(rounds))
+    for model, side, score, amount in exposures:
+        if amount:
+            out = out + amount * cube.signed(model, side, score, rounds)
+    return out
+
+
+def slot_payouts(cube: ScoreCube, rounds: list[int], held: list[Held], factors: dict[str, float],
+                 clip: float) -> np.ndarray:
+    """Booked payout (NMR), rounds × slots: stake × clip(Σ factor × multiplier × signed score), 0 in a
+    round where the slot's model misses a score it is paid on."""
     out = np.zeros((len(rounds), len(held)))
     for j, h in enumerate(held):
         raw = np.zeros(len(rounds))
@@ -76,7 +142,7 @@ def slot_payouts(wide: dict[str, pd.DataFrame] | ScoreArrays, rounds: list[int],
         for k, m in h.multipliers.items():
             if m == 0:
                 continue
-            v = arrays.series(k, h.model, rounds)
+            v = cube.series(h.model, k, rounds)
             absent |= np.isnan(v)
             raw += factors[k] * m * np.nan_to_num(v)
         sign = h.side.sign

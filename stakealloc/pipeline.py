@@ -11,7 +11,7 @@ import pandas as pd
 from . import hrp, instruments, objectives, slots, targets, tracking
 from .config import Fleet, Source
 from .errors import ConfigError, DataError
-from .payout import Held, slot_payouts, summary, wide_scores
+from .payout import Held, ScoreCube, slot_payouts, summary
 from .records import DataSummary, Plan, SlotRow, TargetRow, WindowPerformance
 from .scores import column_of, payout_table
 from .targets import Target
@@ -114,7 +114,7 @@ def plan(fleet: Fleet, table: pd.DataFrame, *, origin: str, current_round: int |
 
 
 def slot_problem(fleet: Fleet, si: list[slots.SlotInput], tg: tuple[Target, ...],
-                 st: tracking.Streams | None) -> slots.SlotProblem:
+                 st: ScoreCube | None) -> slots.SlotProblem:
     """The slot program for the fleet's objective; tracking needs the window's streams `st`."""
     s = fleet.solver
     if objectives.of(s.objective).needs_streams and st is None:
@@ -125,7 +125,7 @@ def slot_problem(fleet: Fleet, si: list[slots.SlotInput], tg: tuple[Target, ...]
 
 
 def solve_slots(fleet: Fleet, si: list[slots.SlotInput], tg: tuple[Target, ...],
-                st: tracking.Streams | None) -> slots.SlotPlan:
+                st: ScoreCube | None) -> slots.SlotPlan:
     """The fleet's slot program solved with its solver settings."""
     s = fleet.solver
     return slots.solve(slot_problem(fleet, si, tg, st), solver=s.name, time_limit=s.time_limit)
@@ -221,9 +221,9 @@ def window_performance(fleet: Fleet, table: pd.DataFrame, rows: list[SlotRow],
                        window: list[int]) -> WindowPerformance:
     """The plan's payout over the window as if it had been held (in-sample: the weights saw these rounds)."""
     regime = fleet.payout.regime
-    wide = wide_scores(table, fleet.models, regime.scores)
+    cube = ScoreCube.of(table, fleet.models, regime.scores)
     held = [Held(r.model, r.side, dict(r.multipliers), r.stake) for r in rows]
-    pay = slot_payouts(wide, window, held, dict(zip(regime.scores, fleet.payout.factors)), fleet.payout.clip_value)
+    pay = slot_payouts(cube, window, held, dict(zip(regime.scores, fleet.payout.factors)), fleet.payout.clip_value)
     s = summary(pay.sum(axis=1), fleet.total_stake)
     assert np.isfinite([v for v in asdict(s).values() if isinstance(v, float)]).all()
     return WindowPerformance(**asdict(s), payout_factors=dict(zip(regime.scores, fleet.payout.factors)),

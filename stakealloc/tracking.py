@@ -12,59 +12,29 @@ This module measures it; the slot program that minimises it is `slots/tracking_m
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 
-from .payout import wide_scores
+from .payout import ScoreCube, held_exposures, linear_payout, target_exposures
 from .regimes import Regime
 from .targets import Target
 from .types import Side
 
 
-@dataclass(frozen=True)
-class Streams:
-    """Per-round scores of every (model, score) over the window's rounds, NaN counted as 0.
-
-    `values[(model, score)]`: shape (T,), the long side's score; the short side is its negative."""
-
-    rounds: tuple[int, ...]
-    values: dict[tuple[str, str], np.ndarray]
-
-    def signed(self, model: str, side: Side, score: str) -> np.ndarray:
-        v = self.values.get((model, score))
-        if v is None:
-            return np.zeros(len(self.rounds))
-        return -v if side is Side.SHORT else v
+def streams(table: pd.DataFrame, rounds: list[int], models: tuple[str, ...], regime: Regime) -> ScoreCube:
+    """The window's score cube from a score table whose scores carry the regime's names
+    (`scores.payout_table`), over `rounds` in that order."""
+    return ScoreCube.of(table, models, regime.scores, [int(r) for r in rounds])
 
 
-def streams(table: pd.DataFrame, rounds: list[int], models: tuple[str, ...], regime: Regime) -> Streams:
-    """The window's scores from a score table whose scores carry the regime's names (`scores.payout_table`)."""
-    wide = wide_scores(table, models, regime.scores, list(rounds))
-    values = {}
-    for k in regime.scores:
-        for m in models:
-            values[(m, k)] = np.nan_to_num(wide[k][m].to_numpy(dtype=float), nan=0.0)
-    return Streams(tuple(int(r) for r in rounds), values)
+def target_payout(cube: ScoreCube, targets: tuple[Target, ...]) -> np.ndarray:
+    """P_target(t), NMR per round, shape (T,)."""
+    return linear_payout(cube, target_exposures(targets))
 
 
-def target_payout(st: Streams, targets: tuple[Target, ...]) -> np.ndarray:
-    """P_target(t), NMR per round: Σ target × signed score."""
-    out = np.zeros(len(st.rounds))
-    for t in sorted(targets, key=lambda t: (t.model, t.side, t.score)):  # a fixed order of summation
-        out = out + t.target * st.signed(t.model, t.side, t.score)
-    return out
-
-
-def plan_payout(st: Streams, held: list[tuple[str, str, dict[str, float], float]]) -> np.ndarray:
-    """P_plan(t), NMR per round, for slots given as (model, side, multipliers by score, stake)."""
-    out = np.zeros(len(st.rounds))
-    for model, side, mults, stake in held:
-        for k in sorted(mults):
-            if mults[k]:
-                out = out + stake * mults[k] * st.signed(model, side, k)
-    return out
+def plan_payout(cube: ScoreCube, held: list[tuple[str, Side, dict[str, float], float]]) -> np.ndarray:
+    """P_plan(t), NMR per round, shape (T,), for slots given as (model, side, multipliers by score, stake)."""
+    return linear_payout(cube, [e for h in held for e in held_exposures(*h)])
 
 
 def tracking_error(plan: np.ndarray, target: np.ndarray) -> float:

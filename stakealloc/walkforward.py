@@ -23,7 +23,17 @@ import pandas as pd
 from . import hrp, instruments, objectives, targets, tracking
 from .config import Fleet
 from .errors import ConfigError, DataError
-from .payout import Held, RoundRules, ScoreArrays, slot_payouts, summary, wide_scores
+from .payout import (
+    Held,
+    RoundRules,
+    ScoreCube,
+    held_exposures,
+    linear_payout,
+    slot_payouts,
+    summary,
+    target_exposures,
+    wide_scores,
+)
 from .pipeline import regime_table, slot_inputs, slot_rows, solve_slots
 from .progress import Progress
 from .records import BacktestResult, BacktestSettings, Bootstrap, Comparison, Decision, Metrics, SlotRow
@@ -421,7 +431,7 @@ class _Booker:
             wide.update(wide_scores(raw_resolved, fleet.models, tuple(extra)))
             rounds = sorted(set().union(*(w.index for w in wide.values())))
             wide = {k: w.reindex(index=rounds) for k, w in wide.items()}
-        self.arrays = ScoreArrays(wide)  # numpy, for the many bookings of a backtest
+        self.cube = ScoreCube.from_wide(wide)  # numpy, for the many bookings of a backtest
         have = {k for k, w in wide.items() if w.notna().to_numpy().any()}
         self.own = {r: rr for r, rr in own.items() if rr is not None and set(rr.scores) <= have}
         self.own_rounds = len(self.own)
@@ -431,22 +441,13 @@ class _Booker:
         return [Held(r.model, r.side, dict(r.multipliers), r.stake) for r in plan if r.model]
 
     def linear(self, plan, rounds: list[int]) -> np.ndarray:
-        """Linear payout (NMR per round: Σ exposure × score, unclipped, no factor, missing as 0) of a plan."""
-        out = np.zeros(len(rounds))
-        for h in self.held(plan):
-            for k, m in h.multipliers.items():
-                if m:
-                    sign = h.side.sign
-                    out += h.stake * m * sign * np.nan_to_num(self.arrays.series(k, h.model, rounds))
-        return out
+        """Linear payout (NMR per round) of a plan on `rounds`."""
+        return linear_payout(self.cube, [e for h in self.held(plan) for e in
+                                         held_exposures(h.model, h.side, h.multipliers, h.stake)], rounds)
 
     def linear_targets(self, tg, rounds: list[int]) -> np.ndarray:
         """Linear payout of a target portfolio (targets in NMR of exposure) on `rounds`."""
-        out = np.zeros(len(rounds))
-        for t in sorted(tg, key=lambda t: (t.model, t.side, t.score)):
-            sign = t.side.sign
-            out += t.target * sign * np.nan_to_num(self.arrays.series(t.score, t.model, rounds))
-        return out
+        return linear_payout(self.cube, target_exposures(tg), rounds)
 
     def pay(self, plan, rounds: list[int]) -> np.ndarray:
         """Total payout (NMR) per round of `rounds` for the plan."""
@@ -457,11 +458,11 @@ class _Booker:
         plain = [i for i, r in enumerate(rounds) if r not in self.own]
         if plain:
             pr = [rounds[i] for i in plain]
-            out[plain] = slot_payouts(self.arrays, pr, held, self.factors, self.fleet.payout.clip_value).sum(axis=1)
+            out[plain] = slot_payouts(self.cube, pr, held, self.factors, self.fleet.payout.clip_value).sum(axis=1)
         for i, r in enumerate(rounds):
             rr = self.own.get(r)
             if rr is not None:
-                out[i] = slot_payouts(self.arrays, [r], [rr.rebook(h) for h in held],
+                out[i] = slot_payouts(self.cube, [r], [rr.rebook(h) for h in held],
                                       rr.factors(self.fleet.payout.payout_factor),
                                       rr.clip(self.fleet.payout.clip_value)).sum()
         return out

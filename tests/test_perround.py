@@ -6,10 +6,10 @@ import itertools
 import numpy as np
 import pytest
 
+from stakealloc.payout import ScoreCube
 from stakealloc.regimes import PRESETS
 from stakealloc.slots import PerRound, SearchOptions, SlotInput, SlotProblem, solve
 from stakealloc.targets import Target
-from stakealloc.tracking import Streams
 from stakealloc.types import Objective, Ref, SolverName
 
 R1343 = PRESETS["classic-r1343"]  # one combination: 3×corr60 + 15×mmc60
@@ -22,7 +22,7 @@ def _instance(rng, n_slots, n_models, budget, *, step=1.0, min_stake=0.0, caps=N
     targets = tuple(Target(r.model, r.side, k, budget * wi * p) for r, wi in zip(refs, w)
                     for k, p in zip(R1343.scores, R1343.combinations[0]))
     values = {(m, k): rng.normal(0.01, 0.02, T) for m in models for k in R1343.scores}
-    st = Streams(tuple(range(1, T + 1)), values)
+    st = ScoreCube.from_streams(tuple(range(1, T + 1)), values)
     caps = caps or [budget] * n_slots
     slots = [SlotInput(f"s{j}", caps[j]) for j in range(n_slots)]
     pr = PerRound(budget=budget, step=step, min_stake=min_stake, caps=tuple(caps),

@@ -460,14 +460,14 @@ def test_the_exposure_objective_refuses_other_problems():
     """SlotProblem holds no objective's arithmetic of its own: the exposure value is slots.exposure's, and on a
     tracking problem it is an error, never a silently wrong number."""
     from stakealloc.errors import OptimizationError
+    from stakealloc.payout import ScoreCube
     from stakealloc.regimes import PRESETS
-    from stakealloc.tracking import Streams
     from stakealloc.types import Objective
 
     regime = PRESETS["classic-2024"]
     slots = [SlotInput("x", 100.0)]
     tg = (Target("a", "long", "v2_corr20", 50.0),)
-    st = Streams((1, 2), {("a", "v2_corr20"): np.array([0.1, -0.1]), ("a", "mmc"): np.array([0.0, 0.2])})
+    st = ScoreCube.from_streams((1, 2), {("a", "v2_corr20"): np.array([0.1, -0.1]), ("a", "mmc"): np.array([0.0, 0.2])})
     ex = SlotProblem.build(slots, tg, regime, ("a",))
     plan = [(0, 0)]
     assert exposure.value(ex, plan) == pytest.approx(sum(ex.evaluate(ex.choices(plan))))

@@ -10,6 +10,7 @@ from conftest import BASE_FLEET, run_cli, run_process
 
 from stakealloc import tracking
 from stakealloc.config import Objective, Ref, SolverName
+from stakealloc.payout import ScoreCube
 from stakealloc.regimes import PRESETS, custom_regime
 from stakealloc.slots import SlotInput, SlotProblem, solve
 from stakealloc.targets import Target
@@ -19,7 +20,7 @@ SOLVERS = [SolverName.HIGHS, SolverName.CBC]
 
 def streams_of(rng, models, scores, T):
     values = {(m, k): rng.normal(0.002, 0.02, T) for m in models for k in scores}
-    return tracking.Streams(tuple(range(1, T + 1)), values)
+    return ScoreCube.from_streams(tuple(range(1, T + 1)), values)
 
 
 def brute_force(slots, targets, regime, refs, st, change_penalty=0.0):
@@ -87,7 +88,7 @@ def test_identical_streams_carry_each_others_target_only_under_tracking():
     """a and b score identically: the tracking plan puts a's target on b at no cost; exposure cannot."""
     rng = np.random.default_rng(4)
     r_a = rng.normal(0.0, 0.02, 20)
-    st = tracking.Streams(tuple(range(20)), {("a", "x"): r_a, ("b", "x"): r_a.copy(),
+    st = ScoreCube.from_streams(tuple(range(20)), {("a", "x"): r_a, ("b", "x"): r_a.copy(),
                                              ("c", "x"): rng.normal(0.0, 0.02, 20)})
     regime = custom_regime(["x"], [[1.0]])
     slots = [SlotInput("big", 600.0, exclude=("a",)), SlotInput("small", 400.0)]

@@ -10,7 +10,7 @@ from conftest import BASE_FLEET, ROOT, run_cli
 
 from stakealloc import walkforward
 from stakealloc.api import load_fleet
-from stakealloc.payout import Held, RoundRules, slot_payouts, summary
+from stakealloc.payout import Held, RoundRules, ScoreCube, slot_payouts, summary
 from stakealloc.records import Comparison, Metrics
 from stakealloc.regimes import PRESETS, ScoreConfig, ScoreSpec
 
@@ -20,6 +20,7 @@ ONE = {"v2_corr20": 1.0, "mmc": 1.0}
 def test_payout_formula_by_hand_with_clip():
     wide = {"v2_corr20": pd.DataFrame({"a": [0.02, 0.04, np.nan]}, index=[1, 2, 3]),
             "mmc": pd.DataFrame({"a": [0.01, 0.03, 0.01]}, index=[1, 2, 3])}
+    wide = ScoreCube.from_wide(wide)
     m = {"v2_corr20": 0.5, "mmc": 2.0}
     pay = slot_payouts(wide, [1, 2, 3], [Held("a", "long", m, 100.0), Held("a", "short", m, 50.0)], ONE, clip=0.05)
     # round 1: 0.5×0.02 + 2×0.01 = 0.03 -> 3.0 NMR; short: -0.03 × 50 = -1.5

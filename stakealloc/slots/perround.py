@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import OptimizationError
+from ..payout import held_exposures, linear_payout
 from ..tolerance import IMPROVEMENT
 from ..tracking import target_payout
 from ..types import Formulation, Objective, PlanSource, Ref, SolverName
@@ -72,11 +73,8 @@ def evaluate(pb: SlotProblem, plan: list[tuple[int, int, float]]) -> tuple[float
     te = 0.0
     if pb.streams is not None:
         st = pb.streams
-        pay = np.zeros(len(st.rounds))
-        for c, p, s in plan:
-            for k, m in zip(regime.scores, regime.combinations[p]):
-                if m and s:
-                    pay = pay + s * m * st.signed(pb.refs[c].model, pb.refs[c].side, k)
+        pay = linear_payout(st, [e for c, p, s in plan if s for e in held_exposures(
+            pb.refs[c].model, pb.refs[c].side, regime.as_dict(p), s)])
         te = float(np.mean(np.abs(pay - target_payout(st, pb.targets)))) if len(st.rounds) else 0.0
     pen = pb.change_penalty * sum(is_changed(pb, j, pb.refs[c], p, s) for j, (c, p, s) in enumerate(plan))
     return dev, te, pen
@@ -196,8 +194,8 @@ def _relax_and_fix(pb: SlotProblem) -> list[tuple[int, int, float]] | None:
             or any(s.pin is not None for s in pb.slots) or any(pr.units(c) < N for c in pr.caps)):
         return None
     p0, cands = combos[0], list(pb.allowed[0])
-    R = np.array([sum(m * st.signed(pb.refs[c].model, pb.refs[c].side, k)
-                      for k, m in zip(pb.regime.scores, pb.regime.combinations[p0]) if m) for c in cands]).T
+    R = np.array([linear_payout(st, held_exposures(pb.refs[c].model, pb.refs[c].side, pb.regime.as_dict(p0), 1.0))
+                  for c in cands]).T
     g = target_payout(st, pb.targets)
     T = len(g)
 
@@ -313,14 +311,8 @@ def _build(pb: SlotProblem, types: list[_Type], start, integral: bool):
         assert st is not None
         T = len(st.rounds)
         goal = target_payout(st, pb.targets)
-        vec = {}
-        for c in range(len(pb.refs)):
-            for p in range(len(regime.combinations)):
-                v = np.zeros(T)
-                for kk, m in enumerate(regime.combinations[p]):
-                    if m:
-                        v = v + m * st.signed(pb.refs[c].model, pb.refs[c].side, regime.scores[kk])
-                vec[c, p] = v
+        vec = {(c, p): linear_payout(st, held_exposures(pb.refs[c].model, pb.refs[c].side, regime.as_dict(p), 1.0))
+               for c in range(len(pb.refs)) for p in range(len(regime.combinations))}
         z = [pulp.LpVariable(f"z_{t}", 0) for t in range(T)]
         terms = [(pr.step * vec[ty.options[o]], u[g, o]) for (g, o) in u for ty in [types[g]]]
         for t in range(T):

@@ -18,7 +18,7 @@ from ..tolerance import CAPACITY_SLACK
 from ..types import Formulation, Objective, PlanSource, Ref, Side, SolverName, SolveStatus, Target
 
 if TYPE_CHECKING:
-    from ..tracking import Streams
+    from ..payout import ScoreCube
 
 ABS_GAP = 0.01  # NMR (NMR per round for tracking): a plan within this of its bound is proven optimal
 REL_GAP = 1e-4  # or within this share of its objective
@@ -174,13 +174,13 @@ class SlotProblem:
     idle: tuple[int, ...]
     change_penalty: float = 0.0  # NMR per changed slot (NMR per round for tracking)
     objective: Objective = Objective.EXPOSURE
-    streams: Streams | None = field(default=None, compare=False)  # the window's scores (tracking only)
+    streams: ScoreCube | None = field(default=None, compare=False)  # the window's scores (tracking only)
     per_round: PerRound | None = None  # per-round staking: the plan also sets each slot's stake
 
     @classmethod
     def build(cls, slots, targets: tuple[Target, ...], regime: Regime, models: tuple[str, ...], *,
               change_penalty: float = 0.0, objective: Objective = Objective.EXPOSURE,
-              streams: Streams | None = None, per_round: PerRound | None = None) -> SlotProblem:
+              streams: ScoreCube | None = None, per_round: PerRound | None = None) -> SlotProblem:
         """Check the inputs and derive the candidates: every (model, side) with a positive target, in target
         order, then pins and (with a change penalty) currents; a slot whose every target model is excluded
         falls back to the first model it may take, long."""

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..payout import held_exposures, linear_payout
 from ..tolerance import IMPROVEMENT, ROUNDING
 from ..tracking import target_payout
 from ..types import Formulation, Objective, PlanSource, SolverName
@@ -47,16 +48,16 @@ def _options(pb: SlotProblem) -> _Options:
     st = pb.streams
     assert st is not None
     zero = pb.zero
-    base = {(c, k): st.signed(refs[c].model, refs[c].side, regime.scores[k])
-            for c in range(len(refs)) for k in range(len(regime.scores))}
+    vector: dict[tuple[float, int, int], np.ndarray] = {}  # (stake, candidate, combination): slots share them
     choices, vectors, penalties = [], [], []
     for j, s in enumerate(slots):
         opts = [(c, p) for c in allowed[j] for p in range(len(regime.combinations)) if p != zero or c == idle[j]]
         V = np.zeros((len(opts), len(st.rounds)))
         for i, (c, p) in enumerate(opts):
-            for k, m in enumerate(regime.combinations[p]):
-                if m:
-                    V[i] += s.stake * m * base[c, k]
+            if (s.stake, c, p) not in vector:
+                vector[s.stake, c, p] = linear_payout(st, held_exposures(
+                    refs[c].model, refs[c].side, regime.as_dict(p), s.stake))
+            V[i] = vector[s.stake, c, p]
         pen = np.array([change_penalty * is_changed(s, Choice(refs[c], p)) if change_penalty else 0.0
                         for c, p in opts])
         choices.append(opts)
