@@ -2,9 +2,9 @@
 (the window's per-round score streams, or only the targets), the plan line it minimises and its unit. The
 pipeline, the backtest, the API and the report ask the registry instead of testing which objective it is.
 
-What each objective minimises, and how, lives with the slot programs (`slots/`): the exposure program
-(`slots.solve`), the tracking program (`slots/tracking_mip.py`) and both under per-round stakes
-(`slots/perround.py`)."""
+What each objective minimises, and how, is its implementation in `slots/objective.py` (its fixed-stake
+program, its value, its rows in the per-round program); a new objective is an `Objective` member, one entry
+here and one class there."""
 
 from __future__ import annotations
 

@@ -113,6 +113,31 @@ def run(prob, solver: SolverName, deadline: float, *, warm: bool = False, presol
 _HIGHS_BANNER_SILENCED = False
 
 
+def symmetry_rows(prob, groups: list[list[int]], options: list[list[tuple[tuple[int, int], object]]],
+                  ncombo: int) -> None:
+    """The rows every fixed-stake program shares: interchangeable slots (`groups`) take their options in
+    non-decreasing (candidate, combination) order. `options[j]`: slot j's ((candidate, combination), binary)."""
+    import pulp
+
+    for g in groups:
+        for a, b in zip(g, g[1:]):
+            ka = pulp.LpAffineExpression([(v, c * ncombo + p) for (c, p), v in options[a]])
+            kb = pulp.LpAffineExpression([(v, c * ncombo + p) for (c, p), v in options[b]])
+            prob += ka <= kb, f"sym_{a}_{b}"
+
+
+def warm_start(options: list[list[tuple[tuple[int, int], object]]], warm: list[tuple[int, int]] | None,
+               solver: SolverName) -> bool:
+    """Set each slot's binaries to the warm plan ((candidate, combination) per slot) where the solver takes a
+    starting plan (HiGHS; CBC with one claimed false optima, see `run`); whether it was set."""
+    if warm is None or solver is not SolverName.HIGHS:
+        return False
+    for j, opts in enumerate(options):
+        for cp, v in opts:
+            v.setInitialValue(1 if cp == warm[j] else 0)
+    return True
+
+
 def _silence_highs_banner() -> None:
     """HiGHS prints its banner to the process's stdout (file descriptor 1, below Python) when the first
     `Highs` object is made, whatever `output_flag` says; it would stand before the plan. Make that first

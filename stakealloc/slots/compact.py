@@ -16,7 +16,7 @@ import math
 import time
 
 from ..types import SolverName
-from .backends import run
+from .backends import run, symmetry_rows, warm_start
 from .problem import PlanCP, SlotProblem, SolveResult
 
 
@@ -82,16 +82,9 @@ def solve_compact(pb: SlotProblem, solver: SolverName, time_limit: float, warm: 
             prob += ch >= 1 - pulp.lpSum(keep), f"chg_{j}"
             pen_terms.append(change_penalty * ch)
     prob += pulp.lpSum(dev_terms) + pulp.lpSum(pen_terms)
-    for g in pb.groups:
-        for a, b in zip(g, g[1:]):
-            ka = pulp.LpAffineExpression([(v, c * P + p) for c, p, v in per_slot[a]])
-            kb = pulp.LpAffineExpression([(v, c * P + p) for c, p, v in per_slot[b]])
-            prob += ka <= kb, f"sym_{a}_{b}"
-
-    if warm is not None and solver is SolverName.HIGHS:
-        for j in range(S):
-            for c, p, v in per_slot[j]:
-                v.setInitialValue(1 if warm[j] == (c, p) else 0)
+    options = [[((c, p), v) for c, p, v in opts] for opts in per_slot]
+    symmetry_rows(prob, pb.groups, options, P)
+    warm_start(options, warm, solver)
     bound, status_text, said_optimal, sol_ok = run(prob, solver, deadline, warm=warm is not None, grace=grace)
     bound = (bound if math.isfinite(bound) else 0.0) + constant
     if not sol_ok:

@@ -35,7 +35,7 @@ from ..errors import OptimizationError
 from ..payout import held_exposures, linear_payout
 from ..tolerance import IMPROVEMENT
 from ..tracking import target_payout
-from ..types import Formulation, Objective, PlanSource, Ref, SolverName
+from ..types import Formulation, PlanSource, Ref, SolverName
 from .backends import run
 from .problem import ABS_GAP, REL_GAP, Choice, PerRound, SearchOptions, SlotPlan, SlotProblem, solver_info
 
@@ -80,9 +80,10 @@ def evaluate(pb: SlotProblem, plan: list[tuple[int, int, float]]) -> tuple[float
     return dev, te, pen
 
 
-def objective_value(pb: SlotProblem, plan: list[tuple[int, int, float]]) -> float:
+def objective_value(pb: SlotProblem, objective, plan: list[tuple[int, int, float]]) -> float:
+    """The plan's value by `objective` (a `slots.objective` implementation), NMR per round."""
     dev, te, pen = evaluate(pb, plan)
-    return (te if pb.objective is Objective.TRACKING else dev) + pen
+    return objective.per_round_value(dev, te) + pen
 
 
 @dataclass(frozen=True)
@@ -179,51 +180,6 @@ def _greedy(pb: SlotProblem) -> list[tuple[int, int, float]] | None:
     return [(c, p, s * pr.step) for c, p, s in plan]
 
 
-def _relax_and_fix(pb: SlotProblem) -> list[tuple[int, int, float]] | None:
-    """A tracking plan for the plain case (one combination, interchangeable slots whose cap covers the budget,
-    no pins, minimum or change penalty): the continuous L1 fit of the target payout over candidate totals,
-    the n largest kept, the fit again on those, rounded to the grid by largest remainder. None elsewhere."""
-    from scipy.optimize import linprog
-
-    pr = pb.per_round
-    st = pb.streams
-    assert pr is not None and st is not None
-    n, N = len(pb.slots), pr.units(pr.budget)
-    combos = [p for p in range(len(pb.regime.combinations)) if p != pb.zero]
-    if (len(combos) != 1 or pb.change_penalty > 0 or pr.min_stake > 0 or len(set(pb.allowed)) != 1
-            or any(s.pin is not None for s in pb.slots) or any(pr.units(c) < N for c in pr.caps)):
-        return None
-    p0, cands = combos[0], list(pb.allowed[0])
-    R = np.array([linear_payout(st, held_exposures(pb.refs[c].model, pb.refs[c].side, pb.regime.as_dict(p0), 1.0))
-                  for c in cands]).T
-    g = target_payout(st, pb.targets)
-    T = len(g)
-
-    def fit(cols: list[int]) -> np.ndarray:
-        k = len(cols)
-        A = R[:, cols]
-        # variables: totals (k), then z (T); z ≥ ±(A·S − g); Σ S = B
-        A_ub = np.block([[A, -np.eye(T)], [-A, -np.eye(T)]])
-        b_ub = np.concatenate([g, -g])
-        res = linprog(np.concatenate([np.zeros(k), np.full(T, 1.0 / T)]), A_ub=A_ub, b_ub=b_ub,
-                      A_eq=np.concatenate([np.ones(k), np.zeros(T)])[None, :], b_eq=[pr.budget],
-                      bounds=[(0, pr.budget)] * k + [(0, None)] * T, method="highs")
-        return res.x[:k] if res.status == 0 else np.zeros(k)
-
-    S = fit(list(range(len(cands))))
-    keep = sorted(sorted(range(len(cands)), key=lambda i: (-S[i], i))[:n])
-    S = fit(keep) / pr.step
-    units = np.floor(S).astype(int)
-    for i in sorted(range(len(keep)), key=lambda i: (-(S[i] - units[i]), i))[:N - int(units.sum())]:
-        units[i] += 1
-    if units.sum() != N:
-        return None
-    plan = [(pb.idle[j], p0, 0.0) for j in range(n)]
-    for j, (i, su) in enumerate((i, su) for i, su in zip(keep, units) if su > 0):
-        plan[j] = (cands[i], p0, su * pr.step)
-    return plan
-
-
 def _warm(types: list[_Type], plan: list[tuple[int, int, float]], pr: PerRound, x: dict, u: dict, y: dict,
           keep: dict) -> None:
     """Set the program's variables to `plan` (counts and steps per type and option) for a warm start."""
@@ -245,7 +201,7 @@ def _warm(types: list[_Type], plan: list[tuple[int, int, float]], pr: PerRound, 
         keep[g].varValue = 0
 
 
-def _build(pb: SlotProblem, types: list[_Type], start, integral: bool):
+def _build(pb: SlotProblem, objective, types: list[_Type], start, integral: bool):
     """The program over types and options: (problem, x, u, y, keep, the objective's constant). `integral`
     False: stakes continuous (a relaxation of the grid; counts stay integer). With `start`, the variables
     hold that plan for a warm start."""
@@ -254,8 +210,6 @@ def _build(pb: SlotProblem, types: list[_Type], start, integral: bool):
     pr = pb.per_round
     assert pr is not None
     N, lo = pr.units(pr.budget), pr.units(pr.min_stake)
-    regime = pb.regime
-    tracking = pb.objective is Objective.TRACKING
     prob = pulp.LpProblem("per_round", pulp.LpMinimize)
     x, u, y = {}, {}, {}
     for g, ty in enumerate(types):
@@ -297,61 +251,18 @@ def _build(pb: SlotProblem, types: list[_Type], start, integral: bool):
                 prob += u[g, o0] - s0 * k >= lo * (x[g, o0] - k)
                 prob += u[g, o0] - s0 * k <= ty.cap * (x[g, o0] - k)
             penalty.append(-pb.change_penalty * k)
-    # exposure per (candidate, score), NMR per round
-    expo: dict[tuple[int, int], list] = {}
-    funded: dict[tuple[int, int], list] = {}  # (candidate, score) -> the indicators of options paying it
-    for g, ty in enumerate(types):
-        for o, (c, p) in enumerate(ty.options):
-            for kk, m in enumerate(regime.combinations[p]):
-                if m:
-                    expo.setdefault((c, kk), []).append(pr.step * m * u[g, o])
-                    funded.setdefault((c, kk), []).append(y[g, o])
-    if tracking:
-        st = pb.streams
-        assert st is not None
-        T = len(st.rounds)
-        goal = target_payout(st, pb.targets)
-        vec = {(c, p): linear_payout(st, held_exposures(pb.refs[c].model, pb.refs[c].side, regime.as_dict(p), 1.0))
-               for c in range(len(pb.refs)) for p in range(len(regime.combinations))}
-        z = [pulp.LpVariable(f"z_{t}", 0) for t in range(T)]
-        terms = [(pr.step * vec[ty.options[o]], u[g, o]) for (g, o) in u for ty in [types[g]]]
-        for t in range(T):
-            expr = pulp.lpSum(float(w[t]) * var for w, var in terms if w[t] != 0)
-            prob += z[t] >= expr - float(goal[t])
-            prob += z[t] >= float(goal[t]) - expr
-        prob += pulp.lpSum(z) * (1.0 / T) + pulp.lpSum(penalty)
-        if start is not None:
-            _warm(types, start, pr, x, u, y, keep)
-            resid = -goal
-            for c, p, sv in start:
-                resid = resid + sv * vec[c, p]
-            for t in range(T):
-                z[t].varValue = abs(float(resid[t]))
-    else:
-        dev = []
-        tmap = pb.target_map
-        keys = sorted(set(expo) | {(pb.refs.index(Ref(m, sd)), regime.scores.index(k))
-                                   for (m, sd, k), v in tmap.items() if v > 0 and Ref(m, sd) in pb.refs})
-        for c, kk in keys:
-            tv = tmap.get((pb.refs[c].model, pb.refs[c].side, regime.scores[kk]), 0.0)
-            e = pulp.lpSum(expo.get((c, kk), []))
-            if tv > 0:
-                # |e − t| split exactly into over + under; a target no option funds is missed whole (valid, and
-                # the relaxation then sees the cost of leaving targets unfunded)
-                over = pulp.LpVariable(f"o_{c}_{kk}", 0)
-                under = pulp.LpVariable(f"n_{c}_{kk}", 0)
-                prob += e - tv == over - under
-                prob += under >= tv - tv * pulp.lpSum(funded.get((c, kk), []))
-                dev += [over, under]
-            else:
-                dev.append(e)
-        # targets on candidates no slot may take are missed whatever the plan: a constant
-        const += sum(v for (m, sd, k), v in tmap.items() if Ref(m, sd) not in pb.refs)
-        prob += pulp.lpSum(dev) + pulp.lpSum(penalty)
+    # the objective's rows over the stake each option carries (NMR per round per step of u)
+    stake_on = [(ty.options[o], pr.step, u[g, o], y[g, o]) for (g, o) in u for ty in [types[g]]]
+    expr, extra = objective.per_round_rows(pb, prob, stake_on, start)
+    prob += expr + pulp.lpSum(penalty)
+    if start is not None:
+        _warm(types, start, pr, x, u, y, keep)
+    const += extra
     return prob, x, u, y, keep, const
 
 
-def solve_per_round(pb: SlotProblem, *, solver: SolverName, time_limit: float, options: SearchOptions) -> SlotPlan:
+def solve_per_round(pb: SlotProblem, objective, *, solver: SolverName, time_limit: float,
+                    options: SearchOptions) -> SlotPlan:
     """The proven (or best found) per-round plan: choices and per-round stakes, with status, bound and gap.
 
     Tracking first solves the program with continuous stakes (integer counts; measured 3× faster on the
@@ -363,30 +274,29 @@ def solve_per_round(pb: SlotProblem, *, solver: SolverName, time_limit: float, o
     t0 = time.perf_counter()
     deadline = t0 + time_limit
     types = _types(pb, options.per_round_types)
-    tracking = pb.objective is Objective.TRACKING
     start = None
     plan, bound, status_text, said_optimal = None, 0.0, "not run", False
-    if tracking:
+    if objective.relax_first:
         # No starting plan: measured on the example, HiGHS proved in 0.59 s without one, 0.81 s from the
         # relax-and-fix plan (which stays the fallback)
-        prob, x, u, y, keep, const = _build(pb, types, None, integral=False)
+        prob, x, u, y, keep, const = _build(pb, objective, types, None, integral=False)
         b0, status_text, said_optimal, sol_ok = run(prob, solver, deadline, grace=options.solve_grace)
         if sol_ok:
             bound = b0 + const
             plan = _split(pb, types, *_on_grid(types, x, u, keep, pr))
-            obj = objective_value(pb, plan)
+            obj = objective_value(pb, objective, plan)
             if said_optimal and obj - bound <= max(ABS_GAP, REL_GAP * obj):
                 status_text = f"{status_text} (stakes continuous; the grid plan is within the proof tolerance)"
             else:
-                start = _relax_and_fix(pb)
-                start = plan if start is None or obj < objective_value(pb, start) else start
+                start = objective.per_round_start(pb)
+                start = plan if start is None or obj < objective_value(pb, objective, start) else start
                 plan = None
                 said_optimal = False
         else:
-            start = _relax_and_fix(pb)
+            start = objective.per_round_start(pb)
     if plan is None and time.perf_counter() < deadline:
         # HiGHS starts from the rounded plan (CBC gets none: with one it claimed false optima, backends.py)
-        prob, x, u, y, keep, const = _build(pb, types, start, integral=True)
+        prob, x, u, y, keep, const = _build(pb, objective, types, start, integral=True)
         b1, status_text, said_optimal, sol_ok = run(prob, solver, deadline, warm=start is not None,
                                                     grace=options.solve_grace)
         bound = max(bound, b1 + const)  # both are valid lower bounds of the grid program
@@ -394,20 +304,22 @@ def solve_per_round(pb: SlotProblem, *, solver: SolverName, time_limit: float, o
             plan = _split(pb, types, {key: int(round(v.varValue or 0)) for key, v in x.items()},
                           {key: int(round(v.varValue or 0)) for key, v in u.items()},
                           {g: int(round(v.varValue or 0)) for g, v in keep.items()})
-    if tracking and plan is None and start is None:
-        start = _relax_and_fix(pb)
+    if plan is None and start is None:
+        start = objective.per_round_start(pb)
     heur = _greedy(pb)
-    if start is not None and (heur is None or objective_value(pb, start) < objective_value(pb, heur)):
+    if start is not None and (heur is None or objective_value(pb, objective, start)
+                              < objective_value(pb, objective, heur)):
         heur = start
     source = PlanSource.SOLVER
-    if plan is None or (heur is not None and objective_value(pb, heur) < objective_value(pb, plan) - IMPROVEMENT):
+    if plan is None or (heur is not None
+                        and objective_value(pb, objective, heur) < objective_value(pb, objective, plan) - IMPROVEMENT):
         if heur is None:
             raise OptimizationError(f"per-round plan: {solver.value} found no plan ({status_text}) and the "
                                     "greedy plan cannot meet the budget within min_stake and max_stake")
         plan, source = heur, PlanSource.HEURISTIC
     dev, te, pen = evaluate(pb, plan)
     # the searched plan is not proven by a bound of the on-grid program the solver was given
-    info = solver_info(solver, objective=(te if tracking else dev) + pen,
+    info = solver_info(solver, objective=objective.per_round_value(dev, te) + pen,
                        bound=bound if math.isfinite(bound) else 0.0,
                        said_optimal=said_optimal and source is PlanSource.SOLVER, t0=t0, solver_status=status_text,
                        source=source, formulation=Formulation.PER_ROUND, objective_kind=pb.objective,

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from .. import objectives
 from ..errors import OptimizationError
 from ..regimes import Regime
 from ..tolerance import CAPACITY_SLACK
@@ -193,8 +194,9 @@ class SlotProblem:
         for t in targets:
             if not (math.isfinite(t.target) and t.target >= 0):
                 raise OptimizationError(f"target of {t.model} {t.side} {t.score} is {t.target}")
-        if objective is Objective.TRACKING and (streams is None or not streams.rounds):
-            raise OptimizationError("the tracking objective needs the window's rounds; none were given")
+        if objectives.of(objective).needs_streams and (streams is None or not streams.rounds):
+            raise OptimizationError(f"the {objectives.of(objective).key.value} objective needs the window's rounds; "
+                                    "none were given")
         refs: list[Ref] = []
         for t in targets:
             r = Ref(t.model, t.side)

@@ -18,11 +18,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import OptimizationError
 from ..payout import held_exposures, linear_payout
 from ..tolerance import IMPROVEMENT, ROUNDING
 from ..tracking import target_payout
 from ..types import Formulation, Objective, PlanSource, SolverName
-from .backends import run
+from .backends import run, symmetry_rows, warm_start
 from .problem import (
     Choice,
     SearchOptions,
@@ -31,6 +32,8 @@ from .problem import (
     is_changed,
     solver_info,
 )
+
+KEY = Objective.TRACKING
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,19 @@ def _options(pb: SlotProblem) -> _Options:
         vectors.append(V)
         penalties.append(pen)
     return _Options(choices, vectors, penalties)
+
+
+def plan_value(pb: SlotProblem, plan) -> float:
+    """NMR per round: mean |P_plan − P_target| over the window plus change penalties, of a fixed-stake plan
+    given as (candidate, combination) per slot; a per-round or an exposure problem is refused."""
+    if pb.objective is not KEY or pb.per_round is not None or pb.streams is None:
+        raise OptimizationError("the tracking objective evaluated on a problem without tracking streams or "
+                                "with per-round stakes")
+    refs, regime = pb.refs, pb.regime
+    pay = linear_payout(pb.streams, [e for s, (c, p) in zip(pb.slots, plan) for e in held_exposures(
+        refs[c].model, refs[c].side, regime.as_dict(p), s.stake)])
+    pen = pb.change_penalty * sum(is_changed(s, Choice(refs[c], p)) for s, (c, p) in zip(pb.slots, plan))
+    return float(np.mean(np.abs(pay - target_payout(pb.streams, pb.targets)))) + pen
 
 
 def _objective(resid: np.ndarray, pen: float) -> float:
@@ -195,15 +211,9 @@ def _mip(opt: _Options, g: np.ndarray, groups, ncombo: int, solver: SolverName, 
     terms += [(x[j][i], float(opt.penalties[j][i])) for j in range(S) for i in range(len(x[j]))
               if opt.penalties[j][i]]
     prob += pulp.LpAffineExpression(terms)
-    for grp in groups:  # interchangeable slots: their options in non-decreasing order
-        for a, b in zip(grp, grp[1:]):
-            ka = pulp.LpAffineExpression([(v, c * ncombo + p) for v, (c, p) in zip(x[a], opt.choices[a])])
-            kb = pulp.LpAffineExpression([(v, c * ncombo + p) for v, (c, p) in zip(x[b], opt.choices[b])])
-            prob += ka <= kb, f"sym_{a}_{b}"
-    if warm is not None and solver is SolverName.HIGHS:
-        for j in range(S):
-            for i, v in enumerate(x[j]):
-                v.setInitialValue(1 if i == warm[j] else 0)
+    options = [list(zip(opt.choices[j], x[j])) for j in range(S)]
+    symmetry_rows(prob, groups, options, ncombo)
+    warm_start(options, None if warm is None else [opt.choices[j][i] for j, i in enumerate(warm)], solver)
     bound, status_text, said_optimal, sol_ok = run(prob, solver, deadline, warm=warm is not None, grace=grace)
     bound = bound if math.isfinite(bound) else 0.0
     if not sol_ok:
@@ -251,6 +261,81 @@ def solve_tracking(pb: SlotProblem, *, solver: SolverName, time_limit: float, op
     dev, pen = pb.evaluate(choices)
     info = solver_info(solver, objective=value(pick), bound=bound, said_optimal=said_optimal, t0=t0,
                        solver_status=status_text, source=source, formulation=Formulation.TRACKING,
-                       objective_kind=Objective.TRACKING, time_limit=time_limit)
+                       objective_kind=KEY, time_limit=time_limit)
     return SlotPlan(choices=tuple(choices), changed=tuple(is_changed(s, c) for s, c in zip(slots, choices)),
                     deviation=dev, penalty=pen, solver=info)
+
+
+def per_round_rows(pb: SlotProblem, prob, stake_on, start=None):
+    """The objective's rows in the per-round program: (objective expression, its constant 0), NMR per round.
+
+    `stake_on`: per option, ((candidate, combination), NMR per unit, the stake variable in units, its funded
+    indicator). One z_t ≥ |Σ stake × r_(option)(t) − P_target(t)| per round; with `start` (candidate,
+    combination, stake NMR per slot) the z_t take that plan's residuals, for a warm start."""
+    import pulp
+
+    st = pb.streams
+    assert st is not None
+    regime = pb.regime
+    T = len(st.rounds)
+    goal = target_payout(st, pb.targets)
+    vec = {(c, p): linear_payout(st, held_exposures(pb.refs[c].model, pb.refs[c].side, regime.as_dict(p), 1.0))
+           for c in range(len(pb.refs)) for p in range(len(regime.combinations))}
+    z = [pulp.LpVariable(f"z_{t}", 0) for t in range(T)]
+    terms = [(coef * vec[cp], var) for cp, coef, var, _fund in stake_on]
+    for t in range(T):
+        expr = pulp.lpSum(float(w[t]) * var for w, var in terms if w[t] != 0)
+        prob += z[t] >= expr - float(goal[t])
+        prob += z[t] >= float(goal[t]) - expr
+    if start is not None:
+        resid = -goal
+        for c, p, sv in start:
+            resid = resid + sv * vec[c, p]
+        for t in range(T):
+            z[t].varValue = abs(float(resid[t]))
+    return pulp.lpSum(z) * (1.0 / T), 0.0
+
+
+def relax_and_fix(pb: SlotProblem) -> list[tuple[int, int, float]] | None:
+    """A tracking plan for the plain case (one combination, interchangeable slots whose cap covers the budget,
+    no pins, minimum or change penalty): the continuous L1 fit of the target payout over candidate totals,
+    the n largest kept, the fit again on those, rounded to the grid by largest remainder. None elsewhere."""
+    from scipy.optimize import linprog
+
+    pr = pb.per_round
+    st = pb.streams
+    assert pr is not None and st is not None
+    n, N = len(pb.slots), pr.units(pr.budget)
+    combos = [p for p in range(len(pb.regime.combinations)) if p != pb.zero]
+    if (len(combos) != 1 or pb.change_penalty > 0 or pr.min_stake > 0 or len(set(pb.allowed)) != 1
+            or any(s.pin is not None for s in pb.slots) or any(pr.units(c) < N for c in pr.caps)):
+        return None
+    p0, cands = combos[0], list(pb.allowed[0])
+    R = np.array([linear_payout(st, held_exposures(pb.refs[c].model, pb.refs[c].side, pb.regime.as_dict(p0), 1.0))
+                  for c in cands]).T
+    g = target_payout(st, pb.targets)
+    T = len(g)
+
+    def fit(cols: list[int]) -> np.ndarray:
+        k = len(cols)
+        A = R[:, cols]
+        # variables: totals (k), then z (T); z ≥ ±(A·S − g); Σ S = B
+        A_ub = np.block([[A, -np.eye(T)], [-A, -np.eye(T)]])
+        b_ub = np.concatenate([g, -g])
+        res = linprog(np.concatenate([np.zeros(k), np.full(T, 1.0 / T)]), A_ub=A_ub, b_ub=b_ub,
+                      A_eq=np.concatenate([np.ones(k), np.zeros(T)])[None, :], b_eq=[pr.budget],
+                      bounds=[(0, pr.budget)] * k + [(0, None)] * T, method="highs")
+        return res.x[:k] if res.status == 0 else np.zeros(k)
+
+    S = fit(list(range(len(cands))))
+    keep = sorted(sorted(range(len(cands)), key=lambda i: (-S[i], i))[:n])
+    S = fit(keep) / pr.step
+    units = np.floor(S).astype(int)
+    for i in sorted(range(len(keep)), key=lambda i: (-(S[i] - units[i]), i))[:N - int(units.sum())]:
+        units[i] += 1
+    if units.sum() != N:
+        return None
+    plan = [(pb.idle[j], p0, 0.0) for j in range(n)]
+    for j, (i, su) in enumerate((i, su) for i, su in zip(keep, units) if su > 0):
+        plan[j] = (cands[i], p0, su * pr.step)
+    return plan
