@@ -13,19 +13,20 @@ from stakealloc.slots import (
     SearchOptions,
     SlotInput,
     SlotProblem,
+    group_costs,
     is_changed,
     solve,
 )
-from stakealloc.slots import columns as partition
 from stakealloc.targets import Target
 
 
 def test_separable_values():
-    assert partition.separable_values(PRESETS["classic-2023"]) == ((0.0, 0.5, 1.0), (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0))
-    assert partition.separable_values(PRESETS["classic-2024"]) == ((0.5,), (2.0,))
-    assert partition.separable_values(PRESETS["classic-2023-r589"]) is None  # TC only with 2x corr
-    assert partition.separable_values(custom_regime(["v2_corr20", "tc"], [[0, 0], [1, 0], [0, 1]])) is None
-    assert partition.separable_values(custom_regime(["v2_corr20", "tc"], [[1, 0], [1, 2]])) == ((1.0,), (0.0, 2.0))
+    assert group_costs.separable_values(PRESETS["classic-2023"]) == ((0.0, 0.5, 1.0),
+                                                                     (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0))
+    assert group_costs.separable_values(PRESETS["classic-2024"]) == ((0.5,), (2.0,))
+    assert group_costs.separable_values(PRESETS["classic-2023-r589"]) is None  # TC only with 2x corr
+    assert group_costs.separable_values(custom_regime(["v2_corr20", "tc"], [[0, 0], [1, 0], [0, 1]])) is None
+    assert group_costs.separable_values(custom_regime(["v2_corr20", "tc"], [[1, 0], [1, 2]])) == ((1.0,), (0.0, 2.0))
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -35,13 +36,13 @@ def test_nearest_sums_for_every_subset_equal_brute_force(seed):
     stakes = [float(round(x, 2)) for x in rng.uniform(50, 900, size=n)]
     values = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0) if seed % 2 else (0.5, 1.0)
     targets = np.array([0.0, float(rng.uniform(0, 3 * sum(stakes))), 10 * sum(stakes)])
-    got = partition.nearest_all(stakes, values, targets)
+    got = group_costs.nearest_all(stakes, values, targets)
     for mask in range(1 << n):
         members = [stakes[i] for i in range(n) if mask >> i & 1]
         sums = [sum(s * v for s, v in zip(members, pick)) for pick in itertools.product(values, repeat=len(members))]
         for q, t in enumerate(targets):
             assert got[q, mask] == pytest.approx(min(abs(x - t) for x in sums), abs=1e-9)
-        d, pick = partition.nearest_choice(members, values, float(targets[1]))
+        d, pick = group_costs.nearest_choice(members, values, float(targets[1]))
         assert d == pytest.approx(got[1, mask], abs=1e-9)
         assert abs(sum(s * values[i] for s, i in zip(members, pick)) - targets[1]) == pytest.approx(d, abs=1e-9)
 
@@ -72,14 +73,14 @@ def test_column_costs_with_keepers_equal_brute_force():
     refs = (a, b)
     for lam in (0.0, 40.0):
         pb = SlotProblem(tuple(slots), targets, regime, refs, ((0, 1),) * len(slots), (0,) * len(slots), lam)
-        cols = partition.column_costs(pb)
+        cols = group_costs.column_costs(pb)
         for c, ref in enumerate(refs):
             assert cols.members[c] == list(range(len(slots)))
             for mask in range(1 << len(slots)):
                 group = [j for j in range(len(slots)) if mask >> j & 1]
                 want = column_brute_force(slots, ref, group, regime, targets, lam)
                 assert cols.cost[c][mask] == pytest.approx(want, abs=1e-9), (lam, c, group)
-                cost, combos = partition.group_choice(pb, c, group)
+                cost, combos = group_costs.group_choice(pb, c, group)
                 assert cost == pytest.approx(want, abs=1e-9)
 
 
@@ -90,11 +91,11 @@ def test_subset_dp_equals_brute_force_over_groups(seed):
     costs = [rng.uniform(0, 100, size=1 << n) for _ in range(C)]
     members = [list(range(n)), [0, 2, 3, 5], list(range(n))]  # candidate 1 may not take slots 1 and 4
     costs[1] = costs[1][: 1 << 4]
-    cols = partition.Columns(members, costs)
-    g = partition.global_costs(cols, n)
+    cols = group_costs.Columns(members, costs)
+    g = group_costs.global_costs(cols, n)
     best = min(sum(g[c][sum(1 << j for j in range(n) if owner[j] == c)] for c in range(C))
                for owner in itertools.product(range(C), repeat=n))
-    opt, masks = partition.best_partition(cols, n)
+    opt, masks = group_costs.best_partition(cols, n)
     assert opt == pytest.approx(best)
     assert sum(g[c][m] for c, m in enumerate(masks)) == pytest.approx(opt)
     assert sorted(j for m in masks for j in range(n) if m >> j & 1) == list(range(n))  # each slot once
@@ -144,10 +145,10 @@ def test_applies_only_within_its_limits():
     tg = (Target("a", "long", "v2_corr20", 100.0), Target("a", "long", "tc", 300.0))
     small = [SlotInput(f"s{j}", 100.0 + j) for j in range(4)]
     limit = SearchOptions().partition_max_slots
-    assert partition.applies(SlotProblem.build(small, tg, regime, ("a",)), limit)
+    assert group_costs.applies(SlotProblem.build(small, tg, regime, ("a",)), limit)
     big = [SlotInput(f"s{j}", 100.0 + j) for j in range(limit + 1)]
-    assert not partition.applies(SlotProblem.build(big, tg, regime, ("a",)), limit)
-    assert not partition.applies(SlotProblem.build(small, tg, PRESETS["classic-2023-r589"], ("a",)), limit)
+    assert not group_costs.applies(SlotProblem.build(big, tg, regime, ("a",)), limit)
+    assert not group_costs.applies(SlotProblem.build(small, tg, PRESETS["classic-2023-r589"], ("a",)), limit)
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -162,9 +163,9 @@ def test_strict_groups_keep_the_optimum(seed):
     w = rng.dirichlet(np.ones(4))
     targets = (Target("a", "long", "v2_corr20", total * w[0]), Target("a", "long", "tc", 2 * total * w[1]),
                Target("b", "long", "v2_corr20", 0.3 * total * w[2]), Target("b", "long", "tc", total * w[3]))
-    cols = partition.column_costs(SlotProblem.build(slots, targets, regime, ("a", "b")))
-    strict = partition.strict_columns(cols)
-    opt, _ = partition.best_partition(cols, 5)
+    cols = group_costs.column_costs(SlotProblem.build(slots, targets, regime, ("a", "b")))
+    strict = group_costs.strict_columns(cols)
+    opt, _ = group_costs.best_partition(cols, 5)
     best_strict = np.inf
     for owner in itertools.product(range(3), repeat=5):  # 2 = idle, in no group
         m = [sum(1 << j for j in range(5) if owner[j] == c) for c in range(2)]
@@ -173,5 +174,5 @@ def test_strict_groups_keep_the_optimum(seed):
     assert best_strict == pytest.approx(opt, abs=1e-9)
     for c in range(2):
         for m in range(32):
-            s = partition.strip(cols.cost[c], m)
+            s = group_costs.strip(cols.cost[c], m)
             assert s & ~m == 0 and strict[c][s] and cols.cost[c][s] <= cols.cost[c][m]

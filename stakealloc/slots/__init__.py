@@ -5,7 +5,7 @@ multiplier combination so the achieved exposures come as close to the targets as
 
 Two formulations, both solved by the named PuLP solver with explicit gap tolerances:
 
-- Set partitioning (partition.py, columns.py) for small fleets (up to 10 slots) in separable
+- Set partitioning (partition.py, group_costs.py) for small fleets (up to 10 slots) in separable
   regimes (classic-2023, classic-2024, custom products): one column per (candidate, group of slots) with
   the group's exact best multipliers. A subset DP over the columns finds the optimum in milliseconds and
   is the starting plan; the solver proves it on the columns that survive a per-column floor.
@@ -36,7 +36,7 @@ on machine speed.
 Modules: problem (SlotProblem, plans, evaluation), objective (each objective's implementation: its
 fixed-stake solve, value and per-round rows; `solve` asks it), exposure and exposure_solve (the exposure
 objective's value, rows and fixed-stake solve, with the time budget above), heuristics (greedy + local
-search), compact, columns and partition (set partitioning), neighbourhood (the search), backends (running a
+search), compact, group_costs and partition (set partitioning), neighbourhood (the search), backends (running a
 solver; the symmetry rows and warm start every fixed-stake program shares), tracking_mip (the tracking
 objective's programs), perround (the per-round program).
 """

@@ -8,7 +8,7 @@ import time
 
 from ..tolerance import IMPROVEMENT
 from ..types import Formulation, PlanSource, SolverName
-from . import columns, exposure
+from . import exposure, group_costs
 from .compact import solve_compact
 from .heuristics import greedy
 from .neighbourhood import improve
@@ -27,7 +27,7 @@ def solve_exposure(pb: SlotProblem, *, solver: SolverName, time_limit: float, op
     heur = greedy(pb, t0 + o.greedy_share * time_limit)
     first: SolveResult | None = None
     result: SolveResult | None = None  # the program's answer, once no further program is to be run
-    formulation = Formulation.PARTITION if columns.applies(pb, o.partition_max_slots) else Formulation.COMPACT
+    formulation = Formulation.PARTITION if group_costs.applies(pb, o.partition_max_slots) else Formulation.COMPACT
     if formulation is Formulation.PARTITION:
         left = time_limit - (time.perf_counter() - t0)
         result = solve_partition(pb, solver, max(left, 1.0), heur, exact_dp=o.exact_dp, grace=o.solve_grace)

@@ -11,8 +11,8 @@ from dataclasses import replace
 from ..tolerance import IMPROVEMENT
 from ..types import SolverName, Target
 from . import exposure
-from .columns import separable_values
 from .compact import solve_compact
+from .group_costs import separable_values
 from .partition import sub_partition
 from .problem import PlanCP, SearchOptions, SlotProblem, achieved
 

@@ -1,4 +1,4 @@
-"""The slot program as set partitioning (columns.py) for small fleets in separable regimes: one column per
+"""The slot program as set partitioning (group_costs.py) for small fleets in separable regimes: one column per
 (candidate, group of slots) with the group's exact best multipliers. A subset DP over the columns finds
 the optimum in milliseconds; it stands as proven, or (exact_dp off) the named solver proves it on the
 columns that survive a per-column floor. The same DP solves the neighbourhoods of the search exactly.
@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from ..tolerance import CAPACITY_SLACK, IMPROVEMENT
 from ..types import SolverName
-from . import columns, exposure
+from . import exposure, group_costs
 from .backends import run
 from .problem import PlanCP, SlotProblem, SolveResult
 
@@ -21,25 +21,25 @@ DP_STATUS = "exact: the subset DP over every column (no solver call)"
 
 def solve_partition(pb: SlotProblem, solver: SolverName, time_limit: float, heur: PlanCP, *,
                     exact_dp: bool = True, grace: float = 2.0) -> SolveResult:
-    """The set-partitioning program (columns.py) within `time_limit` seconds.
+    """The set-partitioning program (group_costs.py) within `time_limit` seconds.
 
-    `columns.column_costs` enumerates every column exactly and `columns.best_partition` is an exact
+    `group_costs.column_costs` enumerates every column exactly and `group_costs.best_partition` is an exact
     DP over all of them, so its optimum is the program's: with `exact_dp` it stands as proven (bound =
     its objective, status text DP_STATUS) and no solver runs. Without, the named solver proves it:
 
     Columns that cannot be in a plan better than the starting plan are left out: a column (c, M) whose
     floor, cost(c, M) + Σ_(c' ≠ c) min over M' outside M of cost(c', M'), is above the starting plan's
-    objective (`columns.column_floor`). Every optimal plan
+    objective (`group_costs.column_floor`). Every optimal plan
     keeps its columns, so the optimum and any bound the solver proves are those of the full program;
     the starting plan's own columns are always kept, so the program stays feasible. The starting plan is
-    the better of `heur` and the subset DP's (`columns.best_partition`).
+    the better of `heur` and the subset DP's (`group_costs.best_partition`).
     """
     import numpy as np
     import pulp
 
     slots, idle, change_penalty = pb.slots, pb.idle, pb.change_penalty
     deadline = time.perf_counter() + time_limit
-    cols = columns.column_costs(pb)
+    cols = group_costs.column_costs(pb)
     upper = exposure.value(pb, heur)
     zero = pb.zero
     start = []
@@ -49,7 +49,7 @@ def solve_partition(pb: SlotProblem, solver: SolverName, time_limit: float, heur
                              if (hc if p != zero else idle[j]) == c and j in pos))
     # The subset DP over the same columns is exact and takes milliseconds; its plan is the starting plan
     # and its objective the cut-off for columns, so the program below only has to prove it.
-    dp_obj, dp_masks = columns.best_partition(cols, len(slots))
+    dp_obj, dp_masks = group_costs.best_partition(cols, len(slots))
     if exact_dp and math.isfinite(dp_obj):
         plan = group_plan(pb, [[j for j in range(len(slots)) if m >> j & 1] for m in dp_masks])
         for j, x in enumerate(plan):
@@ -60,12 +60,12 @@ def solve_partition(pb: SlotProblem, solver: SolverName, time_limit: float, heur
         upper = dp_obj
         start = [sum(1 << i for i, j in enumerate(members) if m >> j & 1)
                      for members, m in zip(cols.members, dp_masks)]
-    floor = columns.column_floor(cols, len(slots))
-    # Set packing over strict groups where a slot can idle at no cost (columns.strict_columns).
+    floor = group_costs.column_floor(cols, len(slots))
+    # Set packing over strict groups where a slot can idle at no cost (group_costs.strict_columns).
     packing = zero is not None and change_penalty == 0
     if packing:
-        strict = columns.strict_columns(cols)
-        start = [columns.strip(cost, m) for cost, m in zip(cols.cost, start)]
+        strict = group_costs.strict_columns(cols)
+        start = [group_costs.strip(cost, m) for cost, m in zip(cols.cost, start)]
     slack = CAPACITY_SLACK * max(1.0, upper)
     prob = pulp.LpProblem("partition", pulp.LpMinimize)
     per_slot: list[list] = [[] for _ in slots]
@@ -118,11 +118,11 @@ def solve_partition(pb: SlotProblem, solver: SolverName, time_limit: float, heur
 
 def group_plan(pb: SlotProblem, groups: list[list[int]]) -> list[tuple[int, int] | None]:
     """(candidate index, combination) per slot from one group of slot indices per candidate (index into
-    refs), each group with its best multipliers (`columns.group_choice`); None for slots in no group."""
+    refs), each group with its best multipliers (`group_costs.group_choice`); None for slots in no group."""
     plan: list[tuple[int, int] | None] = [None] * len(pb.slots)
     for c, group in enumerate(groups):
         if group:
-            _cost, combos = columns.group_choice(pb, c, group)
+            _cost, combos = group_costs.group_choice(pb, c, group)
             for j, p in zip(group, combos):
                 plan[j] = (c, p)
     return plan
@@ -130,15 +130,15 @@ def group_plan(pb: SlotProblem, groups: list[list[int]]) -> list[tuple[int, int]
 
 def sub_partition(pb: SlotProblem, group: list[int]) -> PlanCP | None:
     """Exact best re-assignment of `pb`'s slots among the candidates `group` (indices into pb.refs) by the
-    column DP (columns.py), against `pb.targets` (what is left for those candidates once the slots outside
+    column DP (group_costs.py), against `pb.targets` (what is left for those candidates once the slots outside
     the neighbourhood are counted), as (candidate index into pb.refs, combination) per slot; None when the
     formulation does not apply (too many keeper variants)."""
     local = tuple(tuple(i for i, c in enumerate(group) if c in a) for a in pb.allowed)
     sub = replace(pb, refs=tuple(pb.refs[c] for c in group), allowed=local, idle=tuple(a[0] for a in local))
-    if columns.column_work(sub) is None:
+    if group_costs.column_work(sub) is None:
         return None
-    cols = columns.column_costs(sub)
-    opt, masks = columns.best_partition(cols, len(sub.slots))
+    cols = group_costs.column_costs(sub)
+    opt, masks = group_costs.best_partition(cols, len(sub.slots))
     if not math.isfinite(opt):
         return None
     groups = [[j for j in range(len(sub.slots)) if m >> j & 1] for m in masks]

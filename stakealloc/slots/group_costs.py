@@ -1,4 +1,4 @@
-"""The columns of the slot program as exact set partitioning, for small fleets in separable regimes.
+"""The group costs (the columns) of the slot program as exact set partitioning, for small fleets in separable regimes.
 
 A plan splits the slots into one group per candidate (model, side), possibly empty. In a *separable*
 regime (its combinations are every pairing of per-score multiplier sets: classic-2023, classic-2024) the
