@@ -12,7 +12,7 @@ from . import hrp, instruments, objectives, slots, targets, tracking
 from .config import Fleet, Source
 from .errors import ConfigError, DataError
 from .payout import Held, ScoreCube, slot_payouts, summary
-from .records import DataSummary, Plan, SlotRow, TargetRow, WindowPerformance
+from .records import DataSummary, Plan, SlotRow, StakingSummary, TargetRow, WindowPerformance
 from .scores import column_of, payout_table
 from .targets import Target
 from .types import Dropped, Ref, Side
@@ -207,14 +207,14 @@ def assemble(fleet: Fleet, tg: tuple[Target, ...], *, table: pd.DataFrame | None
         tracking_rounds=list(st.rounds) if st is not None else [], staking=staking_record(fleet))
 
 
-def staking_record(fleet: Fleet) -> dict:
+def staking_record(fleet: Fleet) -> StakingSummary:
     """The plan's `staking` block: the system and, under per-round staking, the budget and the grid."""
     st = fleet.staking
     if not st.per_round_system:
-        return {"system": "fixed"}
-    return {"system": "per-round", "nmr": st.nmr, "per_round_budget": st.budget, "open_rounds": st.open_rounds,
-            "stake_step": st.stake_step, "min_stake": st.min_stake, "mode": st.mode.value,
-            "locked_at_full": st.locked_at_full, "locked_now": st.locked_now}
+        return StakingSummary(st.system)
+    return StakingSummary(st.system, nmr=st.nmr, per_round_budget=st.budget, open_rounds=st.open_rounds,
+                          stake_step=st.stake_step, min_stake=st.min_stake, mode=st.mode,
+                          locked_at_full=st.locked_at_full, locked_now=st.locked_now)
 
 
 def window_performance(fleet: Fleet, table: pd.DataFrame, rows: list[SlotRow],

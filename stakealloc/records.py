@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from .regimes import Regime
 from .slots.problem import SolverInfo, Unreachable
-from .types import Dropped, Ref, Side
+from .types import Dropped, Ref, Side, StakeMode, StakingSystem
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -101,6 +101,39 @@ def _now() -> str:
 
 
 @dataclass(frozen=True)
+class StakingSummary:
+    """The plan's staking block: the system and, under per-round staking, the budget and grid (NMR; the
+    budget and stakes NMR per round)."""
+
+    system: StakingSystem = StakingSystem.FIXED
+    nmr: float | None = None  # committed to the allocation strategy, where the file gives it
+    per_round_budget: float | None = None  # B
+    open_rounds: int | None = None
+    stake_step: float | None = None
+    min_stake: float | None = None
+    mode: StakeMode | None = None
+    locked_at_full: float | None = None  # B × open_rounds
+    locked_now: float | None = None  # the API's stakeTransactions of unresolved rounds
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "system", StakingSystem(self.system))
+        if self.mode is not None:
+            object.__setattr__(self, "mode", StakeMode(self.mode))
+
+    @property
+    def per_round(self) -> bool:
+        return self.system is StakingSystem.PER_ROUND
+
+    def to_dict(self) -> dict[str, Any]:
+        if not self.per_round:
+            return {"system": self.system.value}
+        return {"system": self.system.value, "nmr": self.nmr, "per_round_budget": self.per_round_budget,
+                "open_rounds": self.open_rounds, "stake_step": self.stake_step, "min_stake": self.min_stake,
+                "mode": None if self.mode is None else self.mode.value, "locked_at_full": self.locked_at_full,
+                "locked_now": self.locked_now}
+
+
+@dataclass(frozen=True)
 class Plan:
     """Everything the plan prints. NMR amounts are floats."""
 
@@ -129,13 +162,12 @@ class Plan:
     clip: float | None = None  # in force
     tracking_error: float | None = None  # NMR per round, in the window; None without a window (given targets)
     tracking_rounds: list[int] = field(default_factory=list)  # the window's rounds it was measured on
-    staking: dict[str, Any] = field(default_factory=lambda: {"system": "fixed"})  # the system and, per round,
-    # its budget: system, nmr, per_round_budget, open_rounds, stake_step, min_stake, mode, locked_at_full
+    staking: StakingSummary = StakingSummary()
     created: str = field(default_factory=_now)
 
     @property
     def per_round(self) -> bool:
-        return self.staking.get("system") == "per-round"
+        return self.staking.per_round
 
     def _slot_dict(self, r: SlotRow) -> dict[str, Any]:
         d = {**asdict(r), "side": r.side.value}
@@ -165,7 +197,7 @@ class Plan:
             "tracking_error": self.tracking_error,
             "tracking_rounds": list(self.tracking_rounds),
             "change_penalty": {"per_slot": self.change_penalty, "charged": self.penalty},
-            "staking": self.staking,
+            "staking": self.staking.to_dict(),
             "slots": [self._slot_dict(r) for r in self.slots],
             "targets": [{**asdict(r), "side": r.side.value} for r in self.targets],
             "unreachable": [asdict(u) for u in self.unreachable],

@@ -37,7 +37,7 @@ def csv_text(p: Plan) -> str:
     w.writerow(["slot", "model", "side", "stake", "changed", "current", *extra, *(f"{k}_mult" for k in ks),
                 *(f"{k}_exposure" for k in ks)])
     for s in p.slots:
-        more = ([_num(s.current_stake) if s.current_stake is not None else "", p.staking["mode"]]
+        more = ([_num(s.current_stake) if s.current_stake is not None else "", p.staking.mode]
                 if p.per_round else [])
         w.writerow([s.slot, s.model, s.side.value, _num(s.stake), str(s.changed).lower(), s.current or "", *more,
                     *(_num(s.multipliers[k]) for k in ks), *(_num(s.exposure[k]) for k in ks)])
@@ -53,7 +53,7 @@ def changes_text(p: Plan) -> str:
         w.writerow(["model", "submit", "per_round_stake", "mode", "current", "current_stake"])
         for s in p.slots:
             if s.changed:
-                w.writerow([s.slot, s.label, f"{s.stake:.10g}", p.staking["mode"], s.current or "",
+                w.writerow([s.slot, s.label, f"{s.stake:.10g}", p.staking.mode, s.current or "",
                             "" if s.current_stake is None else f"{s.current_stake:.10g}"])
     else:
         ks = list(p.regime.scores)
@@ -142,7 +142,7 @@ def _fixed_slots(p: Plan, slot_w: int, label_w: int) -> list[str]:
 
 def _per_round_slots(p: Plan, slot_w: int) -> list[str]:
     """Per slot: what it submits and its per-round stake, today → this plan, and the mode."""
-    mode = p.staking.get("mode", "fixed")
+    mode = p.staking.mode
     sub = [(s.current or "?") + (" → " + s.label if s.label != s.current else "") for s in p.slots]
     stk = [("?" if s.current_stake is None else _fmt(s.current_stake))
            + ("" if s.current_stake is not None and abs(s.current_stake - s.stake) < 1e-9 else f" → {_fmt(s.stake)}")
@@ -187,18 +187,19 @@ def _targets(p: Plan, label_w: int) -> list[str]:
 
 def _per_round_totals(p: Plan) -> list[str]:
     st = p.staking
-    b, n = st["per_round_budget"], st["open_rounds"]
-    given = (f"nmr {_fmt(st['nmr'])} / {n} open rounds, rounded down to {st['stake_step']:g}" if st["nmr"] is not None
+    b, n = st.per_round_budget, st.open_rounds
+    assert b is not None and n is not None and st.locked_at_full is not None and st.stake_step is not None
+    given = (f"nmr {_fmt(st.nmr)} / {n} open rounds, rounded down to {st.stake_step:g}" if st.nmr is not None
              else "staking.per_round")
     out = [f"  per-round budget B = {_fmt(b)} NMR ({given}); Σ per-round stakes = "
            f"{_fmt(sum(s.stake for s in p.slots))} NMR; leverage {p.leverage_achieved:.4g}",
-           f"  locked when every open round holds these stakes: {_fmt(st['locked_at_full'])} NMR (B × {n})"
-           + (f" of nmr {_fmt(st['nmr'])}" if st["nmr"] is not None else "")]
-    if st.get("locked_now") is not None:
-        out.append(f"  locked now (the API's stakeTransactions of unresolved rounds): {_fmt(st['locked_now'])} NMR")
-    if st["nmr"] is not None and st["locked_at_full"] > st["nmr"] + 1e-9:
-        out.append(f"  WARNING: the plan locks {_fmt(st['locked_at_full'])} NMR at full roll-in, more than nmr "
-                   f"({_fmt(st['nmr'])})")
+           f"  locked when every open round holds these stakes: {_fmt(st.locked_at_full)} NMR (B × {n})"
+           + (f" of nmr {_fmt(st.nmr)}" if st.nmr is not None else "")]
+    if st.locked_now is not None:
+        out.append(f"  locked now (the API's stakeTransactions of unresolved rounds): {_fmt(st.locked_now)} NMR")
+    if st.nmr is not None and st.locked_at_full > st.nmr + 1e-9:
+        out.append(f"  WARNING: the plan locks {_fmt(st.locked_at_full)} NMR at full roll-in, more than nmr "
+                   f"({_fmt(st.nmr)})")
     out.append(f"  roll-in: each new round replaces one of the {n} open positions: the fleet carries half of this plan "
                f"after {n // 2} rounds and all of it after {n}")
     return out
