@@ -138,7 +138,7 @@ def assign(fleet: Fleet | FleetSpec, targets: str | Path, *, offline: bool = Fal
     _fleet(fleet)
     _flag("targets", targets, str | Path)
     spec = _spec(fleet)
-    if spec.objective is None:  # the default objective, not the file's word: exposure, as stated above
+    if spec.solver.objective is None:  # the default objective, not the file's word: exposure, as stated above
         fleet = fleet.with_overrides(objective=Objective.EXPOSURE)
     f = fleet if isinstance(fleet, Fleet) else (load_scores(fleet, offline=offline).fleet if fleet.needs_api
                                                 else resolve(fleet))
@@ -215,7 +215,7 @@ def sweep(fleet: Fleet | FleetSpec, out: str | Path, scores: ScoreData | None = 
     measures = _sweep.axis("risk_measures", risk_measures, _sweep.risk_measure)
     lbs = _sweep.axis("lookbacks", [pf.lookback] if lookbacks is None else lookbacks, _sweep.lookback)
     lks = _sweep.axis("linkages", [pf.linkage] if linkages is None else linkages, _sweep.linkage)
-    obs = _sweep.axis("objectives", [(spec.objective or DEFAULT_OBJECTIVE).value] if objectives is None
+    obs = _sweep.axis("objectives", [(spec.solver.objective or DEFAULT_OBJECTIVE).value] if objectives is None
                       else objectives, _sweep.objective)
     sd = _scores(fleet, scores, offline=offline, progress=progress)
     path = Path(out)

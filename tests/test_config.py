@@ -150,8 +150,8 @@ def test_parse_keeps_what_the_file_leaves_out_and_resolve_fills_it(write_fleet):
             .replace('columns = { v2_corr20 = "canon_corr", mmc = "canon_mmc" }',
                      'columns = { v2_corr20 = "canon_corr" }')) + '\n[staking]\nsystem = "fixed"\n'
     spec = parse(write_fleet(text))
-    assert spec.payout.live and spec.payout.regime is None and spec.leverage == 3.0
-    assert spec.payout.payout_factor is None and spec.payout.clip is None and spec.objective is not None
+    assert spec.payout.live and spec.payout.regime is None and spec.portfolio.leverage == 3.0
+    assert spec.payout.payout_factor is None and spec.payout.clip is None and spec.solver.objective is not None
     with pytest.raises(ConfigError, match='payout.regime: "live" takes the open round'):
         resolve(spec)
     # the API states a single-combination regime: the file's leverage conflicts with it, named
@@ -164,7 +164,7 @@ def test_parse_keeps_what_the_file_leaves_out_and_resolve_fills_it(write_fleet):
     assert fleet.portfolio.leverage == 3.0 and fleet.payout.regime is choice
     assert fleet.payout.factors == (DEFAULT_PAYOUT_FACTOR,) * 2 and fleet.payout.clip_value == DEFAULT_CLIP
     # without a leverage in the file: the default; a clip the rules state wins over the file's
-    spec2 = replace(spec, leverage=None, payout=replace(spec.payout, clip=0.2))
+    spec2 = replace(spec, portfolio=replace(spec.portfolio, leverage=None), payout=replace(spec.payout, clip=0.2))
     assert resolve(spec2, Facts(regime=choice)).portfolio.leverage == DEFAULT_LEVERAGE
     assert resolve(spec2, Facts(regime=choice)).payout.clip_value == 0.2
     stated = replace(choice, clip=0.1)

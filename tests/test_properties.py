@@ -114,14 +114,14 @@ def _toml(doc: dict) -> str:
 
 
 def _check_parsed(fleet, doc) -> None:
-    from stakealloc.config import PortfolioSettings
+    from stakealloc.config import Portfolio
 
     assert fleet.models == tuple(doc["models"])
     assert [(s.name, s.stake, s.current.label if s.current else None) for s in fleet.slots] == [
         (d["name"], d["stake"], d.get("current")) for d in doc["slots"]]
     pf = doc.get("portfolio", {})
-    assert fleet.portfolio.lookback == pf.get("lookback", PortfolioSettings().lookback)
-    assert fleet.portfolio.risk_measure.value == pf.get("risk_measure", PortfolioSettings().risk_measure.value)
+    assert fleet.portfolio.lookback == pf.get("lookback", Portfolio().lookback)
+    assert fleet.portfolio.risk_measure.value == pf.get("risk_measure", Portfolio().risk_measure.value)
     assert fleet.payout.regime.name == doc["payout"]["regime"]
     sv = doc.get("solver", {})
     if "objective" in sv:

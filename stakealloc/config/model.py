@@ -113,9 +113,13 @@ def check_window(lookback: int, min_rounds: int, *, key: str = "portfolio.lookba
 
 
 @dataclass(frozen=True)
-class PortfolioSettings:
-    """The [portfolio] keys that need no fact from the API."""
+class Portfolio:
+    """[portfolio]. `leverage` is None in a FleetSpec where the file is silent (the rules' or the default,
+    settled by `resolve`); in a resolved Fleet it is always the leverage in force."""
 
+    leverage: float | None = key(Number(lo=0.0, lo_open=True, hi=100.0),
+                                 "target exposure per NMR of total slot stake; fixed by one-combination regimes "
+                                 f"(None: the rules', else {DEFAULT_LEVERAGE:g})")
     lookback: int = key(Whole(lo=2), "resolved rounds in the window", 100)
     risk_measure: RiskMeasure = key(SPECIAL, "riskfolio code of the HRP risk measure, case-insensitive",
                                     RiskMeasure.CVaR)
@@ -130,13 +134,6 @@ class PortfolioSettings:
     min_weight: float = key(Number(lo=0.0, hi=0.5), "prune weights below this and renormalise", 0.0)
     max_correlation: float = key(Number(lo=0.0, lo_open=True, hi=1.0),
                                  "a stream this correlated with one of an earlier model is a duplicate", 0.999)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Portfolio(PortfolioSettings):
-    leverage: float = key(Number(lo=0.0, lo_open=True, hi=100.0),
-                          "target exposure per NMR of total slot stake; fixed by one-combination regimes "
-                          f"(None: the rules', else {DEFAULT_LEVERAGE:g})", required_field=True)
 
 
 # --- [payout] ---------------------------------------------------------------------------------------------
@@ -202,19 +199,16 @@ class Data:
 
 
 @dataclass(frozen=True)
-class SolverSettings:
-    """The [solver] keys but the objective."""
+class Solver:
+    """[solver]. `objective` is None in a FleetSpec where the file is silent (the default is `resolve`'s: an
+    `assign` without a window takes exposure instead); in a resolved Fleet it is always set."""
 
     name: SolverName = key(Choice(SolverName), "the MIP solver", SolverName.HIGHS)
     time_limit: float = key(Number(lo=0.0, lo_open=True, hi=MAX_TIME_LIMIT), "seconds per slot program", 60.0)
     change_penalty: float = key(Number(lo=0.0, hi=NMR_SUPPLY), "per slot whose assignment changes: NMR (exposure), "
                                 "NMR per round (tracking, per-round staking)", 0.0)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Solver(SolverSettings):
-    objective: Objective = key(Choice(Objective), f"what the slot program minimises (None: {DEFAULT_OBJECTIVE})",
-                               None, field_default=DEFAULT_OBJECTIVE)
+    objective: Objective | None = key(Choice(Objective), "what the slot program minimises "
+                                      f"(None: {DEFAULT_OBJECTIVE})", None)
 
 
 # --- [staking] --------------------------------------------------------------------------------------------
@@ -343,12 +337,10 @@ class FleetSpec:
     """The fleet file as written, checked key by key; None where the file is silent on a fact."""
 
     models: tuple[str, ...]
-    portfolio: PortfolioSettings
-    leverage: float | None
+    portfolio: Portfolio  # leverage None where the file is silent
     payout: PayoutSpec
     data: Data
-    solver: SolverSettings
-    objective: Objective | None
+    solver: Solver  # objective None where the file is silent
     slots: tuple[SlotSpec, ...]
     path: Path | None = None
     sha256: str = ""
@@ -367,8 +359,7 @@ class FleetSpec:
         risk_measure, objective, lookback, linkage, time_limit = _checked_overrides(
             risk_measure, objective, lookback, linkage, time_limit, self.portfolio.min_rounds)
         pf = _override(self.portfolio, risk_measure=risk_measure, lookback=lookback, linkage=linkage)
-        return replace(self, portfolio=pf, objective=objective if objective is not None else self.objective,
-                       solver=_override(self.solver, time_limit=time_limit))
+        return replace(self, portfolio=pf, solver=_override(self.solver, objective=objective, time_limit=time_limit))
 
 
 @dataclass(frozen=True)

@@ -23,11 +23,9 @@ from .model import (
     FleetSpec,
     PayoutSpec,
     Portfolio,
-    PortfolioSettings,
     Slot,
     SlotSpec,
     Solver,
-    SolverSettings,
     Source,
     Staking,
     Tournament,
@@ -71,16 +69,16 @@ def parse_fleet(doc: dict[str, Any], *, base: Path, path: Path | None = None, sh
     check_keys(doc, tuple(TOP_KEYS), "")
     models = _models(doc)
     payout = _payout(doc)
-    portfolio, leverage = _portfolio(doc)
+    portfolio = _portfolio(doc)
     data = _data(doc, base)
     if payout.live and data.source is not Source.NUMERAI:
         raise ConfigError('payout.regime: "live" reads the slots\' multipliers from the API; it needs '
                           'data.source = "numerai"')
-    solver, objective = _solver(doc)
+    solver = _solver(doc)
     staking = _staking(doc, payout, data.tournament)
     slots = _slots(doc, models, data.source, staking)
-    spec = FleetSpec(models=models, portfolio=portfolio, leverage=leverage, payout=payout, data=data, solver=solver,
-                     objective=objective, slots=slots, path=path, sha256=sha256, staking=staking)
+    spec = FleetSpec(models=models, portfolio=portfolio, payout=payout, data=data, solver=solver, slots=slots,
+                     path=path, sha256=sha256, staking=staking)
     if payout.regime is not None:  # rules in the file: check against them now, before anything is fetched
         check_rules(spec, payout.regime, False)
     if staking.per_round_system:
@@ -151,22 +149,19 @@ def _payout(doc: dict) -> PayoutSpec:
     return PayoutSpec(regime=regime, **v)
 
 
-def _portfolio(doc: dict) -> tuple[PortfolioSettings, float | None]:
+def _portfolio(doc: dict) -> Portfolio:
     t = _table(doc, "portfolio")
     v = read_section(t, Portfolio, "portfolio")
-    leverage = v.pop("leverage")
     rm_text = _text(t, "risk_measure", "portfolio", None)
     rm = declared(Portfolio)["risk_measure"].default if rm_text is None else parse_risk_measure(
         rm_text, key="portfolio.risk_measure")
     check_riskfolio(v["codependence"])
     check_window(v["lookback"], v["min_rounds"])
-    return PortfolioSettings(risk_measure=rm, **v), leverage
+    return Portfolio(risk_measure=rm, **v)
 
 
-def _solver(doc: dict) -> tuple[SolverSettings, Any]:
-    v = read_section(_table(doc, "solver"), Solver, "solver")
-    objective = v.pop("objective")  # None where the file is silent: the default is resolve's
-    return SolverSettings(**v), objective
+def _solver(doc: dict) -> Solver:
+    return Solver(**read_section(_table(doc, "solver"), Solver, "solver"))
 
 
 def _on_step(v: float, step: float) -> bool:

@@ -3,8 +3,7 @@ Fleet; conflicts and gaps are a ConfigError naming the key."""
 
 from __future__ import annotations
 
-from dataclasses import fields, replace
-from typing import Any
+from dataclasses import replace
 
 from ..errors import ConfigError
 from ..regimes import Regime
@@ -20,11 +19,9 @@ from .model import (
     Fleet,
     FleetSpec,
     Payout,
-    Portfolio,
     Slot,
     SlotSpec,
     Solver,
-    SolverSettings,
     Staking,
 )
 
@@ -39,13 +36,13 @@ def resolve(spec: FleetSpec, facts: Facts = NO_FACTS) -> Fleet:
     lev, mults = check_rules(spec, regime, live)
     per_round = spec.staking.per_round_system
     slots = tuple(_resolve_slot(s, m, facts, per_round) for s, m in zip(spec.slots, mults))
-    solver = Solver(**_settings(spec.solver), objective=spec.objective or DEFAULT_OBJECTIVE)
+    solver = replace(spec.solver, objective=spec.solver.objective or DEFAULT_OBJECTIVE)
     check_totals(slots, solver, spec.staking)
     payout = Payout(regime=regime,
                     payout_factor=(DEFAULT_PAYOUT_FACTOR if spec.payout.payout_factor is None
                                    else spec.payout.payout_factor),
                     clip=DEFAULT_CLIP if spec.payout.clip is None else spec.payout.clip)
-    return Fleet(models=spec.models, portfolio=Portfolio(**_settings(spec.portfolio), leverage=float(lev)),
+    return Fleet(models=spec.models, portfolio=replace(spec.portfolio, leverage=float(lev)),
                  payout=payout, data=spec.data, solver=solver, slots=slots, path=spec.path, sha256=spec.sha256,
                  spec=spec, staking=replace(spec.staking, locked_now=facts.locked_now))
 
@@ -55,7 +52,7 @@ def check_rules(spec: FleetSpec, regime: Regime, live: bool) -> tuple[float, lis
     checking the file's leverage, columns and current multipliers against it."""
     where_rules = f"the live regime of round {regime.round}" if live else f"regime {regime.name!r}"
     fixed = regime.fixed_leverage
-    lev = spec.leverage
+    lev = spec.portfolio.leverage
     if fixed is not None:
         if lev is not None and abs(lev - fixed) > SUM_TO_ONE:
             if live:
@@ -73,10 +70,6 @@ def check_rules(spec: FleetSpec, regime: Regime, live: bool) -> tuple[float, lis
             raise ConfigError(f"data.columns.{k}: {k!r} is not a payout score of {where_rules} "
                               f"({', '.join(regime.scores)})")
     return float(lev), [_multipliers(s, regime, live) for s in spec.slots]
-
-
-def _settings(obj) -> dict[str, Any]:
-    return {f.name: getattr(obj, f.name) for f in fields(obj)}
 
 
 def _resolve_slot(s: SlotSpec, mults: tuple[float, ...] | None, facts: Facts, per_round: bool) -> Slot:
@@ -118,7 +111,7 @@ def _multipliers(s: SlotSpec, regime: Regime, live: bool) -> tuple[float, ...] |
     return mults
 
 
-def check_totals(slots: tuple[Slot, ...], solver: SolverSettings, staking: Staking | None = None) -> None:
+def check_totals(slots: tuple[Slot, ...], solver: Solver, staking: Staking | None = None) -> None:
     """Ranges that need every stake: the fleet's total within NMR's supply, the change penalty within it;
     under per-round staking, the budget the slots can carry."""
     if staking is not None and staking.per_round_system:
