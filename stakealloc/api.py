@@ -164,15 +164,18 @@ def _read_text(path: str | Path, key: str) -> str:
 
 def backtest(fleet: Fleet | FleetSpec, scores: ScoreData | None = None, *, strategies: list[str] | None = None,
              step: int = 5, lag: int | None = None, start: int | None = None, jobs: int | None = None,
-             offline: bool = False, progress: bool = False) -> BacktestResult:
+             time_limit: float | None = None, offline: bool = False, progress: bool = False) -> BacktestResult:
     """The walk-forward backtest: `strategies` (risk-measure codes and the baselines; default the fleet's risk
     measure, `equal` and `current`) decided every `step` rounds from round `start` (default: the first with
     enough history), each decision seeing only scores resolved `lag` rounds before it (default: derived from the
-    payout scores' horizon), across `jobs` processes (default: every core)."""
-    from .walkforward import BASELINES, default_jobs, run
+    payout scores' horizon), across `jobs` processes (default: every core), each decision's slot program
+    given `time_limit` seconds (default: the fleet's solver.time_limit, at most 5 s; unproven plans are
+    counted in the result)."""
+    from .walkforward import BASELINES, decision_time_limit, default_jobs, run
 
     sd = _scores(_fleet(fleet), scores, offline=offline, progress=progress)
     f = _resolved(fleet, sd)
+    f = f.with_overrides(time_limit=decision_time_limit(f, time_limit))
     strategies = [f.portfolio.risk_measure.value, *BASELINES] if strategies is None else strategies
     # all cores by default, as the CLI: the README's own session took 31.5 minutes in one process
     res = run(f, sd.table, strategies, rules=sd.rules, step=step, lag=lag, start=start,
@@ -183,18 +186,19 @@ def backtest(fleet: Fleet | FleetSpec, scores: ScoreData | None = None, *, strat
 def sweep(fleet: Fleet | FleetSpec, out: str | Path, scores: ScoreData | None = None, *,
           risk_measures: list[str], lookbacks: list[int] | None = None, linkages: list[str] | None = None,
           objectives: list[str] | None = None, step: int = 5, lag: int | None = None, jobs: int | None = None,
-          dask: str | None = None, dask_timeout: float = 10.0, offline: bool = False,
-          progress: bool = False) -> SweepResult:
+          time_limit: float | None = None, dask: str | None = None, dask_timeout: float = 10.0,
+          offline: bool = False, progress: bool = False) -> SweepResult:
     """Backtest a grid of settings (risk measures × lookbacks × linkages × objectives; each axis but the
     measures defaults to the fleet's) into the directory `out` (sweep.csv, heatmap.png, meta.json; resumable:
     cells already computed under the same inputs are reused), on `jobs` local processes or the workers of the
-    Dask scheduler at `dask`, reached within `dask_timeout` seconds."""
+    Dask scheduler at `dask`, reached within `dask_timeout` seconds; `time_limit`: seconds per decision, as
+    for `backtest`."""
     import pandas as pd
 
     from . import sweep as _sweep
     from .config import DEFAULT_OBJECTIVE
     from .records import SweepResult
-    from .walkforward import default_jobs
+    from .walkforward import decision_time_limit, default_jobs
 
     _fleet(fleet)
     _flag("out", out, str | Path)
@@ -219,7 +223,9 @@ def sweep(fleet: Fleet | FleetSpec, out: str | Path, scores: ScoreData | None = 
                       else objectives, _sweep.objective)
     sd = _scores(fleet, scores, offline=offline, progress=progress)
     path = Path(out)
-    meta = _sweep.run(_resolved(fleet, sd), sd.table, sd.rules, path, measures=measures, lookbacks=lbs,
+    f = _resolved(fleet, sd)
+    f = f.with_overrides(time_limit=decision_time_limit(f, time_limit))
+    meta = _sweep.run(f, sd.table, sd.rules, path, measures=measures, lookbacks=lbs,
                       linkages=lks, objectives=obs, step=step, lag=lag, jobs=default_jobs() if jobs is None else jobs,
                       dask=dask, dask_timeout=float(dask_timeout), progress=progress)
     return SweepResult(out=path, meta=meta, table=pd.read_csv(path / "sweep.csv"))

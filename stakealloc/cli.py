@@ -157,11 +157,16 @@ def cmd_backtest(args) -> int:
     _check_outputs(args, spec)
     strategies = _strategies(args.risk_measures, key="--risk-measures")
     res = api.backtest(spec, strategies=strategies, step=args.step, lag=args.lag, jobs=_jobs(args.jobs),
-                       offline=getattr(args, "offline", False), progress=_progress_enabled(args))
+                       time_limit=args.decision_time_limit, offline=getattr(args, "offline", False),
+                       progress=_progress_enabled(args))
     if args.json:
         atomic.output(args.json, json.dumps(res.to_dict(), indent=1, allow_nan=False) + "\n", key="--json")
     sys.stdout.write(backtest_text(res, f"stakealloc backtest on {res.origin}: {', '.join(strategies)}"))
     return 0
+
+
+DECISION_HELP = ("seconds per decision's slot program (default: solver.time_limit, at most 5; plans not proven "
+                 "in it are counted)")
 
 
 def _split(text: str | None) -> list[str] | None:
@@ -175,7 +180,8 @@ def cmd_sweep(args) -> int:
 
     res = api.sweep(_load(args), args.out, risk_measures=_split(args.risk_measures), lookbacks=_split(args.lookbacks),
                     linkages=_split(args.linkages), objectives=_split(args.objectives), step=args.step,
-                    lag=args.lag, jobs=_jobs(args.jobs), dask=args.dask, dask_timeout=args.dask_timeout,
+                    lag=args.lag, jobs=_jobs(args.jobs), time_limit=args.decision_time_limit, dask=args.dask,
+                    dask_timeout=args.dask_timeout,
                     offline=getattr(args, "offline", False), progress=_progress_enabled(args))
     for n in res.meta.get("notes", []):
         logging.getLogger("stakealloc").warning(f"sweep: {n}")
@@ -257,8 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="round r is usable at decision d when r + lag < d (default: from the payout scores' horizons, "
                         "25 for 20-day scores, 65 for 60-day ones)")
     p.add_argument("--objective", choices=("exposure", "tracking"), help="override solver.objective")
-    p.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
-                   help="override solver.time_limit for every slot solve (plans not proven in it are counted)")
+    p.add_argument("--time-limit", type=float, default=None, metavar="SECONDS", dest="decision_time_limit",
+                   help=DECISION_HELP)
     p.add_argument("--jobs", type=int, default=None, metavar="N",
                    help="worker processes for the decisions (default: all cores; 1: in this process)")
     p.add_argument("--json", metavar="PATH", help="also write every decision and payout as JSON")
@@ -276,6 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--step", type=int, default=5, help="rounds between decisions (default 5)")
     p.add_argument("--lag", type=int, default=None, help="as for backtest (default: from the payout scores)")
     p.add_argument("--jobs", type=int, default=None, metavar="N", help="local worker processes (default: all cores)")
+    p.add_argument("--time-limit", type=float, default=None, metavar="SECONDS", dest="decision_time_limit",
+                   help=DECISION_HELP)
     p.add_argument("--dask", metavar="tcp://HOST:PORT", help="run the cells on this dask.distributed scheduler")
     p.add_argument("--dask-timeout", type=float, default=10.0, metavar="SECONDS",
                    help="how long to try to reach the scheduler (default 10, at most 30)")

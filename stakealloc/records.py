@@ -309,7 +309,8 @@ class BacktestSettings:
     """How a backtest ran: a decision every `step` rounds (`decisions` of them, `first_decision` to
     `last_decision`), each seeing scores resolved `lag` rounds before it; payouts booked on `rounds` (first,
     last) with these `payout_factors` and `clip`, `own_rules_rounds` of them under their own payout rules;
-    `total_stake` in NMR (per round under per-round staking); `unproven` plans by strategy; the verdict."""
+    `total_stake` in NMR (per round under per-round staking); `unproven` plans by strategy (not proven
+    within `time_limit` seconds per decision); the verdict."""
 
     step: int
     lag: int
@@ -327,6 +328,7 @@ class BacktestSettings:
     lookback: int
     linkage: str
     objective: str
+    time_limit: float  # seconds per decision's slot program
     unproven: dict[str, int]
     non_overlapping_every: int
     staking: str

@@ -289,7 +289,7 @@ def backtest_text(res: BacktestResult, title: str) -> str:
              (f"  per-round stakes: budget {s.total_stake:,.2f} NMR per round, payouts in NMR per round and % of "
               "it" if s.staking == "per-round" else f"  total stake {s.total_stake:,.2f} NMR")
              + f"; non-overlapping = every {s.non_overlapping_every}th round",
-             f"  slot objective {s.objective}; plans not proven optimal: "
+             f"  slot objective {s.objective}; time limit {s.time_limit:g} s per decision; plans not proven optimal: "
              + (", ".join(f"{k} {v}" for k, v in s.unproven.items() if v) or "none")
              + "; track = out-of-sample mean |plan − target| linear payout, NMR/round"]
     lines += [f"  note: {n}" for n in s.notes]

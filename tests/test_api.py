@@ -87,6 +87,8 @@ def test_wrong_arguments_are_config_errors_naming_the_argument(write_fleet):
         (lambda: backtest(fleet, sd, strategies=["bogus"]), "strategies: unknown risk measure 'bogus'"),
         (lambda: backtest(fleet, sd, strategies=[]), "strategies: name at least one"),
         (lambda: backtest(fleet, sd, strategies=["MV"], start=1100.5), "start: must be a whole number"),
+        (lambda: backtest(fleet, sd, strategies=["MV"], time_limit=0), "time_limit: must be > 0"),
+        (lambda: backtest(fleet, sd, strategies=["MV"], time_limit="5"), "time_limit: must be > 0"),
     ]:
         with pytest.raises(ConfigError, match=needle):
             call()
@@ -176,3 +178,23 @@ def test_sweep_is_the_cli_command_and_checks_its_arguments(write_fleet, tmp_path
     with pytest.raises(ConfigError, match="out: an empty path"):
         api.sweep(fleet, "", risk_measures=["MV"])
     assert not (tmp_path / "c").exists()  # refused before anything is written
+
+
+def test_a_backtest_decision_has_its_own_bounded_time_limit(write_fleet):
+    """Each decision's slot program gets the fleet's solver.time_limit capped at 5 s unless time_limit says
+    otherwise; the result states it beside the count of unproven plans."""
+    from dataclasses import replace
+
+    from stakealloc import backtest, load_fleet, load_scores
+    from stakealloc.report import backtest_text
+    from stakealloc.walkforward import DECISION_TIME_LIMIT
+
+    fleet = load_fleet(write_fleet(BASE_FLEET.replace("[portfolio]", "[portfolio]\nlookback = 60\nmin_rounds = 40")))
+    sd = load_scores(fleet)
+    assert fleet.solver.time_limit > DECISION_TIME_LIMIT  # the fleet's own limit is the plan's, not a decision's
+    res = backtest(fleet, sd, strategies=["MV"], step=60, jobs=1)
+    assert res.settings.time_limit == DECISION_TIME_LIMIT and res.to_dict()["settings"]["time_limit"] == 5.0
+    assert "time limit 5 s per decision; plans not proven optimal: none" in backtest_text(res, "t")
+    assert backtest(fleet, sd, strategies=["MV"], step=60, jobs=1, time_limit=1.5).settings.time_limit == 1.5
+    short = replace(fleet, solver=replace(fleet.solver, time_limit=2.0))
+    assert backtest(short, sd, strategies=["MV"], step=60, jobs=1).settings.time_limit == 2.0

@@ -351,6 +351,10 @@ def test_flag_errors_speak_the_users_terms(capsys, write_fleet, tmp_path):
     assert rc == 2 and "'expo' is not an objective (exposure, tracking)" in err and "Objective" not in err
     rc, _, err = _main(capsys, "sweep", fleet, "--out", str(tmp_path / "s"), "--lookbacks", "30")
     assert rc == 2 and err.startswith("stakealloc: error: --lookbacks: 30 rounds cannot hold portfolio.min_rounds")
+    for cmd in (["backtest", fleet], ["sweep", fleet, "--out", str(tmp_path / "s")]):
+        rc, _, err = _main(capsys, *cmd, "--time-limit", "0")
+        assert rc == 2 and err.strip() == "stakealloc: error: --time-limit: must be > 0 and ≤ 86400 seconds, got 0", cmd
+    assert not (tmp_path / "s").exists()  # refused before the sweep's directory is made
 
 
 def test_assign_takes_objective_and_prints_only_what_it_has(capsys, tmp_path):
