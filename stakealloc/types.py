@@ -82,6 +82,7 @@ class Formulation(StrEnum):
     PARTITION = "partition"  # exact set partitioning, small fleets in separable regimes
     COMPACT = "compact"
     TRACKING = "tracking"
+    BRANCH_AND_BOUND = "branch-and-bound"  # the tracking objective's exact search, one-combination regimes
     PER_ROUND = "per-round"
 
 

@@ -1,0 +1,128 @@
+"""The tracking objective's branch and bound (one-combination regimes): brute force is the oracle, with change
+penalties, pins, exclusions and interchangeable slots; a stopped search reports a valid bound."""
+
+import itertools
+import time
+
+import numpy as np
+import pytest
+
+from stakealloc.payout import ScoreCube
+from stakealloc.regimes import PRESETS
+from stakealloc.slots import SearchOptions, SlotInput, SlotProblem, is_changed, solve, tracking_bb
+from stakealloc.slots.problem import ABS_GAP, Choice
+from stakealloc.targets import Target
+from stakealloc.tracking import plan_payout, target_payout
+from stakealloc.types import Objective, Ref
+
+REGIME = PRESETS["classic-2024"]  # one combination: 0.5 × corr + 2 × mmc
+MODELS = ("a", "b", "c", "d")
+
+
+def _instance(seed: int, *, penalty: float = 0.0, pin: bool = False, exclude: bool = False, equal: bool = False):
+    rng = np.random.default_rng(seed)
+    common = rng.normal(0.0, 0.02, 30)
+    st = ScoreCube.from_streams(tuple(range(1, 31)), {(m, k): 0.5 * common + rng.normal(0.002, 0.02, 30)
+                                                      for m in MODELS for k in REGIME.scores})
+    stakes = np.round(rng.lognormal(np.log(500), 0.5, 6), 2)
+    if equal:
+        stakes[3] = stakes[4] = stakes[5] = 400.0
+    refs = [Ref("a", "long"), Ref("b", "short"), Ref("c", "long"), Ref("d", "long")]
+    slots = [SlotInput(f"s{j}", float(s), current=refs[j % 4] if penalty else None,
+                       current_combo=0 if penalty else None, pin=refs[2] if pin and j == 1 else None,
+                       exclude=("a",) if exclude and j == 2 else ())
+             for j, s in enumerate(stakes)]
+    w = rng.dirichlet(np.ones(4))
+    total = float(stakes.sum())
+    targets = tuple(Target(r.model, r.side, k, total * wi * p) for r, wi in zip(refs, w)
+                    for k, p in zip(REGIME.scores, REGIME.combinations[0]))
+    return SlotProblem.build(slots, targets, REGIME, MODELS, objective=Objective.TRACKING, streams=st,
+                             change_penalty=penalty)
+
+
+def _brute_force(pb: SlotProblem) -> float:
+    g = target_payout(pb.streams, pb.targets)
+    best = np.inf
+    for plan in itertools.product(*pb.allowed):
+        held = [(pb.refs[c].model, pb.refs[c].side, REGIME.as_dict(0), s.stake) for s, c in zip(pb.slots, plan)]
+        pen = pb.change_penalty * sum(is_changed(s, Choice(pb.refs[c], 0)) for s, c in zip(pb.slots, plan))
+        best = min(best, float(np.mean(np.abs(plan_payout(pb.streams, held) - g))) + pen)
+    return best
+
+
+@pytest.mark.parametrize("case", [dict(), dict(penalty=0.3), dict(pin=True, exclude=True), dict(equal=True),
+                                  dict(penalty=0.2, equal=True, exclude=True)])
+@pytest.mark.parametrize("seed", range(3))
+def test_the_search_proves_the_brute_force_optimum(case, seed, monkeypatch):
+    pb = _instance(seed, **case)
+    assert tracking_bb.applies(pb)
+    plan = solve(pb, time_limit=30)
+    sv = plan.solver
+    assert sv.formulation == "branch-and-bound" and sv.status == "optimal" and "finished" in sv.solver_status
+    best = _brute_force(pb)
+    assert sv.objective == pytest.approx(best, abs=ABS_GAP)
+    assert sv.objective - ABS_GAP <= sv.bound <= sv.objective + 1e-12
+    for s, ch in zip(pb.slots, plan.choices):
+        if s.pin is not None:
+            assert ch.ref == s.pin
+        assert ch.ref.model not in s.exclude
+    # from a poor start (every slot on its first candidate) the search itself must find the optimum, also
+    # branching down to the last slot (no exact tail): every node then is bounded by its LP and reduced costs
+    for tail in (tracking_bb.TAIL_PLANS, 1):
+        monkeypatch.setattr(tracking_bb, "TAIL_PLANS", tail)
+        res = tracking_bb.search(pb, *_inputs(pb), [a[0] for a in pb.allowed], deadline=time.perf_counter() + 30.0)
+        assert res.finished and res.value == pytest.approx(best, abs=ABS_GAP) and res.bound <= res.value + 1e-12
+    # the MIP, the proof of last resort, reaches the same optimum
+    mip = solve(pb, time_limit=30, options=SearchOptions(tracking_bb=False)).solver
+    assert mip.formulation == "tracking" and mip.objective == pytest.approx(sv.objective, abs=ABS_GAP)
+
+
+def _inputs(pb: SlotProblem):
+    """The search's inputs as solve_tracking makes them: unit streams, the target payout, penalties by candidate."""
+    g = target_payout(pb.streams, pb.targets)
+    unit = np.array([plan_payout(pb.streams, [(r.model, r.side, REGIME.as_dict(0), 1.0)]) for r in pb.refs]).T
+    pens = [np.array([pb.change_penalty * is_changed(s, Choice(r, 0)) for r in pb.refs]) for s in pb.slots]
+    return unit, g, pens
+
+
+def test_a_search_stopped_at_its_deadline_keeps_its_start_and_a_valid_bound():
+    pb = _instance(5)
+    start = [a[0] for a in pb.allowed]
+    res = tracking_bb.search(pb, *_inputs(pb), start, deadline=time.perf_counter() - 1.0)
+    assert not res.finished and list(res.plan) == start and res.bound == 0.0
+    done = tracking_bb.search(pb, *_inputs(pb), start, deadline=time.perf_counter() + 30.0)
+    assert done.finished and done.value == pytest.approx(_brute_force(pb), abs=ABS_GAP) and done.bound <= done.value
+
+
+def test_regimes_with_a_choice_of_multipliers_keep_the_mip():
+    pb = _instance(1)
+    from dataclasses import replace
+
+    assert not tracking_bb.applies(replace(pb, regime=PRESETS["classic-2023"]))
+
+
+def test_reduced_cost_pruning_keeps_the_optimum_on_a_larger_instance(monkeypatch):
+    """7 slots × 6 candidates, some over-funded by any single large slot (their reduced costs then prune):
+    the search from a poor start, branching to the last slot, finds the vectorised brute force's optimum."""
+    rng = np.random.default_rng(11)
+    models = tuple("abcdef")
+    common = rng.normal(0.0, 0.02, 40)
+    st = ScoreCube.from_streams(tuple(range(1, 41)), {(m, k): 0.4 * common + rng.normal(0.002, 0.02, 40)
+                                                      for m in models for k in REGIME.scores})
+    stakes = [2400.0, 1300.0, 700.0, 420.0, 260.0, 150.0, 90.0]
+    slots = [SlotInput(f"s{j}", s) for j, s in enumerate(stakes)]
+    w = np.array([0.34, 0.22, 0.16, 0.12, 0.1, 0.06])
+    refs = [Ref(m, "long") for m in models]
+    targets = tuple(Target(r.model, r.side, k, sum(stakes) * wi * p) for r, wi in zip(refs, w)
+                    for k, p in zip(REGIME.scores, REGIME.combinations[0]))
+    pb = SlotProblem.build(slots, targets, REGIME, models, objective=Objective.TRACKING, streams=st)
+    unit, g, pens = _inputs(pb)
+    plans = np.array(list(itertools.product(range(len(refs)), repeat=len(slots))))
+    loads = np.zeros((len(plans), len(refs)))
+    for j, s in enumerate(stakes):
+        loads[np.arange(len(plans)), plans[:, j]] += s
+    best = float(np.min(np.mean(np.abs(loads @ unit.T - g[None, :]), axis=1)))
+    monkeypatch.setattr(tracking_bb, "TAIL_PLANS", 1)
+    res = tracking_bb.search(pb, unit, g, pens, [len(refs) - 1] * len(slots), deadline=time.perf_counter() + 60.0)
+    assert res.finished and res.value == pytest.approx(best, abs=ABS_GAP) and res.bound <= res.value + 1e-12
+    assert res.lps < len(plans) / 10  # the bounds prune: far fewer LPs than plans
