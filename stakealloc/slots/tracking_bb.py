@@ -120,14 +120,16 @@ def search(pb: SlotProblem, unit: np.ndarray, goal: np.ndarray, penalties: list[
     pruned_bound = np.inf  # least bound of any node cut off
     stack_bounds: list[float] = []  # bounds of the nodes whose children are being explored
 
-    def node_lp(load: np.ndarray, rest: float, allow: np.ndarray) -> tuple[float, np.ndarray]:
+    def node_lp(load: np.ndarray, rest: float, allow: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         rhs = np.concatenate([goal - unit @ load, [rest]])
         h.changeRowsBounds(T + 1, rows, rhs, rhs)
         h.changeColsBounds(C, acols, zeros_c, np.where(allow, rest, 0.0))
         h.run()
         if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:  # numerical trouble: no bound from it
-            return 0.0, zeros_c
-        return float(h.getInfo().objective_function_value), np.maximum(np.asarray(h.getSolution().col_dual[:C]), 0.0)
+            return 0.0, zeros_c, zeros_c
+        sol = h.getSolution()
+        return (float(h.getInfo().objective_function_value), np.maximum(np.asarray(sol.col_dual[:C]), 0.0),
+                np.asarray(sol.col_value[:C]))
 
     class Deadline(Exception):
         pass
@@ -176,7 +178,7 @@ def search(pb: SlotProblem, unit: np.ndarray, goal: np.ndarray, penalties: list[
         for k in tail:
             allow[list(allowed[k])] = True
         lps += 1
-        z, dual = node_lp(load, rest, allow)
+        z, dual, frac = node_lp(load, rest, allow)
         later = sum(minpen[k] for k in tail)
         node_bound = max(bound, z + pen + later)
         if node_bound >= best - tol():
@@ -195,7 +197,9 @@ def search(pb: SlotProblem, unit: np.ndarray, goal: np.ndarray, penalties: list[
                 return
         lo = max((assign[e] for e in group_of.get(j, ()) if position[e] < d), default=0)
         stack_bounds.append(node_bound)
-        for c in narrowed[j]:
+        # Children in the LP's order of preference (least reduced cost, then most stake in the LP's solution,
+        # then index): a better plan found early prunes more.
+        for c in sorted(narrowed[j], key=lambda c: (dual[c], -frac[c], c)):
             if c < lo:  # interchangeable slots take non-decreasing candidates
                 continue
             child = node_bound + dual[c] * stakes[j] + float(penalties[j][c]) - minpen[j]
