@@ -169,7 +169,7 @@ def backtest(fleet: Fleet | FleetSpec, scores: ScoreData | None = None, *, strat
     measure, `equal` and `current`) decided every `step` rounds from round `start` (default: the first with
     enough history), each decision seeing only scores resolved `lag` rounds before it (default: derived from the
     payout scores' horizon), across `jobs` processes (default: every core), each decision's slot program
-    given `time_limit` seconds (default: the fleet's solver.time_limit, at most 5 s; unproven plans are
+    given `time_limit` seconds (default: the fleet's solver.time_limit, at most 10 s; unproven plans are
     counted in the result)."""
     from .walkforward import BASELINES, decision_time_limit, default_jobs, run
 

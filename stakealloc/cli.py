@@ -165,7 +165,7 @@ def cmd_backtest(args) -> int:
     return 0
 
 
-DECISION_HELP = ("seconds per decision's slot program (default: solver.time_limit, at most 5; plans not proven "
+DECISION_HELP = ("seconds per decision's slot program (default: solver.time_limit, at most 10; plans not proven "
                  "in it are counted)")
 
 

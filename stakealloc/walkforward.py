@@ -45,7 +45,7 @@ NON_OVERLAP = 20  # 20-day scores of consecutive daily rounds overlap; every 20t
 BASELINES = ("equal", "current")
 # Seconds a backtest or sweep decision's slot program gets by default (at most the fleet's solver.time_limit):
 # they solve hundreds of plans, and an unproven plan is counted, not hidden (benchmarks/README.md).
-DECISION_TIME_LIMIT = 5.0
+DECISION_TIME_LIMIT = 10.0
 
 
 def decision_time_limit(fleet: Fleet, time_limit: float | None) -> float:

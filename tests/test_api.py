@@ -181,7 +181,7 @@ def test_sweep_is_the_cli_command_and_checks_its_arguments(write_fleet, tmp_path
 
 
 def test_a_backtest_decision_has_its_own_bounded_time_limit(write_fleet):
-    """Each decision's slot program gets the fleet's solver.time_limit capped at 5 s unless time_limit says
+    """Each decision's slot program gets the fleet's solver.time_limit capped at 10 s unless time_limit says
     otherwise; the result states it beside the count of unproven plans."""
     from dataclasses import replace
 
@@ -193,8 +193,8 @@ def test_a_backtest_decision_has_its_own_bounded_time_limit(write_fleet):
     sd = load_scores(fleet)
     assert fleet.solver.time_limit > DECISION_TIME_LIMIT  # the fleet's own limit is the plan's, not a decision's
     res = backtest(fleet, sd, strategies=["MV"], step=60, jobs=1)
-    assert res.settings.time_limit == DECISION_TIME_LIMIT and res.to_dict()["settings"]["time_limit"] == 5.0
-    assert "time limit 5 s per decision; plans not proven optimal: none" in backtest_text(res, "t")
+    assert res.settings.time_limit == DECISION_TIME_LIMIT and res.to_dict()["settings"]["time_limit"] == 10.0
+    assert "time limit 10 s per decision; plans not proven optimal: none" in backtest_text(res, "t")
     assert backtest(fleet, sd, strategies=["MV"], step=60, jobs=1, time_limit=1.5).settings.time_limit == 1.5
     short = replace(fleet, solver=replace(fleet.solver, time_limit=2.0))
     assert backtest(short, sd, strategies=["MV"], step=60, jobs=1).settings.time_limit == 2.0

@@ -1,0 +1,166 @@
+"""The tracking objective's speed (issue "tracking plans, backtests and sweeps 10-100x faster"): this
+checkout against the shipped code of a reference commit (default 4d3eeb2, the issue's starting commit),
+both measured in the same run, alternating, each in its own interpreter with its tree first on sys.path.
+
+    python benchmarks/tracking.py [--reference COMMIT] [--quick]
+
+Rows:
+- `run examples/classic-2024.toml` (fixed stakes, objective tracking): median of 5 wall times against the
+  import floor `python -c "import numpy, pandas, scipy.cluster.hierarchy, pulp, highspy"` (median of 5);
+- the slot benchmark's tracking rows (classic-2024, 9/25 slots × 6/20 models, 10 s limit; the instances of
+  benchmarks/slots.py);
+- the README's 3-measure backtest (CVaR, CDaR, MDD) of the fixed-stake example, jobs 2, at --step 20
+  (--quick: 40) with --time-limit 10 for both trees (ours' default), and ours also at 5 s;
+- the issue's sweep (MV, CVaR × lookbacks 60, 100, step 20, jobs 2) under the fleet's objective.
+
+Every ratio is reference / this checkout (> 1: this checkout is faster)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FLOOR = "import numpy, pandas, scipy.cluster.hierarchy, pulp, highspy"
+ROWS = """
+import json, sys, time
+sys.path.insert(0, {bench!r})
+import numpy as np
+from slots import instance
+from stakealloc import payout, tracking
+from stakealloc.regimes import PRESETS
+from stakealloc.slots import SlotProblem, solve
+from stakealloc.types import Objective
+regime = PRESETS["classic-2024"]
+out = []
+for S, K in ((9, 6), (9, 20), (25, 6), (25, 20)):
+    slots, tg, models = instance(S, K, regime, 1)
+    rng = np.random.default_rng(8)
+    base = rng.normal(0.0, 0.02, 80)
+    values = {{(m, k): 0.6 * base + rng.normal(0.001, 0.015, 80) for m in models for k in regime.scores}}
+    st = (payout.ScoreCube.from_streams(tuple(range(80)), values) if hasattr(payout, "ScoreCube")
+          else tracking.Streams(tuple(range(80)), values))
+    pb = SlotProblem.build(slots, tg, regime, models, objective=Objective.TRACKING, streams=st)
+    t0 = time.perf_counter()
+    sv = solve(pb, time_limit=10).solver
+    out.append([S, K, time.perf_counter() - t0, str(sv.status), sv.objective, sv.gap])
+print(json.dumps(out))
+"""
+
+
+def env_for(tree: Path) -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(tree)
+    env.pop("CI", None)
+    return env
+
+
+def timed(cmd: list[str], tree: Path, cwd: Path) -> tuple[float, subprocess.CompletedProcess]:
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, cwd=cwd, env=env_for(tree), capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} in {tree}: exit {r.returncode}\n{r.stderr[-2000:]}")
+    return time.perf_counter() - t0, r
+
+
+def reference_tree(commit: str, into: Path) -> Path:
+    tree = into / f"ref-{commit}"
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), commit], check=True,
+                   capture_output=True)
+    return tree
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--reference", default="4d3eeb2")
+    ap.add_argument("--quick", action="store_true", help="backtest at step 40, no sweep")
+    a = ap.parse_args()
+    py = sys.executable
+    with tempfile.TemporaryDirectory() as tmp:
+        tmpd = Path(tmp)
+        ref = reference_tree(a.reference, tmpd)
+        try:
+            trees = {"reference": ref, "ours": ROOT}
+            print(f"reference {a.reference}; this checkout {ROOT}; {time.strftime('%Y-%m-%d %H:%M')}\n")
+            # 1. run of the fixed-stake example
+            times = {"floor": [], "reference": [], "ours": []}
+            status = {}
+            for _ in range(5):
+                times["floor"].append(timed([py, "-c", FLOOR], ROOT, ROOT)[0])
+                for name, tree in trees.items():
+                    out = tmpd / f"{name}.json"
+                    t, _ = timed([py, "-m", "stakealloc", "run", "examples/classic-2024.toml", "--json", str(out)],
+                                 tree, tree)
+                    times[name].append(t)
+                    status[name] = json.loads(out.read_text())["solver"]
+            floor = statistics.median(times["floor"])
+            print("| `run examples/classic-2024.toml` (tracking) | median s | × import floor | status | formulation "
+                  "| objective NMR/round |")
+            print("|---|---|---|---|---|---|")
+            print(f"| import floor | {floor:.2f} | 1.00 | | | |")
+            for name in trees:
+                m = statistics.median(times[name])
+                sv = status[name]
+                print(f"| {name} | {m:.2f} | {m / floor:.2f} | {sv['status']} | {sv['formulation']} | "
+                      f"{sv['objective']:.6f} |")
+            ratio = statistics.median(times["reference"]) / statistics.median(times["ours"])
+            print(f"\nrun: reference / ours = {ratio:.1f}×\n")
+            # 2. the slot benchmark's tracking rows
+            rows = {}
+            for name, tree in trees.items():
+                _, r = timed([py, "-c", ROWS.format(bench=str(ROOT / "benchmarks"))], tree, ROOT)
+                rows[name] = json.loads(r.stdout.strip().splitlines()[-1])
+            print("| S × K | reference s | status | objective | gap | ours s | status | objective | gap | ratio |")
+            print("|---|---|---|---|---|---|---|---|---|---|")
+            for rr, ro in zip(rows["reference"], rows["ours"]):
+                print(f"| {rr[0]} × {rr[1]} | {rr[2]:.2f} | {rr[3]} | {rr[4]:.3f} | {rr[5]:.3f} | {ro[2]:.2f} | "
+                      f"{ro[3]} | {ro[4]:.3f} | {ro[5]:.3f} | {rr[2] / ro[2]:.1f} |")
+                assert ro[4] <= rr[4] + 0.01, "never worse than the reference at the same time limit"
+            # 3. the 3-measure backtest
+            step = "40" if a.quick else "20"
+            print(f"\n3-measure backtest of examples/classic-2024.toml (CVaR, CDaR, MDD), step {step}, jobs 2:\n")
+            print("| tree | time limit per decision | s | plans not proven |")
+            print("|---|---|---|---|")
+            bt = {}
+            same = ["--time-limit", "10"]  # ours: also its default (solver.time_limit 30, capped at 10)
+            for name, tree, extra in (("reference", ref, same), ("ours", ROOT, same),
+                                      ("ours", ROOT, ["--time-limit", "5"])):
+                out = tmpd / "bt.json"
+                t, _ = timed([py, "-m", "stakealloc", "backtest", "examples/classic-2024.toml", "--risk-measures",
+                              "CVaR,CDaR,MDD", "--step", step, "--jobs", "2", "--quiet", "--json", str(out), *extra],
+                             tree, tree)
+                d = json.loads(out.read_text())
+                limit = extra[1]
+                unproven = sum(d["settings"]["unproven"].values())
+                plans = d["settings"]["decisions"] * 3
+                bt[(name, extra[1])] = t
+                print(f"| {name} | {limit} | {t:.1f} | {unproven} of {plans} |")
+            speedup = bt[("reference", "10")] / bt[("ours", "10")]
+            print(f"\nbacktest at 10 s per decision: reference / ours = {speedup:.1f}×")
+            if a.quick:
+                return
+            # 4. the sweep
+            print("\nsweep examples/classic-2024.toml --risk-measures MV,CVaR --lookbacks 60,100 --step 20 --jobs 2:\n")
+            print("| tree | s |")
+            print("|---|---|")
+            sw = {}
+            for name, tree in trees.items():
+                t, _ = timed([py, "-m", "stakealloc", "sweep", "examples/classic-2024.toml", "--risk-measures",
+                              "MV,CVaR", "--lookbacks", "60,100", "--step", "20", "--jobs", "2", "--quiet", "--out",
+                              str(tmpd / f"sweep-{name}")], tree, tree)
+                sw[name] = t
+                print(f"| {name} | {t:.1f} |")
+            print(f"\nsweep: reference / ours = {sw['reference'] / sw['ours']:.1f}×")
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(ref)], capture_output=True)
+
+
+if __name__ == "__main__":
+    main()
