@@ -167,7 +167,7 @@ from staking import fixed_twin
 pr_fleet = load_fleet(ROOT / "fleet.toml").with_overrides(objective="exposure")
 pr_scores = load_scores(pr_fleet)
 p = plan(pr_fleet, pr_scores)
-print(f"per-round budget {p.staking['per_round_budget']:g} NMR, Σ stakes {sum(r.stake for r in p.slots):g} NMR, "
+print(f"per-round budget {p.staking.per_round_budget:g} NMR, Σ stakes {sum(r.stake for r in p.slots):g} NMR, "
       f"solver {p.solver.status}")
 display(pd.DataFrame([{"slot": r.slot, "submits": f"{r.current} → {r.label}", "current stake": r.current_stake,
                        "per-round stake": r.stake, "changed": r.changed} for r in p.slots]))
