@@ -126,3 +126,38 @@ def test_reduced_cost_pruning_keeps_the_optimum_on_a_larger_instance(monkeypatch
     res = tracking_bb.search(pb, unit, g, pens, [len(refs) - 1] * len(slots), deadline=time.perf_counter() + 60.0)
     assert res.finished and res.value == pytest.approx(best, abs=ABS_GAP) and res.bound <= res.value + 1e-12
     assert res.lps < len(plans) / 10  # the bounds prune: far fewer LPs than plans
+
+
+def test_random_fleets_agree_with_the_mip():
+    """40 seeded random fleets (1-6 slots, 1-5 models, 1-24 rounds, zero streams, shorts, currents with change
+    penalties, pins and exclusions): the search's plan is proven and no worse than the MIP's, and its bound
+    never exceeds its objective."""
+    from stakealloc.regimes import custom_regime
+
+    rng = np.random.default_rng(123)
+    for case in range(40):
+        regime = REGIME if case % 2 else custom_regime(["v2_corr20"], [[1.5]])
+        n = int(rng.integers(1, 6))
+        models = tuple(f"m{i}" for i in range(n))
+        T = int(rng.integers(1, 25))
+        st = ScoreCube.from_streams(tuple(range(1, T + 1)), {
+            (m, k): rng.normal(0, 0.02, T) if rng.random() > 0.1 else np.zeros(T) for m in models
+            for k in regime.scores})
+        stakes = rng.choice([100.0, 250.0, 400.0, 1000.0], int(rng.integers(1, 7)))
+        refs = [Ref(m, "short" if rng.random() < 0.3 else "long") for m in models]
+        slots = []
+        for j, s in enumerate(stakes):
+            cur = refs[int(rng.integers(n))] if rng.random() < 0.6 else None
+            pin = refs[int(rng.integers(n))] if rng.random() < 0.15 else None
+            ex = tuple(m for m in models if rng.random() < 0.2 and (pin is None or m != pin.model))[:n - 1]
+            slots.append(SlotInput(f"s{j}", float(s), current=cur, current_combo=0 if cur else None, pin=pin,
+                                   exclude=ex))
+        w = rng.dirichlet(np.ones(n))
+        tg = tuple(Target(r.model, r.side, k, float(stakes.sum()) * wi * p) for r, wi in zip(refs, w)
+                   for k, p in zip(regime.scores, regime.combinations[0]))
+        pb = SlotProblem.build(slots, tg, regime, models, objective=Objective.TRACKING, streams=st,
+                               change_penalty=float(rng.choice([0.0, 0.0, 0.5, 3.0])))
+        ours = solve(pb, time_limit=20).solver
+        mip = solve(pb, time_limit=20, options=SearchOptions(tracking_bb=False)).solver
+        assert ours.formulation == "branch-and-bound" and ours.status == "optimal", case
+        assert ours.objective <= mip.objective + ABS_GAP and ours.bound <= ours.objective + 1e-12, case
