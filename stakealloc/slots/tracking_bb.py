@@ -19,7 +19,7 @@ finished search proves the incumbent within it; the reported bound is the least 
 or, at the deadline, of any node not yet explored. Ties between plans: the incumbent (the search's starting
 plan) is replaced only by a plan better by more than ROUNDING, the first such in search order.
 
-Measured against the compact MIP on the example fleet (benchmarks/README.md, "Tracking objective")."""
+Measured against the compact MIP on the example fleet (benchmarks/README.md, "Tracking speed")."""
 
 from __future__ import annotations
 
