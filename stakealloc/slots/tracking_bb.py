@@ -214,7 +214,10 @@ def search(pb: SlotProblem, unit: np.ndarray, goal: np.ndarray, penalties: list[
         visit(0, np.zeros(C), 0.0, 0.0, allowed0)
     except Deadline:
         finished = False
-    bound = min(pruned_bound, best, *stack_bounds) if stack_bounds or not finished else min(pruned_bound, best)
-    if not finished and not stack_bounds:
-        bound = min(bound, 0.0)  # stopped before the root's bound was known
+    if finished:
+        bound = min(pruned_bound, best)
+    elif stack_bounds:  # what is left unexplored are children of the nodes on the stack
+        bound = min(pruned_bound, best, *stack_bounds)
+    else:  # stopped before the root's bound was known
+        bound = 0.0
     return SearchResult(tuple(best_plan), best, max(bound, 0.0), finished, nodes, lps)

@@ -288,7 +288,8 @@ def solve_tracking(pb: SlotProblem, *, solver: SolverName, time_limit: float, op
                                                       o.solve_grace)
         if searched is not None:
             bound = max(bound, searched.bound)  # both bound the same program
-            status_text += f"; branch and bound stopped after {searched.nodes:,} nodes (bound {searched.bound:.6g})"
+    if searched is not None and not searched.finished:
+        status_text += f"; branch and bound stopped after {searched.nodes:,} nodes (bound {searched.bound:.6g})"
     source = PlanSource.SOLVER
     if pick is None or value(warm) < value(pick) - IMPROVEMENT:
         pick, source = warm, PlanSource.HEURISTIC
