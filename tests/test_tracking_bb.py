@@ -85,6 +85,41 @@ def _inputs(pb: SlotProblem):
     return unit, g, pens
 
 
+@pytest.mark.parametrize("case", [dict(), dict(penalty=0.3), dict(pin=True, exclude=True)])
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("tails", [(1, 1), (tracking_bb.TAIL_PLANS, tracking_bb.TAIL_AFTER)])
+def test_every_bound_the_search_claims_holds_for_every_plan_it_covers(case, seed, tails, monkeypatch):
+    """Each bound the search uses (a node's, a child's, a dropped candidate's, an exact tail's), against the
+    brute-force minimum of the plans it covers: every plan that keeps the bound's fixed slots and costs less
+    than the incumbent's cut-off costs at least the bound. Distinct stakes: no symmetry ordering."""
+    pb = _instance(seed, **case)
+    assert not pb.groups
+    unit, g, pens = _inputs(pb)
+    plans = np.array(list(itertools.product(*pb.allowed)))
+    stakes = np.array([s.stake for s in pb.slots])
+    loads = np.zeros((len(plans), unit.shape[1]))
+    for j, s in enumerate(stakes):
+        loads[np.arange(len(plans)), plans[:, j]] += s
+    values = np.mean(np.abs(loads @ unit.T - g[None, :]), axis=1)
+    values += sum(np.asarray(pens[j])[plans[:, j]] for j in range(len(stakes)))
+    claims = []
+
+    def check(fixed, bound, cut):
+        keep = np.ones(len(plans), dtype=bool)
+        for j, c in fixed.items():
+            keep &= plans[:, j] == c
+        covered = values[keep]
+        least = float(covered.min()) if len(covered) else np.inf
+        claims.append(bound)
+        assert least >= min(bound, cut) - 1e-9, (fixed, bound, cut, least)
+
+    monkeypatch.setattr(tracking_bb, "TAIL_PLANS", tails[0])
+    monkeypatch.setattr(tracking_bb, "TAIL_AFTER", tails[1])
+    res = tracking_bb.search(pb, unit, g, pens, [a[-1] for a in pb.allowed], time.perf_counter() + 30.0, check)
+    assert res.finished and res.value == pytest.approx(float(values.min()), abs=ABS_GAP)
+    assert max(claims) > 0.0 and (tails != (1, 1) or len(claims) > 10)  # exercised, and not all trivial
+
+
 def test_a_search_stopped_at_its_deadline_keeps_its_start_and_a_valid_bound():
     pb = _instance(5)
     start = [a[0] for a in pb.allowed]
