@@ -41,6 +41,7 @@ from .problem import ABS_GAP, REL_GAP, SlotProblem
 
 TAIL_PLANS = 64  # completions of the last slots evaluated at once, without a node LP
 TAIL_AFTER = 4096  # completions left after a node's fixing evaluated at once instead of branched on
+FIRST_ITERATIONS = 25  # simplex iterations of a node LP before its λ is tried as a cut-off
 
 # trace(fixed, bound, cut): every plan that keeps `fixed` (slot → candidate) and costs less than `cut` costs at
 # least `bound` (NMR per round). For tests of the bounds; None in use.
@@ -136,9 +137,11 @@ def search(pb: SlotProblem, unit: np.ndarray, goal: np.ndarray, penalties: list[
             best, best_plan = float(vals[i]), list(assign)
         pruned_bound = min(pruned_bound, float(vals[i]))
 
-    def visit(d: int, load: np.ndarray, pen: float, bound: float, allowed: list[tuple[int, ...]]) -> None:
+    def visit(d: int, load: np.ndarray, pen: float, bound: float, allowed: list[tuple[int, ...]],
+              basis: object = None) -> None:
         """Explore the node whose first d slots (in `order`) are fixed at `load` with penalties `pen`, known to
-        cost at least `bound`; `allowed[k]`: the candidates slot k may still take in this subtree."""
+        cost at least `bound`; `allowed[k]`: the candidates slot k may still take in this subtree; `basis`: the
+        parent's LP basis, to start from."""
         nonlocal nodes, lps, pruned_bound
         nodes += 1
         if time.perf_counter() > deadline:
@@ -152,12 +155,18 @@ def search(pb: SlotProblem, unit: np.ndarray, goal: np.ndarray, penalties: list[
         allow = np.zeros(C, dtype=bool)
         for k in tail:
             allow[list(allowed[k])] = True
-        lam, frac = dual.solve(r, float(stakes[tail].sum()), allow)
-        g = unit.T @ lam
-        term = {k: penalties[k][list(allowed[k])] - stakes[k] * g[list(allowed[k])] for k in tail}
-        least = {k: float(v.min()) for k, v in term.items()}
-        raw = float(r @ lam) + pen + sum(least.values())
+        sets = {k: list(allowed[k]) for k in tail}
+
+        def lagrangian(lam: np.ndarray) -> tuple[float, dict[int, np.ndarray], dict[int, float]]:
+            g = unit.T @ lam
+            term = {k: penalties[k][cs] - stakes[k] * g[cs] for k, cs in sets.items()}
+            least = {k: float(v.min()) for k, v in term.items()}
+            return float(r @ lam) + pen + sum(least.values()), term, least
+
         limit = cut()
+        lam, frac, basis = dual.solve(r, float(stakes[tail].sum()), allow, basis,
+                                      lambda lam: lagrangian(lam)[0] >= limit)
+        raw, term, least = lagrangian(lam)
         # Fixing: slot k on c costs at least raw + term_k(c) − least_k; dropping such candidates raises least_k,
         # and so raw, so repeat until nothing drops (or the node itself is cut off).
         narrowed = list(allowed)
@@ -208,7 +217,7 @@ def search(pb: SlotProblem, unit: np.ndarray, goal: np.ndarray, penalties: list[
             assign[j] = c
             nxt = load.copy()
             nxt[c] += stakes[j]
-            visit(d + 1, nxt, pen + float(penalties[j][c]), child, narrowed)
+            visit(d + 1, nxt, pen + float(penalties[j][c]), child, narrowed, basis)
         stack_bounds.pop()
 
     finished = True
@@ -266,8 +275,12 @@ class _DualLP:
         self.lower = np.full(C, -inf)
         self.allow: np.ndarray | None = None
 
-    def solve(self, r: np.ndarray, rest: float, allow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """λ (T; in the box whatever the solver's status) and the LP's stake per candidate (C, for ordering)."""
+    def solve(self, r: np.ndarray, rest: float, allow: np.ndarray, basis: object,
+              enough: Callable[[np.ndarray], bool]) -> tuple[np.ndarray, np.ndarray, object]:
+        """λ (T, in the box whatever the solver's status), the LP's stake per candidate (C, for ordering) and
+        the final basis. Starts from `basis` where given (the parent's: fewer iterations than the last node's,
+        measured); every simplex iterate is a feasible λ, so after FIRST_ITERATIONS the search asks `enough`
+        whether λ already cuts the node off, and only else lets the simplex finish."""
         import highspy
 
         h, T = self.h, self.T
@@ -275,8 +288,20 @@ class _DualLP:
         if self.allow is None or not np.array_equal(self.allow, allow):
             h.changeRowsBounds(self.C, self.rows, self.lower, np.where(allow, 0.0, self.inf))
             self.allow = allow.copy()
+        if basis is not None:
+            h.setBasis(basis)
+        h.setOptionValue("simplex_iteration_limit", FIRST_ITERATIONS)
         h.run()
-        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:  # numerical trouble: λ = 0 bounds by 0
-            return np.zeros(T), np.zeros(self.C)
-        sol = h.getSolution()
-        return (np.clip(np.asarray(sol.col_value[:T]), -1.0 / T, 1.0 / T), np.abs(np.asarray(sol.row_dual)))
+        status = h.getModelStatus()
+        if status == highspy.HighsModelStatus.kIterationLimit:
+            lam = self._lam()
+            if not enough(lam):
+                h.setOptionValue("simplex_iteration_limit", 2**31 - 1)
+                h.run()
+                status = h.getModelStatus()
+        if status not in (highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kIterationLimit):
+            return np.zeros(T), np.zeros(self.C), None  # numerical trouble: λ = 0 bounds by the penalties
+        return self._lam(), np.abs(np.asarray(h.getSolution().row_dual)), h.getBasis()
+
+    def _lam(self) -> np.ndarray:
+        return np.clip(np.asarray(self.h.getSolution().col_value[:self.T]), -1.0 / self.T, 1.0 / self.T)
