@@ -156,7 +156,7 @@ class SearchOptions:
     tracking_mip_max_nonzeros: int = 150_000  # options × rounds above which the MIP is not built
     tracking_pair_work: int = 2_000_000  # options(a) × options(b) × rounds above which pairs are not re-solved
     tracking_bb: bool = True  # one-combination regimes: the exact branch and bound before the MIP (HiGHS)
-    tracking_bb_share: float = 0.6  # of the time limit, at most, for it; the MIP gets the rest
+    tracking_bb_share: float = 0.85  # of the time limit, at most, for it; the MIP gets the rest
     # Per-round staking (perround.py): interchangeable slots aggregated into types (False: one per slot, the
     # naive formulation the benchmark compares with).
     per_round_types: bool = True
