@@ -11,13 +11,13 @@ remaining slots may take): any λ ∈ [−1/T, 1/T]^T bounds every completion by
 
     f ≥ r·λ + pen_fixed + Σ_k min_{c allowed for k} (pen_k(c) − s_k · U_c·λ)     (r = P_target − U·A_fixed),
 
-and HiGHS's primal simplex finds the best λ of the LP from the previous node's basis (the dual has one row
-per candidate; a node changes only its costs). The bound is recomputed from λ in numpy, so the solver's
-tolerances cannot make it invalid. A candidate whose term lifts the bound past the incumbent is dropped for
-that slot in the subtree (repeated until nothing drops), and a child (slot j on c) inherits the bound with
-its own term. Interchangeable slots take non-decreasing candidates. Where the remaining slots have at most
-TAIL_PLANS completions, or TAIL_AFTER once the node's fixing has narrowed them, they are evaluated exactly,
-at once, instead of branched on.
+and HiGHS's primal simplex finds the best λ of the LP from the parent node's basis (the dual has one row per
+candidate; a node changes only its costs; after FIRST_ITERATIONS the unfinished λ is tried as the cut-off).
+The bound is recomputed from λ in numpy, so the solver's tolerances cannot make it invalid. A candidate whose
+term lifts the bound past the incumbent is dropped for that slot in the subtree (repeated until nothing
+drops), and a child (slot j on c) inherits the bound with its own term. Interchangeable slots take
+non-decreasing candidates. Where the remaining slots have at most TAIL_PLANS completions, or TAIL_AFTER once
+the node's fixing has narrowed them, they are evaluated exactly, at once, instead of branched on.
 
 Every pruned node's bound is at least the incumbent less the proof tolerance (ABS_GAP, REL_GAP), so a
 finished search proves the incumbent within it; the reported bound is the least bound of any pruned node
