@@ -274,7 +274,10 @@ def test_slots_block_escapes_model_names(bundled):
     assert len(doc["slots"]) == 1 and doc["slots"][0]["name"] == evil.lower()
 
 
-_LARGE_SOLVE = ("import sys, threading, time\n"
+_LARGE_SOLVE = ("import signal, sys, threading, time\n"
+                # a process that starts with SIGINT ignored keeps it so (a background job of a non-interactive
+                # shell, e.g. `bash .ci/run &`): Ctrl-C raises here as the CLI's main() makes it raise
+                "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
                 "sys.path.insert(0, 'benchmarks')\n"
                 "from slots import instance\n"
                 "from stakealloc.regimes import PRESETS\n"
