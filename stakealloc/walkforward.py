@@ -46,15 +46,15 @@ BASELINES = ("equal", "current")
 # Seconds a backtest or sweep decision's slot program gets by default (at most the fleet's solver.time_limit):
 # they solve hundreds of plans, and an unproven plan is counted, not hidden (benchmarks/README.md).
 DECISION_TIME_LIMIT = 10.0
+BOOTSTRAP_SAMPLES = 2000  # block-bootstrap resamples of the held rounds
+BOOTSTRAP_SEED = 0
+BOOTSTRAP_LEVEL = 0.90  # two-sided interval; a lead is "distinguishable from noise" when it excludes 0
 
 
 def decision_time_limit(fleet: Fleet, time_limit: float | None) -> float:
     """Seconds per decision: `time_limit` where given, else the fleet's solver.time_limit capped at
     DECISION_TIME_LIMIT."""
     return min(fleet.solver.time_limit, DECISION_TIME_LIMIT) if time_limit is None else time_limit
-BOOTSTRAP_SAMPLES = 2000  # block-bootstrap resamples of the held rounds
-BOOTSTRAP_SEED = 0
-BOOTSTRAP_LEVEL = 0.90  # two-sided interval; a lead is "distinguishable from noise" when it excludes 0
 
 
 def metrics(pay: pd.Series, stake: float, turnover: float | None, tracking_error: float | None = None) -> Metrics:

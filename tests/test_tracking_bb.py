@@ -77,6 +77,18 @@ def test_the_search_proves_the_brute_force_optimum(case, seed, monkeypatch):
     assert mip.formulation == "tracking" and mip.objective == pytest.approx(sv.objective, abs=ABS_GAP)
 
 
+def _every_plan(allowed, stakes, unit: np.ndarray, g: np.ndarray, pens=None) -> tuple[np.ndarray, np.ndarray]:
+    """Every plan (candidate per slot, in itertools.product's order) and its f, vectorised."""
+    plans = np.array(list(itertools.product(*allowed)))
+    loads = np.zeros((len(plans), unit.shape[1]))
+    for j, s in enumerate(stakes):
+        loads[np.arange(len(plans)), plans[:, j]] += s
+    values = np.mean(np.abs(loads @ unit.T - g[None, :]), axis=1)
+    if pens is not None:
+        values += sum(np.asarray(pens[j])[plans[:, j]] for j in range(len(stakes)))
+    return plans, values
+
+
 def _inputs(pb: SlotProblem):
     """The search's inputs as solve_tracking makes them: unit streams, the target payout, penalties by candidate."""
     g = target_payout(pb.streams, pb.targets)
@@ -97,13 +109,7 @@ def test_every_bound_the_search_claims_holds_for_every_plan_it_covers(case, seed
     pb = _instance(seed, **case)
     assert not pb.groups
     unit, g, pens = _inputs(pb)
-    plans = np.array(list(itertools.product(*pb.allowed)))
-    stakes = np.array([s.stake for s in pb.slots])
-    loads = np.zeros((len(plans), unit.shape[1]))
-    for j, s in enumerate(stakes):
-        loads[np.arange(len(plans)), plans[:, j]] += s
-    values = np.mean(np.abs(loads @ unit.T - g[None, :]), axis=1)
-    values += sum(np.asarray(pens[j])[plans[:, j]] for j in range(len(stakes)))
+    plans, values = _every_plan(pb.allowed, [s.stake for s in pb.slots], unit, g, pens)
     claims = []
 
     def check(fixed, bound, cut):
@@ -155,11 +161,8 @@ def test_reduced_cost_pruning_keeps_the_optimum_on_a_larger_instance(monkeypatch
                     for k, p in zip(REGIME.scores, REGIME.combinations[0]))
     pb = SlotProblem.build(slots, targets, REGIME, models, objective=Objective.TRACKING, streams=st)
     unit, g, pens = _inputs(pb)
-    plans = np.array(list(itertools.product(range(len(refs)), repeat=len(slots))))
-    loads = np.zeros((len(plans), len(refs)))
-    for j, s in enumerate(stakes):
-        loads[np.arange(len(plans)), plans[:, j]] += s
-    best = float(np.min(np.mean(np.abs(loads @ unit.T - g[None, :]), axis=1)))
+    plans, values = _every_plan([range(len(refs))] * len(slots), stakes, unit, g)
+    best = float(values.min())
     monkeypatch.setattr(tracking_bb, "TAIL_PLANS", 1)
     res = tracking_bb.search(pb, unit, g, pens, [len(refs) - 1] * len(slots), deadline=time.perf_counter() + 60.0)
     assert res.finished and res.value == pytest.approx(best, abs=ABS_GAP) and res.bound <= res.value + 1e-12

@@ -164,9 +164,14 @@ def search(pb: SlotProblem, unit: np.ndarray, goal: np.ndarray, penalties: list[
             return float(r @ lam) + pen + sum(least.values()), term, least
 
         limit = cut()
-        lam, frac, basis = dual.solve(r, float(stakes[tail].sum()), allow, basis,
-                                      lambda lam: lagrangian(lam)[0] >= limit)
-        raw, term, least = lagrangian(lam)
+        tried: dict = {}  # the unfinished λ's bound, kept where it cuts the node off (solve then returns it)
+
+        def enough(lam: np.ndarray) -> bool:
+            tried["lam"], tried["bound"] = lam, lagrangian(lam)
+            return tried["bound"][0] >= limit
+
+        lam, frac, basis = dual.solve(r, float(stakes[tail].sum()), allow, basis, enough)
+        raw, term, least = tried["bound"] if tried.get("lam") is lam else lagrangian(lam)
         # Fixing: slot k on c costs at least raw + term_k(c) − least_k; dropping such candidates raises least_k,
         # and so raw, so repeat until nothing drops (or the node itself is cut off).
         narrowed = list(allowed)
@@ -292,16 +297,17 @@ class _DualLP:
             h.setBasis(basis)
         h.setOptionValue("simplex_iteration_limit", FIRST_ITERATIONS)
         h.run()
-        status = h.getModelStatus()
-        if status == highspy.HighsModelStatus.kIterationLimit:
-            lam = self._lam()
-            if not enough(lam):
-                h.setOptionValue("simplex_iteration_limit", 2**31 - 1)
-                h.run()
-                status = h.getModelStatus()
-        if status not in (highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kIterationLimit):
+        if h.getModelStatus() == highspy.HighsModelStatus.kIterationLimit:
+            lam, frac = self._solution()
+            if enough(lam):
+                return lam, frac, h.getBasis()
+            h.setOptionValue("simplex_iteration_limit", 2**31 - 1)
+            h.run()
+        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             return np.zeros(T), np.zeros(self.C), None  # numerical trouble: λ = 0 bounds by the penalties
-        return self._lam(), np.abs(np.asarray(h.getSolution().row_dual)), h.getBasis()
+        return *self._solution(), h.getBasis()
 
-    def _lam(self) -> np.ndarray:
-        return np.clip(np.asarray(self.h.getSolution().col_value[:self.T]), -1.0 / self.T, 1.0 / self.T)
+    def _solution(self) -> tuple[np.ndarray, np.ndarray]:
+        sol = self.h.getSolution()
+        return (np.clip(np.asarray(sol.col_value[:self.T]), -1.0 / self.T, 1.0 / self.T),
+                np.abs(np.asarray(sol.row_dual)))

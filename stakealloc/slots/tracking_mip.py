@@ -118,8 +118,11 @@ def _local(opt: _Options, g: np.ndarray, pick: list[int], deadline: float) -> li
                 # from `first` on at once, the first that improves taken (the order of a pair-by-pair scan; the
                 # same floats: the same operations in the same order, row by row)
                 ca = opt.choices[a][pick[a]]
-                pairs = [(b, index[a][cb], index[b][ca]) for b in range(first, S)
-                         for cb in (opt.choices[b][pick[b]],) if cb != ca and cb in index[a] and ca in index[b]]
+                pairs = []  # (b, a's index of b's choice, b's index of a's choice)
+                for b in range(first, S):
+                    cb = opt.choices[b][pick[b]]
+                    if cb != ca and cb in index[a] and ca in index[b]:
+                        pairs.append((b, index[a][cb], index[b][ca]))
                 if not pairs:
                     break
                 Va = opt.vectors[a]
