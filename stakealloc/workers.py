@@ -12,6 +12,7 @@ from __future__ import annotations
 import multiprocessing.util
 import os
 import signal
+import warnings
 from collections.abc import Callable, Iterable
 from multiprocessing import resource_tracker
 
@@ -29,6 +30,7 @@ def for_each(fn: Callable, arg_tuples: Iterable[tuple], jobs: int, take: Callabl
 
     parent = os.getpid()
     mask = hasattr(signal, "pthread_sigmask")
+    results = None
     try:
         # The pool's workers start (fork, exec, imports: a second or more) inside this call, and its helper
         # threads are created here: with SIGINT blocked meanwhile, both inherit the block and never see the
@@ -48,6 +50,14 @@ def for_each(fn: Callable, arg_tuples: Iterable[tuple], jobs: int, take: Callabl
         for result in results:
             take(result)
     except (KeyboardInterrupt, SystemExit):
+        if results is not None:
+            # An interrupt in `take` (between results) leaves the generator open; collected later, joblib
+            # would warn that the tasks still at work were cancelled, under the CLI's one line. Cancelling
+            # them is the point: close it now, without that warning.
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*You could benefit from adjusting the input task",
+                                        category=UserWarning)
+                results.close()
         _release_pool()
         raise
 
