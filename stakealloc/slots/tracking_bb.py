@@ -12,12 +12,15 @@ remaining slots may take): any λ ∈ [−1/T, 1/T]^T bounds every completion by
     f ≥ r·λ + pen_fixed + Σ_k min_{c allowed for k} (pen_k(c) − s_k · U_c·λ)     (r = P_target − U·A_fixed),
 
 and HiGHS's primal simplex finds the best λ of the LP from the parent node's basis (the dual has one row per
-candidate; a node changes only its costs; after FIRST_ITERATIONS the unfinished λ is tried as the cut-off).
-The bound is recomputed from λ in numpy, so the solver's tolerances cannot make it invalid. A candidate whose
-term lifts the bound past the incumbent is dropped for that slot in the subtree (repeated until nothing
-drops), and a child (slot j on c) inherits the bound with its own term. Interchangeable slots take
-non-decreasing candidates. Where the remaining slots have at most TAIL_PLANS completions, or TAIL_AFTER once
-the node's fixing has narrowed them, they are evaluated exactly, at once, instead of branched on.
+candidate; a node changes only its costs). The bound is recomputed from λ in numpy, so the solver's
+tolerances cannot make it invalid. Before a node's LP is solved, the λ of the last POOL node LPs are tried on
+it (most nodes are cut off by one of them, measured: a sibling's or a cousin's λ fits closely), and on all
+children of a node at once before any is visited. A candidate whose term lifts the bound past the incumbent
+is dropped for that slot in the subtree (repeated until nothing drops), and a child (slot j on c) inherits
+the bound with its own term. Interchangeable slots take non-decreasing candidates. Where the remaining slots
+have at most TAIL_PLANS completions, or TAIL_AFTER once the node's fixing has narrowed them, they are
+evaluated exactly, at once, instead of branched on: built slot by slot, each partial completion kept only
+while the inherited Lagrangian bound (additive over the slots) leaves it below the cut-off.
 
 Every pruned node's bound is at least the incumbent less the proof tolerance (ABS_GAP, REL_GAP), so a
 finished search proves the incumbent within it; the reported bound is the least bound of any pruned node
@@ -29,7 +32,6 @@ Measured against the compact MIP and the primal node LP on the example fleet (be
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,9 +41,9 @@ import numpy as np
 from ..tolerance import ROUNDING
 from .problem import ABS_GAP, REL_GAP, SlotProblem
 
+POOL = 64  # λ of recent node LPs tried on every node before its own LP (0: none)
 TAIL_PLANS = 64  # completions of the last slots evaluated at once, without a node LP
 TAIL_AFTER = 4096  # completions left after a node's fixing evaluated at once instead of branched on
-FIRST_ITERATIONS = 25  # simplex iterations of a node LP before its λ is tried as a cut-off
 
 # trace(fixed, bound, cut): every plan that keeps `fixed` (slot → candidate) and costs less than `cut` costs at
 # least `bound` (NMR per round). For tests of the bounds; None in use.
@@ -78,18 +80,21 @@ def search(pb: SlotProblem, unit: np.ndarray, goal: np.ndarray, penalties: list[
     """Branch and bound from the plan `start` (candidate index per slot) until finished or `deadline`
     (time.perf_counter()). `unit`: T × C unit streams (NMR per round per NMR of stake); `goal`: P_target (T);
     `penalties[j][c]`: slot j's change penalty on candidate c (NMR per round)."""
-    S, C = len(pb.slots), unit.shape[1]
+    S, (T, C) = len(pb.slots), unit.shape
     stakes = np.array([s.stake for s in pb.slots], dtype=float)
     order = sorted(range(S), key=lambda j: (-stakes[j], j))
-    allowed0 = [tuple(sorted(a)) for a in pb.allowed]
     position = {j: i for i, j in enumerate(order)}
     group_of = {j: g for g in pb.groups for j in g}
+    pens = np.array([np.asarray(p, dtype=float) for p in penalties]).reshape(S, C)  # S × C, NMR per round
+    mask0 = np.zeros((S, C), dtype=bool)  # mask[k, c]: slot k may take candidate c (in this subtree)
+    for j, a in enumerate(pb.allowed):
+        mask0[j, list(a)] = True
 
     load0 = np.zeros(C)
     for j, c in enumerate(start):
         load0[c] += stakes[j]
     best_plan = list(start)
-    best = float(np.mean(np.abs(unit @ load0 - goal))) + sum(float(penalties[j][c]) for j, c in enumerate(start))
+    best = float(np.mean(np.abs(unit @ load0 - goal))) + float(pens[np.arange(S), start].sum())
 
     def cut() -> float:
         # a hair inside the proof tolerance: the plan's objective is recomputed by the caller, and its last
@@ -101,133 +106,162 @@ def search(pb: SlotProblem, unit: np.ndarray, goal: np.ndarray, penalties: list[
     pruned_bound = np.inf  # least bound of any node cut off
     stack_bounds: list[float] = []  # bounds of the nodes whose children are being explored
     assign = [0] * S
+    pool = _Pool(unit, POOL)
 
     def fixed(d: int) -> dict[int, int]:
         return {order[i]: assign[order[i]] for i in range(d)}
 
-    def exact(d: int, load: np.ndarray, pen: float, allowed: list[tuple[int, ...]]) -> None:
-        """Every completion of the node's last slots, evaluated at once (cheaper than branching on them)."""
+    def exact(d: int, load: np.ndarray, pen: float, mask: np.ndarray, base: float, slack: np.ndarray) -> None:
+        """Every completion of the node's last slots that the Lagrangian bound base + Σ_k slack[k, c_k] (a
+        lower bound on each completion's cost) leaves below the cut-off, evaluated at once. The completions are
+        built slot by slot, so those cut off early are never built."""
         nonlocal best, best_plan, pruned_bound
         tail = order[d:]
-        combos = np.array(list(itertools.product(*(allowed[k] for k in tail))), dtype=int)
-        keep = np.ones(len(combos), dtype=bool)
-        for i, k in enumerate(tail):  # interchangeable slots take non-decreasing candidates
-            for e in group_of.get(k, ()):
+        limit = cut()
+        combos = np.zeros((1, 0), dtype=int)
+        lbs = np.array([base])
+        cost = np.array([pen])
+        for i, k in enumerate(tail):
+            cs = np.flatnonzero(mask[k])
+            ext = lbs[:, None] + slack[k, cs][None, :]
+            ok = np.ones(ext.shape, dtype=bool)
+            for e in group_of.get(k, ()):  # interchangeable slots take non-decreasing candidates
                 pos = position[e]
                 if pos < d:
-                    keep &= combos[:, i] >= assign[e]
+                    ok &= (cs >= assign[e])[None, :]
                 elif pos < d + i:
-                    keep &= combos[:, i] >= combos[:, pos - d]
-        combos = combos[keep]
-        if not len(combos):
-            return
-        loads = np.tile(load, (len(combos), 1))
-        pens = np.full(len(combos), pen)
-        rows = np.arange(len(combos))
+                    ok &= cs[None, :] >= combos[:, pos - d][:, None]
+            over = ok & (ext >= limit)
+            if over.any():
+                pruned_bound = min(pruned_bound, float(ext[over].min()))
+                if trace is not None:
+                    for r, ci in zip(*np.nonzero(over)):
+                        trace({**fixed(d), **dict(zip(tail, combos[r].tolist())), k: int(cs[ci])},
+                              float(ext[r, ci]), limit)
+            rows, cols = np.nonzero(ok & ~over)  # row-major: the completions stay in lexicographic order
+            if not len(rows):
+                return
+            combos = np.column_stack([combos[rows], cs[cols]])
+            lbs = ext[rows, cols]
+            cost = cost[rows] + pens[k, cs[cols]]
+        resid = np.broadcast_to(unit @ load - goal, (len(combos), T)).copy()
         for i, k in enumerate(tail):
-            loads[rows, combos[:, i]] += stakes[k]  # one slot per statement: no repeated index in a row
-            pens += penalties[k][combos[:, i]]
-        vals = np.mean(np.abs(loads @ unit.T - goal[None, :]), axis=1) + pens
+            resid += stakes[k] * unit.T[combos[:, i]]
+        vals = np.abs(resid).sum(axis=1) / T + cost
         i = int(np.argmin(vals))  # first of equals: a fixed order
         if trace is not None:
-            trace(fixed(d), float(vals[i]), cut())
+            trace(fixed(d), float(vals[i]), limit)
         if vals[i] < best - ROUNDING:
             for pos, k in enumerate(tail):
                 assign[k] = int(combos[i, pos])
             best, best_plan = float(vals[i]), list(assign)
         pruned_bound = min(pruned_bound, float(vals[i]))
 
-    def visit(d: int, load: np.ndarray, pen: float, bound: float, allowed: list[tuple[int, ...]],
-              basis: object = None) -> None:
+    def visit(d: int, load: np.ndarray, pen: float, bound: float, mask: np.ndarray, base: float,
+              slack: np.ndarray, basis: object = None) -> None:
         """Explore the node whose first d slots (in `order`) are fixed at `load` with penalties `pen`, known to
-        cost at least `bound`; `allowed[k]`: the candidates slot k may still take in this subtree; `basis`: the
-        parent's LP basis, to start from."""
+        cost at least `bound`; `mask[k]`: the candidates slot k may still take in this subtree; every completion
+        x costs at least base + Σ_k slack[k, x_k] (the parent's Lagrangian); `basis`: the parent's LP basis, to
+        start from."""
         nonlocal nodes, lps, pruned_bound
         nodes += 1
         if time.perf_counter() > deadline:
             raise _Deadline
         tail = order[d:]
-        if len(tail) == 1 or np.prod([len(allowed[k]) for k in tail], dtype=float) <= TAIL_PLANS:
-            exact(d, load, pen, allowed)
+        width = mask[tail].sum(axis=1)
+        if len(tail) == 1 or np.prod(width, dtype=float) <= TAIL_PLANS:
+            exact(d, load, pen, mask, base, slack)
             return
-        lps += 1
         r = goal - unit @ load
-        allow = np.zeros(C, dtype=bool)
-        for k in tail:
-            allow[list(allowed[k])] = True
-        sets = {k: list(allowed[k]) for k in tail}
+        allow = mask[tail].any(axis=0)
+        tmask = mask[tail]
+        tstakes = stakes[tail][:, None]
+        tpens = pens[tail]
 
-        def lagrangian(lam: np.ndarray) -> tuple[float, dict[int, np.ndarray], dict[int, float]]:
-            g = unit.T @ lam
-            term = {k: penalties[k][cs] - stakes[k] * g[cs] for k, cs in sets.items()}
-            least = {k: float(v.min()) for k, v in term.items()}
-            return float(r @ lam) + pen + sum(least.values()), term, least
+        def lagrangian(lam: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+            term = np.where(tmask, tpens - tstakes * (unit.T @ lam)[None, :], np.inf)  # tail × C
+            least = term.min(axis=1)
+            return float(r @ lam) + pen + float(least.sum()), term, least
 
         limit = cut()
-        tried: dict = {}  # the unfinished λ's bound, kept where it cuts the node off (solve then returns it)
-
-        def enough(lam: np.ndarray) -> bool:
-            tried["lam"], tried["bound"] = lam, lagrangian(lam)
-            return tried["bound"][0] >= limit
-
-        lam, frac, basis = dual.solve(r, float(stakes[tail].sum()), allow, basis, enough)
-        raw, term, least = tried["bound"] if tried.get("lam") is lam else lagrangian(lam)
-        # Fixing: slot k on c costs at least raw + term_k(c) − least_k; dropping such candidates raises least_k,
-        # and so raw, so repeat until nothing drops (or the node itself is cut off).
-        narrowed = list(allowed)
-        changed = raw < limit
-        while changed:
-            changed = False
-            for k in tail:
-                worth = raw + term[k] - least[k]
-                keep = worth < limit
-                if keep.all():
-                    continue
+        if pool.size:
+            # the λ of recent node LPs (siblings, cousins): any λ in the box bounds this node too
+            vals = pool.bounds(r, tmask, tpens, tstakes) + pen
+            p = int(np.argmax(vals))
+            if vals[p] >= limit:
+                pool.used(p)
                 if trace is not None:
-                    for c, w in zip(narrowed[k], worth):
-                        if w >= limit:
-                            trace({**fixed(d), k: c}, float(w), limit)
-                pruned_bound = min(pruned_bound, float(worth[~keep].min()))
-                if not keep.any():
-                    return
-                narrowed[k] = tuple(c for c, kept in zip(narrowed[k], keep) if kept)
-                term[k] = term[k][keep]
-                raw += float(term[k].min()) - least[k]
-                least[k] = float(term[k].min())
-                changed = raw < limit
+                    trace(fixed(d), float(vals[p]), limit)
+                pruned_bound = min(pruned_bound, max(bound, float(vals[p])))
+                return
+        lps += 1
+        lam, frac, basis = dual.solve(r, float(stakes[tail].sum()), allow, basis)
+        pool.add(lam)
+        raw, term, least = lagrangian(lam)
+        # Fixing: slot k on c costs at least raw + term_k(c) − least_k; dropping such candidates raises least_k,
+        # and so raw, so repeat until nothing drops (or the node itself is cut off). Dropping only raises raw,
+        # so the candidates left do not depend on the order they are dropped in.
+        while raw < limit:
+            worth = raw + term - least[:, None]
+            drop = tmask & (worth >= limit)
+            if not drop.any():
+                break
+            if trace is not None:
+                for i, c in zip(*np.nonzero(drop)):
+                    trace({**fixed(d), tail[i]: int(c)}, float(worth[i, c]), limit)
+            pruned_bound = min(pruned_bound, float(worth[drop].min()))
+            tmask = tmask & ~drop
+            if not tmask.any(axis=1).all():  # a slot with no candidate left: no completion beats the cut-off
+                return
+            term = np.where(tmask, term, np.inf)
+            fresh = term.min(axis=1)
+            raw += float((fresh - least).sum())
+            least = fresh
         node_bound = max(bound, raw)
         if trace is not None:
             trace(fixed(d), raw, limit)
         if node_bound >= limit:
             pruned_bound = min(pruned_bound, node_bound)
             return
-        if np.prod([len(narrowed[k]) for k in tail], dtype=float) <= TAIL_AFTER:
-            exact(d, load, pen, narrowed)
+        narrowed = mask.copy()
+        narrowed[tail] = tmask
+        own_slack = slack.copy()
+        own_slack[tail] = term - least[:, None]
+        if np.prod(tmask.sum(axis=1), dtype=float) <= TAIL_AFTER:
+            exact(d, load, pen, narrowed, raw, own_slack)
             return
         j = order[d]
         lo = max((assign[e] for e in group_of.get(j, ()) if position[e] < d), default=0)
         stack_bounds.append(node_bound)
         # Children in the bound's order of preference (least term, then most stake in the LP's solution, then
         # index): a better plan found early prunes more.
-        own = dict(zip(narrowed[j], term[j]))
-        for c in sorted(narrowed[j], key=lambda c: (own[c], -frac[c], c)):
-            if c < lo:  # interchangeable slots take non-decreasing candidates
-                continue
-            child = max(bound, raw + own[c] - least[j])
+        own = term[0]
+        kids = [c for c in sorted(np.flatnonzero(tmask[0]).tolist(), key=lambda c: (own[c], -frac[c], c))
+                if c >= lo]  # interchangeable slots take non-decreasing candidates
+        # every pooled λ bounds every child at once (one call instead of one per child)
+        sub = tail[1:]
+        kid_bounds, kid_best = pool.child_bounds(r, narrowed[sub], pens[sub], stakes[sub][:, None], stakes[j],
+                                                 np.array(kids, dtype=int), pens[j])
+        for c, pooled, p in zip(kids, (kid_bounds + pen).tolist(), kid_best.tolist()):
+            child_base = raw + float(own_slack[j, c])
+            child = max(bound, child_base, pooled)
             if trace is not None:
                 trace({**fixed(d), j: c}, child, cut())
-            if child >= cut():  # the incumbent improved since the fixing
+            if child >= cut():  # cut off by a pooled λ, or the incumbent improved since the fixing
+                if pooled >= cut():
+                    pool.used(p)
                 pruned_bound = min(pruned_bound, child)
                 continue
             assign[j] = c
             nxt = load.copy()
             nxt[c] += stakes[j]
-            visit(d + 1, nxt, pen + float(penalties[j][c]), child, narrowed, basis)
+            visit(d + 1, nxt, pen + float(pens[j, c]), child, narrowed, child_base, own_slack, basis)
         stack_bounds.pop()
 
     finished = True
     try:
-        visit(0, np.zeros(C), 0.0, 0.0, allowed0)
+        # no Lagrangian yet at the root: its bound −∞ leaves every completion in
+        visit(0, np.zeros(C), 0.0, 0.0, mask0, -np.inf, np.where(mask0, 0.0, np.inf))
     except _Deadline:
         finished = False
     if finished:
@@ -237,6 +271,52 @@ def search(pb: SlotProblem, unit: np.ndarray, goal: np.ndarray, penalties: list[
     else:  # stopped before the root's bound was known
         bound = 0.0
     return SearchResult(tuple(best_plan), best, max(bound, 0.0), finished, nodes, lps)
+
+
+class _Pool:
+    """The λ of the last node LPs (at most `size`; the least recently useful one goes first), each with its
+    U_c·λ, to bound a node by every one of them at once."""
+
+    def __init__(self, unit: np.ndarray, size: int) -> None:
+        self.unit = unit
+        self.lam = np.zeros((size, unit.shape[0]))
+        self.g = np.zeros((size, unit.shape[1]))
+        self.stamp = np.zeros(size, dtype=np.int64)
+        self.size = 0
+        self.clock = 0
+
+    def add(self, lam: np.ndarray) -> None:
+        if not len(self.stamp):
+            return
+        i = self.size if self.size < len(self.stamp) else int(np.argmin(self.stamp))
+        self.size = max(self.size, i + 1)
+        self.lam[i], self.g[i] = lam, lam @ self.unit
+        self.used(i)
+
+    def used(self, i: int) -> None:
+        self.clock += 1
+        self.stamp[i] = self.clock
+
+    def child_bounds(self, r: np.ndarray, smask: np.ndarray, spens: np.ndarray, sstakes: np.ndarray, stake: float,
+                     kids: np.ndarray, kpens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each child (the branching slot, of `stake`, on candidate kids[i]; the slots after it `smask`,
+        `spens`, `sstakes`): the best pooled λ's bound on it (penalties fixed so far excluded) and that λ's
+        index; −∞ where the pool is empty."""
+        n = self.size
+        if not n:
+            return np.full(len(kids), -np.inf), np.zeros(len(kids), dtype=int)
+        terms = np.where(smask[None], spens[None] - sstakes[None] * self.g[:n, None, :], np.inf)
+        common = self.lam[:n] @ r + terms.min(axis=2).sum(axis=1)  # P
+        v = common[:, None] - stake * self.g[:n][:, kids] + kpens[kids][None, :]  # P × kids
+        best = v.argmax(axis=0)
+        return v[best, np.arange(len(kids))], best
+
+    def bounds(self, r: np.ndarray, tmask: np.ndarray, tpens: np.ndarray, tstakes: np.ndarray) -> np.ndarray:
+        """Each pooled λ's Lagrangian bound r·λ + Σ_k min_c (pen_k(c) − s_k U_c·λ), penalties fixed so far
+        excluded."""
+        n = self.size
+        terms = np.where(tmask[None], tpens[None] - tstakes[None] * self.g[:n, None, :], np.inf)
+        return self.lam[:n] @ r + terms.min(axis=2).sum(axis=1)
 
 
 class _DualLP:
@@ -280,12 +360,11 @@ class _DualLP:
         self.lower = np.full(C, -inf)
         self.allow: np.ndarray | None = None
 
-    def solve(self, r: np.ndarray, rest: float, allow: np.ndarray, basis: object,
-              enough: Callable[[np.ndarray], bool]) -> tuple[np.ndarray, np.ndarray, object]:
+    def solve(self, r: np.ndarray, rest: float, allow: np.ndarray,
+              basis: object) -> tuple[np.ndarray, np.ndarray, object]:
         """λ (T, in the box whatever the solver's status), the LP's stake per candidate (C, for ordering) and
         the final basis. Starts from `basis` where given (the parent's: fewer iterations than the last node's,
-        measured); every simplex iterate is a feasible λ, so after FIRST_ITERATIONS the search asks `enough`
-        whether λ already cuts the node off, and only else lets the simplex finish."""
+        measured)."""
         import highspy
 
         h, T = self.h, self.T
@@ -295,14 +374,7 @@ class _DualLP:
             self.allow = allow.copy()
         if basis is not None:
             h.setBasis(basis)
-        h.setOptionValue("simplex_iteration_limit", FIRST_ITERATIONS)
         h.run()
-        if h.getModelStatus() == highspy.HighsModelStatus.kIterationLimit:
-            lam, frac = self._solution()
-            if enough(lam):
-                return lam, frac, h.getBasis()
-            h.setOptionValue("simplex_iteration_limit", 2**31 - 1)
-            h.run()
         if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             return np.zeros(T), np.zeros(self.C), None  # numerical trouble: λ = 0 bounds by the penalties
         return *self._solution(), h.getBasis()
