@@ -99,13 +99,14 @@ def _inputs(pb: SlotProblem):
 
 @pytest.mark.parametrize("case", [dict(), dict(penalty=0.3), dict(pin=True, exclude=True)])
 @pytest.mark.parametrize("seed", range(3))
-@pytest.mark.parametrize("tails", [(1, 1), (tracking_bb.TAIL_PLANS, tracking_bb.TAIL_AFTER)])
+@pytest.mark.parametrize("tails", [(1, 1), (1, 64), (tracking_bb.TAIL_PLANS, tracking_bb.TAIL_AFTER)])
 @pytest.mark.parametrize("pool", [0, tracking_bb.POOL])
 def test_every_bound_the_search_claims_holds_for_every_plan_it_covers(case, seed, tails, pool, monkeypatch):
     """Each bound the search uses (a node's, a child's, a dropped candidate's, an exact tail's completions', a
     pooled λ's on a node or on a child), against the brute-force minimum of the plans it covers: every plan that
     keeps the bound's fixed slots and costs less than the incumbent's cut-off costs at least the bound. Distinct
-    stakes: no symmetry ordering. Without the pool every cut-off comes from the node's own LP."""
+    stakes: no symmetry ordering. Without the pool every cut-off comes from the node's own LP; tails (1, 64)
+    evaluate the last three slots exactly once the pool holds λ."""
     pb = _instance(seed, **case)
     assert not pb.groups
     unit, g, pens = _inputs(pb)
@@ -124,6 +125,7 @@ def test_every_bound_the_search_claims_holds_for_every_plan_it_covers(case, seed
     monkeypatch.setattr(tracking_bb, "TAIL_PLANS", tails[0])
     monkeypatch.setattr(tracking_bb, "TAIL_AFTER", tails[1])
     monkeypatch.setattr(tracking_bb, "POOL", pool)
+    monkeypatch.setattr(tracking_bb, "POOL_TAIL", 0)  # the pool on every exact tail's partial completions
     res = tracking_bb.search(pb, unit, g, pens, [a[-1] for a in pb.allowed], time.perf_counter() + 30.0, check)
     assert res.finished and res.value == pytest.approx(float(values.min()), abs=ABS_GAP)
     assert max(claims) > 0.0 and (tails != (1, 1) or len(claims) > 10)  # exercised, and not all trivial

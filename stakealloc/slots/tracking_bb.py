@@ -42,8 +42,9 @@ from ..tolerance import ROUNDING
 from .problem import ABS_GAP, REL_GAP, SlotProblem
 
 POOL = 64  # λ of recent node LPs tried on every node before its own LP (0: none)
+POOL_TAIL = 16  # partial completions of an exact tail above which the pool is tried on them
 TAIL_PLANS = 64  # completions of the last slots evaluated at once, without a node LP
-TAIL_AFTER = 4096  # completions left after a node's fixing evaluated at once instead of branched on
+TAIL_AFTER = 16384  # completions left after a node's fixing evaluated at once instead of branched on
 
 # trace(fixed, bound, cut): every plan that keeps `fixed` (slot → candidate) and costs less than `cut` costs at
 # least `bound` (NMR per round). For tests of the bounds; None in use.
@@ -144,6 +145,22 @@ def search(pb: SlotProblem, unit: np.ndarray, goal: np.ndarray, penalties: list[
             combos = np.column_stack([combos[rows], cs[cols]])
             lbs = ext[rows, cols]
             cost = cost[rows] + pens[k, cs[cols]]
+            if i == len(tail) - 2 and len(combos) > POOL_TAIL and pool.size:
+                # before the last slot multiplies them, the pooled λ on the partial completions
+                last = tail[-1:]
+                vals, which = pool.partial_bounds(goal - unit @ load, combos, stakes[tail[:-1]], mask[last],
+                                                  pens[last], stakes[last][:, None])
+                vals = vals + cost
+                over = vals >= limit
+                if over.any():
+                    pruned_bound = min(pruned_bound, float(vals[over].min()))
+                    pool.used(int(which[np.flatnonzero(over)[0]]))
+                    if trace is not None:
+                        for r in np.flatnonzero(over):
+                            trace({**fixed(d), **dict(zip(tail, combos[r].tolist()))}, float(vals[r]), limit)
+                    combos, lbs, cost = combos[~over], lbs[~over], cost[~over]
+                    if not len(combos):
+                        return
         resid = np.broadcast_to(unit @ load - goal, (len(combos), T)).copy()
         for i, k in enumerate(tail):
             resid += stakes[k] * unit.T[combos[:, i]]
@@ -310,6 +327,18 @@ class _Pool:
         v = common[:, None] - stake * self.g[:n][:, kids] + kpens[kids][None, :]  # P × kids
         best = v.argmax(axis=0)
         return v[best, np.arange(len(kids))], best
+
+    def partial_bounds(self, r: np.ndarray, combos: np.ndarray, cstakes: np.ndarray, lmask: np.ndarray,
+                       lpens: np.ndarray, lstakes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each partial completion (combos[n]: the candidates of slots of `cstakes`; the slots after them
+        `lmask`, `lpens`, `lstakes`): the best pooled λ's bound (penalties fixed so far excluded) and its index."""
+        n = self.size
+        terms = np.where(lmask[None], lpens[None] - lstakes[None] * self.g[:n, None, :], np.inf)
+        v = np.broadcast_to((self.lam[:n] @ r + terms.min(axis=2).sum(axis=1))[:, None], (n, len(combos))).copy()
+        for i, s in enumerate(cstakes):
+            v -= s * self.g[:n][:, combos[:, i]]
+        best = v.argmax(axis=0)
+        return v[best, np.arange(len(combos))], best
 
     def bounds(self, r: np.ndarray, tmask: np.ndarray, tpens: np.ndarray, tstakes: np.ndarray) -> np.ndarray:
         """Each pooled λ's Lagrangian bound r·λ + Σ_k min_c (pen_k(c) − s_k U_c·λ), penalties fixed so far
