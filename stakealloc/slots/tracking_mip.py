@@ -268,9 +268,11 @@ def solve_tracking(pb: SlotProblem, *, solver: SolverName, time_limit: float, op
     g = target_payout(pb.streams, pb.targets)
     size = sum(V.shape[0] for V in opt.vectors) * len(g)
     build = size <= o.tracking_mip_max_nonzeros
+    exact_search = tracking_bb.applies(pb) and solver is SolverName.HIGHS and o.tracking_bb
     # Without a program to run, the search has (nearly) the whole time limit, and more starts.
+    starts = o.tracking_search_starts if not build else o.tracking_bb_starts if exact_search else o.tracking_starts
     heur = _greedy(opt, g, [s.stake for s in slots], t0 + (o.greedy_share if build else 0.9) * time_limit,
-                   o.tracking_starts if build else o.tracking_search_starts, o.tracking_noise, o.tracking_pair_work)
+                   starts, o.tracking_noise, o.tracking_pair_work)
     ncombo = pb.ncombo
     groups = pb.groups
     # The symmetry rows want interchangeable slots' options in order: reorder the warm plan to match.
@@ -283,7 +285,7 @@ def solve_tracking(pb: SlotProblem, *, solver: SolverName, time_limit: float, op
 
     formulation = Formulation.TRACKING
     searched = None
-    if tracking_bb.applies(pb) and solver is SolverName.HIGHS and o.tracking_bb:
+    if exact_search:
         # One combination: the exact branch and bound over the candidates' stakes first (measured several
         # times faster than the MIP on the example); where it does not finish, the MIP gets the rest, from
         # its best plan, and the better of both bounds stands.
