@@ -148,8 +148,8 @@ def search(pb: SlotProblem, unit: np.ndarray, goal: np.ndarray, penalties: list[
             if i == len(tail) - 2 and len(combos) > POOL_TAIL and pool.size:
                 # before the last slot multiplies them, the pooled λ on the partial completions
                 last = tail[-1:]
-                vals, which = pool.partial_bounds(goal - unit @ load, combos, stakes[tail[:-1]], mask[last],
-                                                  pens[last], stakes[last][:, None])
+                vals, which = pool.best(goal - unit @ load, combos, stakes[tail[:-1]], mask[last], pens[last],
+                                        stakes[last][:, None])
                 vals = vals + cost
                 over = vals >= limit
                 if over.any():
@@ -257,9 +257,10 @@ def search(pb: SlotProblem, unit: np.ndarray, goal: np.ndarray, penalties: list[
                 if c >= lo]  # interchangeable slots take non-decreasing candidates
         # every pooled λ bounds every child at once (one call instead of one per child)
         sub = tail[1:]
-        kid_bounds, kid_best = pool.child_bounds(r, narrowed[sub], pens[sub], stakes[sub][:, None], stakes[j],
-                                                 np.array(kids, dtype=int), pens[j])
-        for c, pooled, p in zip(kids, (kid_bounds + pen).tolist(), kid_best.tolist()):
+        kid = np.array(kids, dtype=int)
+        kid_bounds, kid_best = pool.best(r, kid[:, None], stakes[j:j + 1], narrowed[sub], pens[sub],
+                                         stakes[sub][:, None])
+        for c, pooled, p in zip(kids, (kid_bounds + pens[j, kid] + pen).tolist(), kid_best.tolist()):
             child_base = raw + float(own_slack[j, c])
             child = max(bound, child_base, pooled)
             if trace is not None:
@@ -314,38 +315,25 @@ class _Pool:
         self.clock += 1
         self.stamp[i] = self.clock
 
-    def child_bounds(self, r: np.ndarray, smask: np.ndarray, spens: np.ndarray, sstakes: np.ndarray, stake: float,
-                     kids: np.ndarray, kpens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """For each child (the branching slot, of `stake`, on candidate kids[i]; the slots after it `smask`,
-        `spens`, `sstakes`): the best pooled λ's bound on it (penalties fixed so far excluded) and that λ's
-        index; −∞ where the pool is empty."""
+    def bounds(self, r: np.ndarray, mask: np.ndarray, pens: np.ndarray, stakes: np.ndarray) -> np.ndarray:
+        """Each pooled λ's Lagrangian bound r·λ + Σ_k min_c (pen_k(c) − s_k U_c·λ) over the open slots k
+        (`mask`, `pens` rows, `stakes` a column), penalties fixed so far excluded (NMR per round)."""
         n = self.size
-        if not n:
-            return np.full(len(kids), -np.inf), np.zeros(len(kids), dtype=int)
-        terms = np.where(smask[None], spens[None] - sstakes[None] * self.g[:n, None, :], np.inf)
-        common = self.lam[:n] @ r + terms.min(axis=2).sum(axis=1)  # P
-        v = common[:, None] - stake * self.g[:n][:, kids] + kpens[kids][None, :]  # P × kids
-        best = v.argmax(axis=0)
-        return v[best, np.arange(len(kids))], best
-
-    def partial_bounds(self, r: np.ndarray, combos: np.ndarray, cstakes: np.ndarray, lmask: np.ndarray,
-                       lpens: np.ndarray, lstakes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """For each partial completion (combos[n]: the candidates of slots of `cstakes`; the slots after them
-        `lmask`, `lpens`, `lstakes`): the best pooled λ's bound (penalties fixed so far excluded) and its index."""
-        n = self.size
-        terms = np.where(lmask[None], lpens[None] - lstakes[None] * self.g[:n, None, :], np.inf)
-        v = np.broadcast_to((self.lam[:n] @ r + terms.min(axis=2).sum(axis=1))[:, None], (n, len(combos))).copy()
-        for i, s in enumerate(cstakes):
-            v -= s * self.g[:n][:, combos[:, i]]
-        best = v.argmax(axis=0)
-        return v[best, np.arange(len(combos))], best
-
-    def bounds(self, r: np.ndarray, tmask: np.ndarray, tpens: np.ndarray, tstakes: np.ndarray) -> np.ndarray:
-        """Each pooled λ's Lagrangian bound r·λ + Σ_k min_c (pen_k(c) − s_k U_c·λ), penalties fixed so far
-        excluded."""
-        n = self.size
-        terms = np.where(tmask[None], tpens[None] - tstakes[None] * self.g[:n, None, :], np.inf)
+        terms = np.where(mask[None], pens[None] - stakes[None] * self.g[:n, None, :], np.inf)
         return self.lam[:n] @ r + terms.min(axis=2).sum(axis=1)
+
+    def best(self, r: np.ndarray, fixed: np.ndarray, fstakes: np.ndarray, mask: np.ndarray, pens: np.ndarray,
+             stakes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each row of `fixed` (candidates of further slots, of `fstakes`, taken beside the open slots
+        `mask`/`pens`/`stakes`): the best pooled λ's bound (their penalties excluded) and its index; −∞ with an
+        empty pool."""
+        if not self.size:
+            return np.full(len(fixed), -np.inf), np.zeros(len(fixed), dtype=int)
+        v = np.repeat(self.bounds(r, mask, pens, stakes)[:, None], len(fixed), axis=1)
+        for i, s in enumerate(fstakes):
+            v -= s * self.g[:self.size][:, fixed[:, i]]
+        which = v.argmax(axis=0)
+        return v[which, np.arange(len(fixed))], which
 
 
 class _DualLP:
