@@ -60,6 +60,8 @@ def env_for(tree: Path) -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(tree)
     env.pop("CI", None)
+    # both trees' bytecode cached after the first run, as an installed wheel has it (pip compiles on install)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 
 
