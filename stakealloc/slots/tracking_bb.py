@@ -114,8 +114,8 @@ def search(pb: SlotProblem, unit: np.ndarray, goal: np.ndarray, penalties: list[
 
     def exact(d: int, load: np.ndarray, pen: float, mask: np.ndarray, base: float, slack: np.ndarray) -> None:
         """Every completion of the node's last slots that the Lagrangian bound base + Σ_k slack[k, c_k] (a
-        lower bound on each completion's cost) leaves below the cut-off, evaluated at once. The completions are
-        built slot by slot, so those cut off early are never built."""
+        lower bound on each completion's cost), and before the last slot the pooled λ, leave below the cut-off,
+        evaluated at once. The completions are built slot by slot, so those cut off early are never built."""
         nonlocal best, best_plan, pruned_bound
         tail = order[d:]
         limit = cut()
