@@ -119,6 +119,7 @@ def search(pb: SlotProblem, unit: np.ndarray, goal: np.ndarray, penalties: list[
         nonlocal best, best_plan, pruned_bound
         tail = order[d:]
         limit = cut()
+        resid0 = unit @ load - goal  # the fixed slots' residual, T
         combos = np.zeros((1, 0), dtype=int)
         lbs = np.array([base])
         cost = np.array([pen])
@@ -148,7 +149,7 @@ def search(pb: SlotProblem, unit: np.ndarray, goal: np.ndarray, penalties: list[
             if i == len(tail) - 2 and len(combos) > POOL_TAIL and pool.size:
                 # before the last slot multiplies them, the pooled λ on the partial completions
                 last = tail[-1:]
-                vals, which = pool.best(goal - unit @ load, combos, stakes[tail[:-1]], mask[last], pens[last],
+                vals, which = pool.best(-resid0, combos, stakes[tail[:-1]], mask[last], pens[last],
                                         stakes[last][:, None])
                 vals = vals + cost
                 over = vals >= limit
@@ -161,7 +162,7 @@ def search(pb: SlotProblem, unit: np.ndarray, goal: np.ndarray, penalties: list[
                     combos, lbs, cost = combos[~over], lbs[~over], cost[~over]
                     if not len(combos):
                         return
-        resid = np.broadcast_to(unit @ load - goal, (len(combos), T)).copy()
+        resid = np.broadcast_to(resid0, (len(combos), T)).copy()
         for i, k in enumerate(tail):
             resid += stakes[k] * unit.T[combos[:, i]]
         vals = np.abs(resid).sum(axis=1) / T + cost
@@ -185,13 +186,12 @@ def search(pb: SlotProblem, unit: np.ndarray, goal: np.ndarray, penalties: list[
         if time.perf_counter() > deadline:
             raise _Deadline
         tail = order[d:]
-        width = mask[tail].sum(axis=1)
-        if len(tail) == 1 or np.prod(width, dtype=float) <= TAIL_PLANS:
+        tmask = mask[tail]  # a copy: the fixing below narrows it for this subtree only
+        if len(tail) == 1 or np.prod(tmask.sum(axis=1), dtype=float) <= TAIL_PLANS:
             exact(d, load, pen, mask, base, slack)
             return
         r = goal - unit @ load
-        allow = mask[tail].any(axis=0)
-        tmask = mask[tail]
+        allow = tmask.any(axis=0)
         tstakes = stakes[tail][:, None]
         tpens = pens[tail]
 

@@ -269,8 +269,14 @@ def solve_tracking(pb: SlotProblem, *, solver: SolverName, time_limit: float, op
     size = sum(V.shape[0] for V in opt.vectors) * len(g)
     build = size <= o.tracking_mip_max_nonzeros
     exact_search = tracking_bb.applies(pb) and solver is SolverName.HIGHS and o.tracking_bb
-    # Without a program to run, the search has (nearly) the whole time limit, and more starts.
-    starts = o.tracking_search_starts if not build else o.tracking_bb_starts if exact_search else o.tracking_starts
+    # Without a program to run, the search has (nearly) the whole time limit, and more starts; before the branch
+    # and bound, fewer (it needs a good plan to cut with, not the best one).
+    if not build:
+        starts = o.tracking_search_starts
+    elif exact_search:
+        starts = o.tracking_bb_starts
+    else:
+        starts = o.tracking_starts
     heur = _greedy(opt, g, [s.stake for s in slots], t0 + (o.greedy_share if build else 0.9) * time_limit,
                    starts, o.tracking_noise, o.tracking_pair_work)
     ncombo = pb.ncombo
