@@ -85,6 +85,9 @@ def test_read_snapshot_csv(tmp_path):
     ("round,model,value\n1,a,0.1\n", "missing column(s) score"),
     ("round,model,score,value\nx,a,corr,0.1\n", "row 1: round 'x' is not a whole number"),
     ("round,model,score,value\n1,a,corr,abc\n", "row 1: value 'abc' is not a number"),
+    # text that reads as blank (" NA ", "nan") is a missing value; the first other text is named by its row
+    ("round,model,score,value\n1,a,corr, NA \n2,a,corr,nan\n3,a,corr,0.1\n4,a,corr,x1\n",
+     "row 4: value 'x1' is not a number"),
     ("round,model,score,value\n1,a,my score,0.1\n", "row 1: score 'my score' is not a score name"),
     ("round,model,score,value,resolved\n1,a,corr,0.1,maybe\n", "resolved 'maybe' is not true/false"),
     ("round,model,score,value\n1,a,corr,0.1\n1,A,corr,0.2\n", "appears more than once"),
