@@ -131,6 +131,22 @@ def test_every_bound_the_search_claims_holds_for_every_plan_it_covers(case, seed
     assert max(claims) > 0.0 and (tails != (1, 1) or len(claims) > 10)  # exercised, and not all trivial
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_an_exact_tail_evaluated_in_blocks_finds_the_same_plan(seed, monkeypatch):
+    """Blocks of 3 completions (every tail split, the last block short) against one block: the same plan and
+    value, the brute-force optimum; with change penalties, so each block's penalties must be its own."""
+    pb = _instance(seed, penalty=0.3)
+    unit, g, pens = _inputs(pb)
+    start = [a[-1] for a in pb.allowed]
+    monkeypatch.setattr(tracking_bb, "TAIL_PLANS", 10**6)  # the whole search one exact tail
+    whole = tracking_bb.search(pb, unit, g, pens, start, time.perf_counter() + 30.0)
+    monkeypatch.setattr(tracking_bb, "EVAL_ROWS", 3)
+    blocks = tracking_bb.search(pb, unit, g, pens, start, time.perf_counter() + 30.0)
+    assert whole.lps == blocks.lps == 0 and whole.finished and blocks.finished
+    assert blocks.plan == whole.plan and blocks.value == whole.value
+    assert blocks.value == pytest.approx(_brute_force(pb), abs=ABS_GAP)
+
+
 def test_a_search_stopped_at_its_deadline_keeps_its_start_and_a_valid_bound():
     pb = _instance(5)
     start = [a[0] for a in pb.allowed]

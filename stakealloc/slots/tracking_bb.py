@@ -11,15 +11,16 @@ remaining slots may take): any λ ∈ [−1/T, 1/T]^T bounds every completion by
 
     f ≥ r·λ + pen_fixed + Σ_k min_{c allowed for k} (pen_k(c) − s_k · U_c·λ)     (r = P_target − U·A_fixed),
 
-and HiGHS's primal simplex finds the best λ of the LP from the final basis of the pooled λ (below) that bounds
-the node best, else the parent's (the dual has one row per candidate; a node changes only its costs). The bound is recomputed from λ in numpy, so the solver's
-tolerances cannot make it invalid. Before a node's LP is solved, the λ of the last POOL node LPs are tried on
-it (most nodes are cut off by one of them, measured: a sibling's or a cousin's λ fits closely), and on all
-children of a node at once before any is visited. A candidate whose term lifts the bound past the incumbent
-is dropped for that slot in the subtree (repeated until nothing drops), and a child (slot j on c) inherits
-the bound with its own term. Interchangeable slots take non-decreasing candidates. Where the remaining slots
-have at most TAIL_PLANS completions, or TAIL_AFTER once the node's fixing has narrowed them, they are
-evaluated exactly, at once, instead of branched on: built slot by slot, each partial completion kept only
+and HiGHS's primal simplex finds the best λ of the LP from the final basis of the pooled λ (below) that
+bounds the node best, else the parent's (the dual has one row per candidate; a node changes only its costs).
+The bound is recomputed from λ in numpy, so the solver's tolerances cannot make it invalid. Before a node's
+LP is solved, the λ of the last POOL node LPs are tried on it (most nodes are cut off by one of them,
+measured: a sibling's or a cousin's λ fits closely), and on all children of a node at once before any is
+visited. A candidate whose term lifts the bound past the incumbent is dropped for that slot in the subtree
+(repeated until nothing drops), and a child (slot j on c) inherits the bound with its own term.
+Interchangeable slots take non-decreasing candidates. Where the remaining slots have at most TAIL_PLANS
+completions, or TAIL_AFTER once the node's fixing has narrowed them, they are evaluated exactly (in blocks of
+EVAL_ROWS) instead of branched on: built slot by slot, each partial completion kept only
 while the inherited Lagrangian bound (additive over the slots) leaves it below the cut-off.
 
 Every pruned node's bound is at least the incumbent less the proof tolerance (ABS_GAP, REL_GAP), so a
@@ -44,7 +45,8 @@ from .problem import ABS_GAP, REL_GAP, SlotProblem
 POOL = 64  # λ of recent node LPs tried on every node before its own LP (0: none)
 POOL_TAIL = 16  # partial completions of an exact tail above which the pool is tried on them
 TAIL_PLANS = 64  # completions of the last slots evaluated at once, without a node LP
-TAIL_AFTER = 16384  # completions left after a node's fixing evaluated at once instead of branched on
+TAIL_AFTER = 32768  # completions left after a node's fixing evaluated at once instead of branched on
+EVAL_ROWS = 4096  # completions of an exact tail evaluated per block
 
 # trace(fixed, bound, cut): every plan that keeps `fixed` (slot → candidate) and costs less than `cut` costs at
 # least `bound` (NMR per round). For tests of the bounds; None in use.
@@ -162,10 +164,13 @@ def search(pb: SlotProblem, unit: np.ndarray, goal: np.ndarray, penalties: list[
                     combos, lbs, cost = combos[~over], lbs[~over], cost[~over]
                     if not len(combos):
                         return
-        resid = np.broadcast_to(resid0, (len(combos), T)).copy()
-        for i, k in enumerate(tail):
-            resid += stakes[k] * unit.T[combos[:, i]]
-        vals = np.abs(resid).sum(axis=1) / T + cost
+        vals = np.empty(len(combos))
+        for a in range(0, len(combos), EVAL_ROWS):  # in blocks: memory stays EVAL_ROWS × T whatever the tail
+            block = combos[a:a + EVAL_ROWS]
+            resid = np.broadcast_to(resid0, (len(block), T)).copy()
+            for i, k in enumerate(tail):
+                resid += stakes[k] * unit.T[block[:, i]]
+            vals[a:a + len(block)] = np.abs(resid).sum(axis=1) / T + cost[a:a + EVAL_ROWS]
         i = int(np.argmin(vals))  # first of equals: a fixed order
         if trace is not None:
             trace(fixed(d), float(vals[i]), limit)
