@@ -145,9 +145,12 @@ def search(pb: SlotProblem, unit: np.ndarray, goal: np.ndarray, penalties: list[
             rows, cols = np.nonzero(ok & ~over)  # row-major: the completions stay in lexicographic order
             if not len(rows):
                 return
-            combos = np.column_stack([combos[rows], cs[cols]])
             lbs = ext[rows, cols]
             cost = cost[rows] + pens[k, cs[cols]]
+            if i == len(tail) - 1:  # the completions: a partial one (row of combos) and a last candidate each
+                parents, lasts = rows, cs[cols]
+                break
+            combos = np.column_stack([combos[rows], cs[cols]])
             if i == len(tail) - 2 and len(combos) > POOL_TAIL and pool.size:
                 # before the last slot multiplies them, the pooled λ on the partial completions
                 last = tail[-1:]
@@ -164,20 +167,25 @@ def search(pb: SlotProblem, unit: np.ndarray, goal: np.ndarray, penalties: list[
                     combos, lbs, cost = combos[~over], lbs[~over], cost[~over]
                     if not len(combos):
                         return
-        vals = np.empty(len(combos))
+        # In blocks of EVAL_ROWS completions. A block's partial completions are contiguous (parents is
+        # non-decreasing): their residual is built once, and each completion adds its last slot's payout to its
+        # partial's (the same floats as adding slot by slot per completion, in the same order).
+        vals = np.empty(len(parents))
         scaled = [stakes[k] * unit.T for k in tail]  # C × T per tail slot: its payout on each candidate
-        for a in range(0, len(combos), EVAL_ROWS):  # in blocks: memory stays EVAL_ROWS × T whatever the tail
-            block = combos[a:a + EVAL_ROWS]
-            resid = np.broadcast_to(resid0, (len(block), T)).copy()
-            for i in range(len(tail)):
-                resid += scaled[i][block[:, i]]
-            vals[a:a + len(block)] = np.abs(resid).sum(axis=1) / T + cost[a:a + EVAL_ROWS]
+        for a in range(0, len(parents), EVAL_ROWS):
+            rows = parents[a:a + EVAL_ROWS]
+            lo, hi = int(rows[0]), int(rows[-1]) + 1
+            part = np.broadcast_to(resid0, (hi - lo, T)).copy()
+            for i in range(len(tail) - 1):
+                part += scaled[i][combos[lo:hi, i]]
+            resid = part[rows - lo] + scaled[-1][lasts[a:a + EVAL_ROWS]]
+            vals[a:a + len(rows)] = np.abs(resid).sum(axis=1) / T + cost[a:a + EVAL_ROWS]
         i = int(np.argmin(vals))  # first of equals: a fixed order
         if trace is not None:
             trace(fixed(d), float(vals[i]), limit)
         if vals[i] < best - ROUNDING:
             for pos, k in enumerate(tail):
-                assign[k] = int(combos[i, pos])
+                assign[k] = int(combos[parents[i], pos]) if pos < len(tail) - 1 else int(lasts[i])
             best, best_plan = float(vals[i]), list(assign)
         pruned_bound = min(pruned_bound, float(vals[i]))
 
