@@ -355,7 +355,8 @@ class _Pool:
         v = self.bounds(r, mask, pens, stakes)[None, :]
         for i, s in enumerate(fstakes):
             v = v - (s * gt)[fixed[:, i]]
-        v = np.broadcast_to(v, (len(fixed), self.size))
+        if v.shape[0] != len(fixed):  # no fixed slot: every row the pool's bounds
+            v = np.repeat(v, len(fixed), axis=0)
         which = v.argmax(axis=1)
         return v[np.arange(len(fixed)), which], which
 
