@@ -19,7 +19,10 @@ REGIME = PRESETS["classic-2024"]  # one combination: 0.5 × corr + 2 × mmc
 MODELS = ("a", "b", "c", "d")
 
 
-def _instance(seed: int, *, penalty: float = 0.0, pin: bool = False, exclude: bool = False, equal: bool = False):
+def _instance(seed: int, *, penalty: float = 0.0, pin: bool = False, exclude: bool = False, equal: bool = False,
+              some: bool = False):
+    """6 slots, 4 candidates, 30 rounds; `penalty`: every slot holds a current candidate (`some`: every other
+    slot), changing it costs `penalty` NMR per round."""
     rng = np.random.default_rng(seed)
     common = rng.normal(0.0, 0.02, 30)
     st = ScoreCube.from_streams(tuple(range(1, 31)), {(m, k): 0.5 * common + rng.normal(0.002, 0.02, 30)
@@ -28,8 +31,9 @@ def _instance(seed: int, *, penalty: float = 0.0, pin: bool = False, exclude: bo
     if equal:
         stakes[3] = stakes[4] = stakes[5] = 400.0
     refs = [Ref("a", "long"), Ref("b", "short"), Ref("c", "long"), Ref("d", "long")]
-    slots = [SlotInput(f"s{j}", float(s), current=refs[j % 4] if penalty else None,
-                       current_combo=0 if penalty else None, pin=refs[2] if pin and j == 1 else None,
+    held = [bool(penalty) and not (some and j % 2) for j in range(len(stakes))]
+    slots = [SlotInput(f"s{j}", float(s), current=refs[j % 4] if held[j] else None,
+                       current_combo=0 if held[j] else None, pin=refs[2] if pin and j == 1 else None,
                        exclude=("a",) if exclude and j == 2 else ())
              for j, s in enumerate(stakes)]
     w = rng.dirichlet(np.ones(4))
@@ -97,16 +101,19 @@ def _inputs(pb: SlotProblem):
     return unit, g, pens
 
 
-@pytest.mark.parametrize("case", [dict(), dict(penalty=0.3), dict(pin=True, exclude=True)])
+@pytest.mark.parametrize("case", [dict(), dict(penalty=0.3), dict(penalty=0.3, some=True),
+                                  dict(pin=True, exclude=True)])
 @pytest.mark.parametrize("seed", range(3))
-@pytest.mark.parametrize("tails", [(1, 1), (1, 64), (tracking_bb.TAIL_PLANS, tracking_bb.TAIL_AFTER)])
-@pytest.mark.parametrize("pool", [0, tracking_bb.POOL])
+@pytest.mark.parametrize("tails", [(1, 1), (1, 64), (64, tracking_bb.TAIL_AFTER),
+                                   (tracking_bb.TAIL_PLANS, tracking_bb.TAIL_AFTER)])
+@pytest.mark.parametrize("pool", [(0, 0), (tracking_bb.POOL, tracking_bb.POOL_ROWS), (tracking_bb.POOL, 2)])
 def test_every_bound_the_search_claims_holds_for_every_plan_it_covers(case, seed, tails, pool, monkeypatch):
     """Each bound the search uses (a node's, a child's, a dropped candidate's, an exact tail's completions', a
     pooled λ's on a node or on a child), against the brute-force minimum of the plans it covers: every plan that
     keeps the bound's fixed slots and costs less than the incumbent's cut-off costs at least the bound. Distinct
     stakes: no symmetry ordering. Without the pool every cut-off comes from the node's own LP; tails (1, 64)
-    evaluate the last three slots exactly once the pool holds λ."""
+    evaluate the last three slots exactly once the pool holds λ; a pool of which the tails try 2 λ exercises
+    the choice of those."""
     pb = _instance(seed, **case)
     assert not pb.groups
     unit, g, pens = _inputs(pb)
@@ -124,7 +131,8 @@ def test_every_bound_the_search_claims_holds_for_every_plan_it_covers(case, seed
 
     monkeypatch.setattr(tracking_bb, "TAIL_PLANS", tails[0])
     monkeypatch.setattr(tracking_bb, "TAIL_AFTER", tails[1])
-    monkeypatch.setattr(tracking_bb, "POOL", pool)
+    monkeypatch.setattr(tracking_bb, "POOL", pool[0])
+    monkeypatch.setattr(tracking_bb, "POOL_ROWS", pool[1])
     monkeypatch.setattr(tracking_bb, "POOL_TAIL", 0)  # the pool on every exact tail's partial completions
     res = tracking_bb.search(pb, unit, g, pens, [a[-1] for a in pb.allowed], time.perf_counter() + 30.0, check)
     assert res.finished and res.value == pytest.approx(float(values.min()), abs=ABS_GAP)
@@ -220,3 +228,46 @@ def test_random_fleets_agree_with_the_mip():
         mip = solve(pb, time_limit=20, options=SearchOptions(tracking_bb=False)).solver
         assert ours.formulation == "branch-and-bound" and ours.status == "optimal", case
         assert ours.objective <= mip.objective + ABS_GAP and ours.bound <= ours.objective + 1e-12, case
+
+
+def test_the_pools_bounds_are_each_lambdas_lagrangian():
+    """_Pool.bounds folds penalty-free slots with the same candidates into one max and takes r·λ from the pool's
+    U·λ and λ·P_target: each value must equal the Lagrangian r·λ + Σ_k min_c (pen_k(c) − s_k U_c·λ) computed
+    directly, also for a subset of the pool; `best` must name the λ whose value it returns, also from its `top`
+    most recently useful ones."""
+    rng = np.random.default_rng(3)
+    T, C, n = 12, 5, 7
+    unit, goal = rng.normal(0.0, 0.02, (T, C)), rng.normal(0.0, 30.0, T)
+    pool = tracking_bb._Pool(unit, goal, 5)
+    lams = [rng.uniform(-1.0 / T, 1.0 / T, T) for _ in range(n)]
+    for lam in lams:  # 7 into 5 places: the two least recently useful are replaced
+        pool.add(lam)
+    kept = lams[5:] + lams[2:5]  # replaced in order of use: places 0 and 1 hold the 6th and 7th λ
+    assert pool.size == 5
+    load = rng.uniform(0.0, 500.0, C)
+    mask = np.array([[1, 1, 1, 1, 1], [1, 0, 1, 1, 0], [1, 1, 1, 1, 1], [1, 0, 1, 1, 0], [0, 1, 1, 0, 1]], dtype=bool)
+    stakes = rng.uniform(100.0, 900.0, (5, 1))
+    pens = np.zeros((5, C))
+    pens[3] = rng.uniform(0.0, 2.0, C)  # one slot with penalties beside penalty-free ones sharing its mask
+
+    def direct(lam):
+        r = goal - unit @ load
+        terms = np.where(mask, pens - stakes * (unit.T @ lam)[None, :], np.inf)
+        return float(r @ lam + terms.min(axis=1).sum())
+
+    want = np.array([direct(lam) for lam in kept])
+    assert np.allclose(pool.bounds(load, mask, pens, stakes), want, rtol=0, atol=1e-9)
+    cols = np.array([1, 3])
+    assert np.allclose(pool.bounds(load, mask, pens, stakes, cols), want[cols], rtol=0, atol=1e-9)
+    fixed = np.array([[0], [2], [4]])  # a further slot of 300 NMR on candidates 0, 2, 4
+    pool.used(4)
+    pool.used(2)  # the two most recently useful: places 2 and 4
+    for top in (0, 2):
+        vals, which = pool.best(load, fixed, [300.0], mask, pens, stakes, top)
+        for (c,), v, w in zip(fixed, vals, which):
+            assert v == pytest.approx(direct(kept[w]) - 300.0 * float(unit[:, c] @ kept[w]), abs=1e-9)
+            if top:
+                assert w in (2, 4)
+            else:
+                assert v == pytest.approx(max(direct(lam) - 300.0 * float(unit[:, c] @ lam) for lam in kept),
+                                          abs=1e-9)

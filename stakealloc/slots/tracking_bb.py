@@ -14,10 +14,11 @@ remaining slots may take): any λ ∈ [−1/T, 1/T]^T bounds every completion by
 and HiGHS's primal simplex finds the best λ of the LP from the final basis of the pooled λ (below) that
 bounds the node best, else the parent's (the dual has one row per candidate; a node changes only its costs).
 The bound is recomputed from λ in numpy, so the solver's tolerances cannot make it invalid. Before a node's
-LP is solved, the λ of the last POOL node LPs are tried on it (most nodes are cut off by one of them,
+LP is solved, the λ of up to POOL recent node LPs are tried on it (most nodes are cut off by one of them,
 measured: a sibling's or a cousin's λ fits closely), and on all children of a node at once before any is
-visited. A candidate whose term lifts the bound past the incumbent is dropped for that slot in the subtree
-(repeated until nothing drops), and a child (slot j on c) inherits the bound with its own term.
+visited; an exact tail's partial completions try the POOL_ROWS most recently useful ones. A candidate whose
+term lifts the bound past the incumbent is dropped for that slot in the subtree (repeated until nothing
+drops), and a child (slot j on c) inherits the bound with its own term.
 Interchangeable slots take non-decreasing candidates. Where the remaining slots have at most TAIL_PLANS
 completions, or TAIL_AFTER once the node's fixing has narrowed them, they are evaluated exactly (in blocks of
 EVAL_ROWS) instead of branched on: built slot by slot, each partial completion kept only
@@ -42,9 +43,13 @@ import numpy as np
 from ..tolerance import ROUNDING
 from .problem import ABS_GAP, REL_GAP, SlotProblem
 
-POOL = 64  # λ of recent node LPs tried on every node before its own LP (0: none)
+# Measured on the slot benchmark's 9 × 20 tracking row, the 10 captured backtest decisions and the sweep's 16
+# hardest (benchmarks/README.md, "Tracking speed"): a pool of 512 instead of 64 leaves a third fewer LPs on
+# 9 × 20, and its bounds cost little once they reduce over the candidates with the pool contiguous
+POOL = 512  # λ of recent node LPs tried on every node before its own LP (0: none)
+POOL_ROWS = 64  # of them, the most recently useful tried on an exact tail's partial completions
 POOL_TAIL = 16  # partial completions of an exact tail above which the pool is tried on them
-TAIL_PLANS = 64  # completions of the last slots evaluated at once, without a node LP
+TAIL_PLANS = 8000  # completions of the last slots evaluated at once, without a node LP
 TAIL_AFTER = 32768  # completions left after a node's fixing evaluated at once instead of branched on
 EVAL_ROWS = 4096  # completions of an exact tail evaluated per block
 
@@ -109,7 +114,7 @@ def search(pb: SlotProblem, unit: np.ndarray, goal: np.ndarray, penalties: list[
     pruned_bound = np.inf  # least bound of any node cut off
     stack_bounds: list[float] = []  # bounds of the nodes whose children are being explored
     assign = [0] * S
-    pool = _Pool(unit, POOL)
+    pool = _Pool(unit, goal, POOL)
 
     def fixed(d: int) -> dict[int, int]:
         return {order[i]: assign[order[i]] for i in range(d)}
@@ -154,8 +159,8 @@ def search(pb: SlotProblem, unit: np.ndarray, goal: np.ndarray, penalties: list[
             if i == len(tail) - 2 and len(combos) > POOL_TAIL and pool.size:
                 # before the last slot multiplies them, the pooled λ on the partial completions
                 last = tail[-1:]
-                vals, which = pool.best(-resid0, combos, stakes[tail[:-1]], mask[last], pens[last],
-                                        stakes[last][:, None])
+                vals, which = pool.best(load, combos, stakes[tail[:-1]], mask[last], pens[last],
+                                        stakes[last][:, None], POOL_ROWS)
                 vals = vals + cost
                 over = vals >= limit
                 if over.any():
@@ -217,7 +222,7 @@ def search(pb: SlotProblem, unit: np.ndarray, goal: np.ndarray, penalties: list[
         limit = cut()
         if pool.size:
             # the λ of recent node LPs (siblings, cousins): any λ in the box bounds this node too
-            vals = pool.bounds(r, tmask, tpens, tstakes) + pen
+            vals = pool.bounds(load, tmask, tpens, tstakes) + pen
             p = int(np.argmax(vals))
             if vals[p] >= limit:
                 pool.used(p)
@@ -276,7 +281,7 @@ def search(pb: SlotProblem, unit: np.ndarray, goal: np.ndarray, penalties: list[
         # every pooled λ bounds every child at once (one call instead of one per child)
         sub = tail[1:]
         kid = np.array(kids, dtype=int)
-        kid_bounds, kid_best = pool.best(r, kid[:, None], stakes[j:j + 1], narrowed[sub], pens[sub],
+        kid_bounds, kid_best = pool.best(load, kid[:, None], stakes[j:j + 1], narrowed[sub], pens[sub],
                                          stakes[sub][:, None])
         for c, pooled, p in zip(kids, (kid_bounds + pens[j, kid] + pen).tolist(), kid_best.tolist()):
             child_base = raw + float(own_slack[j, c])
@@ -310,13 +315,16 @@ def search(pb: SlotProblem, unit: np.ndarray, goal: np.ndarray, penalties: list[
 
 
 class _Pool:
-    """The λ of the last node LPs (at most `size`; the least recently useful one goes first), each with its
-    U_c·λ, to bound a node by every one of them at once, and its LP's final basis, to start a node's LP from."""
+    """The λ of the last node LPs (at most `size`; the least recently useful one goes first), kept as λ·P_target
+    and U_c·λ, to bound a node by every one of them at once, each with its LP's final basis, to start a node's LP
+    from."""
 
-    def __init__(self, unit: np.ndarray, size: int) -> None:
-        self.unit = unit
-        self.lam = np.zeros((size, unit.shape[0]))
-        self.g = np.zeros((size, unit.shape[1]))
+    def __init__(self, unit: np.ndarray, goal: np.ndarray, size: int) -> None:
+        self.unit, self.goal = unit, goal
+        # U_c·λ as C × pool: a max over all candidates takes 5 µs instead of 26 µs over pool × C (timeit,
+        # 512 × 20), and the exact tails gather rows instead of columns
+        self.gt = np.zeros((unit.shape[1], size))
+        self.a = np.zeros(size)
         self.stamp = np.zeros(size, dtype=np.int64)
         self.size = 0
         self.clock = 0
@@ -327,7 +335,7 @@ class _Pool:
             return
         i = self.size if self.size < len(self.stamp) else int(np.argmin(self.stamp))
         self.size = max(self.size, i + 1)
-        self.lam[i], self.g[i] = lam, lam @ self.unit
+        self.gt[:, i], self.a[i] = lam @ self.unit, lam @ self.goal
         self.basis[i] = basis
         self.used(i)
 
@@ -335,31 +343,52 @@ class _Pool:
         self.clock += 1
         self.stamp[i] = self.clock
 
-    def bounds(self, r: np.ndarray, mask: np.ndarray, pens: np.ndarray, stakes: np.ndarray) -> np.ndarray:
-        """Each pooled λ's Lagrangian bound r·λ + Σ_k min_c (pen_k(c) − s_k U_c·λ) over the open slots k
-        (`mask`, `pens` rows, `stakes` a column), penalties fixed so far excluded (NMR per round)."""
-        n = self.size
-        terms = np.where(mask[None], pens[None] - stakes[None] * self.g[:n, None, :], np.inf)
-        return self.lam[:n] @ r + terms.min(axis=2).sum(axis=1)
+    def bounds(self, load: np.ndarray, mask: np.ndarray, pens: np.ndarray, stakes: np.ndarray,
+               cols: np.ndarray | None = None) -> np.ndarray:
+        """Each pooled λ's (or those of `cols`) Lagrangian bound r·λ + Σ_k min_c (pen_k(c) − s_k U_c·λ) over the
+        open slots k (`mask`, `pens` rows, `stakes` a column), r = P_target − U·load (`load`: the fixed slots'
+        stake per candidate), penalties fixed so far excluded (NMR per round)."""
+        gt, a = (self.gt[:, :self.size], self.a[:self.size]) if cols is None else (self.gt[:, cols], self.a[cols])
+        out = a - load @ gt  # r·λ = λ·P_target − (U·λ)·load: C terms per λ instead of T
+        free = ~pens.any(axis=1)
+        if free.any():
+            # slots without penalties: min_c (−s_k U_c·λ) = −s_k max_c U_c·λ, one max per distinct mask row
+            # (a node's open slots mostly share one) instead of one per slot
+            rows: dict[bytes, list] = {}
+            for k in np.flatnonzero(free).tolist():
+                key = mask[k].tobytes()
+                if key in rows:
+                    rows[key][1] += float(stakes[k, 0])
+                else:
+                    rows[key] = [mask[k], float(stakes[k, 0])]
+            for row, s in rows.values():
+                out = out - s * (gt.max(axis=0) if row.all() else gt[row].max(axis=0))
+        if not free.all():
+            rest = ~free
+            terms = np.where(mask[rest][:, :, None], pens[rest][:, :, None] - stakes[rest][:, :, None] * gt[None],
+                             np.inf)  # open slot × C × pool
+            out = out + terms.min(axis=1).sum(axis=0)
+        return out
 
-    def best(self, r: np.ndarray, fixed: np.ndarray, fstakes: np.ndarray, mask: np.ndarray, pens: np.ndarray,
-             stakes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """For each row of `fixed` (candidates of further slots, of `fstakes`, taken beside the open slots
-        `mask`/`pens`/`stakes`): the best pooled λ's bound (their penalties excluded) and its index; −∞ with an
-        empty pool."""
+    def best(self, load: np.ndarray, fixed: np.ndarray, fstakes: np.ndarray, mask: np.ndarray, pens: np.ndarray,
+             stakes: np.ndarray, top: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """For each row of `fixed` (candidates of further slots, of `fstakes`, taken beside `load` and the open
+        slots `mask`/`pens`/`stakes`): the best pooled λ's bound (their penalties excluded) and its index; −∞
+        with an empty pool. `top` > 0: only the `top` most recently useful λ (measured on the exact tails'
+        partial completions: they cut off more than the λ that bound the node best)."""
         if not self.size:
             return np.full(len(fixed), -np.inf), np.zeros(len(fixed), dtype=int)
-        # rows × pool, each fixed slot's terms gathered as rows of s · Uλ (C × pool, contiguous): the same floats
-        # as gathering columns of the pool × C matrix, about 3× faster on the exact tails' thousands of rows
-        # (line profiler, the sweep's hardest decisions)
-        gt = self.g[:self.size].T
-        v = self.bounds(r, mask, pens, stakes)[None, :]
-        for i, s in enumerate(fstakes):
+        keep = None
+        if 0 < top < self.size:
+            keep = np.sort(np.argpartition(-self.stamp[:self.size], top)[:top])
+        gt = self.gt[:, :self.size] if keep is None else self.gt[:, keep]
+        v = self.bounds(load, mask, pens, stakes, keep)[None, :]
+        for i, s in enumerate(fstakes):  # rows × pool
             v = v - (s * gt)[fixed[:, i]]
         if v.shape[0] != len(fixed):  # no fixed slot: every row the pool's bounds
             v = np.repeat(v, len(fixed), axis=0)
         which = v.argmax(axis=1)
-        return v[np.arange(len(fixed)), which], which
+        return v[np.arange(len(fixed)), which], which if keep is None else keep[which]
 
 
 class _DualLP:
