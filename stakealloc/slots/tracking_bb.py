@@ -121,7 +121,7 @@ def search(pb: SlotProblem, unit: np.ndarray, goal: np.ndarray, penalties: list[
 
     def exact(d: int, load: np.ndarray, pen: float, mask: np.ndarray, base: float, slack: np.ndarray) -> None:
         """Every completion of the node's last slots that the Lagrangian bound base + Σ_k slack[k, c_k] (a
-        lower bound on each completion's cost), and before the last slot the pooled λ, leave below the cut-off,
+        lower bound on each completion's cost), and from the second slot on the pooled λ, leave below the cut-off,
         evaluated at once. The completions are built slot by slot, so those cut off early are never built."""
         nonlocal best, best_plan, pruned_bound
         tail = order[d:]
@@ -156,11 +156,12 @@ def search(pb: SlotProblem, unit: np.ndarray, goal: np.ndarray, penalties: list[
                 parents, lasts = rows, cs[cols]
                 break
             combos = np.column_stack([combos[rows], cs[cols]])
-            if i == len(tail) - 2 and len(combos) > POOL_TAIL and pool.size:
-                # before the last slot multiplies them, the pooled λ on the partial completions
-                last = tail[-1:]
-                vals, which = pool.best(load, combos, stakes[tail[:-1]], mask[last], pens[last],
-                                        stakes[last][:, None], POOL_ROWS)
+            if i >= 1 and len(combos) > POOL_TAIL and pool.size:
+                # before the next slot multiplies them, the pooled λ on the partial completions (from the second
+                # slot on, not only before the last: measured 8 % faster on the slot benchmark's 9 × 20)
+                rest = tail[i + 1:]
+                vals, which = pool.best(load, combos, stakes[tail[:i + 1]], mask[rest], pens[rest],
+                                        stakes[rest][:, None], POOL_ROWS)
                 vals = vals + cost
                 over = vals >= limit
                 if over.any():
