@@ -36,15 +36,33 @@ class Held:
 def wide_scores(table: pd.DataFrame, models: tuple[str, ...], scores: tuple[str, ...],
                 rounds: list[int] | None = None) -> dict[str, pd.DataFrame]:
     """The one pivot of a long score table: score -> rounds × models frame of per-round scores (NaN where
-    absent), over `rounds` in that order, else over every round with resolved scores (resolved values only)."""
-    keep = table["model"].isin(models) & table["score"].isin(scores)
+    absent), over `rounds` in that order, else over every round with resolved scores (resolved values only).
+    A (round, model, score) that appears twice is a ValueError, as in pandas' pivot."""
+    # Positions by label in numpy, not one pandas pivot per score (measured: 7 ms → 3 ms per call on the
+    # example's table, three calls per plan).
+    axes = {"models": pd.Index(list(models)), "scores": pd.Index(list(scores))}
+    for name, ax in axes.items():
+        if not ax.is_unique:
+            raise ValueError(f"wide_scores: {name} repeat a label: {list(ax[ax.duplicated()])}")
+    mi = axes["models"].get_indexer(table["model"])
+    ki = axes["scores"].get_indexer(table["score"])
+    keep = (mi >= 0) & (ki >= 0)
     if rounds is None:
-        rows = table[table["resolved"] & keep]
-        rounds = sorted(rows["round"].unique())
-    else:
-        rows = table[keep & table["round"].isin(rounds)]
-    return {k: rows[rows["score"] == k].pivot(index="round", columns="model", values="value")
-            .reindex(index=list(rounds), columns=list(models)) for k in scores}
+        keep &= table["resolved"].to_numpy(dtype=bool)
+        rounds = [int(r) for r in np.unique(table["round"].to_numpy()[keep])]
+    ix = pd.Index(list(rounds), dtype="int64", name="round")
+    if not ix.is_unique:
+        raise ValueError(f"wide_scores: rounds repeat a label: {list(ix[ix.duplicated()])}")
+    ri = ix.get_indexer(table["round"])
+    keep &= ri >= 0
+    ri, mi, ki = ri[keep], mi[keep], ki[keep]
+    flat = (ki * len(ix) + ri) * len(models) + mi
+    if len(np.unique(flat)) < len(flat):
+        raise ValueError("wide_scores: a (round, model, score) appears more than once")
+    values = np.full((len(scores), len(ix), len(models)), np.nan)
+    values.reshape(-1)[flat] = table["value"].to_numpy(dtype=float)[keep]
+    columns = pd.Index(list(models), name="model")
+    return {k: pd.DataFrame(values[i], index=ix, columns=columns) for i, k in enumerate(scores)}
 
 
 #: One exposure of a plan or a target portfolio: (model, side, score, NMR of exposure).

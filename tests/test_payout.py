@@ -39,6 +39,25 @@ def test_the_cube_of_a_long_table_is_the_one_pivot():
         np.testing.assert_array_equal(cube.values[:, :, cube.scores.index(k)], wide[k].to_numpy())
 
 
+def test_wide_scores_places_each_value_by_label_in_the_rounds_order_given():
+    table = pd.DataFrame({"round": [3, 1, 2, 1, 3, 2], "model": ["b", "a", "a", "b", "a", "zz"],
+                          "score": ["x", "x", "y", "y", "x", "x"], "value": [0.5, 0.1, 0.2, 0.3, 0.4, 9.0],
+                          "resolved": [False, True, True, True, True, True]})
+    wide = wide_scores(table, ("a", "b"), ("y", "x"), [3, 7, 1])  # a round with no rows, a model not asked
+    assert list(wide) == ["y", "x"]
+    for w in wide.values():
+        assert list(w.index) == [3, 7, 1] and list(w.columns) == ["a", "b"] and w.dtypes.eq(float).all()
+    np.testing.assert_array_equal(wide["x"].to_numpy(), [[0.4, 0.5], [np.nan, np.nan], [0.1, np.nan]])
+    np.testing.assert_array_equal(wide["y"].to_numpy(), [
+        [np.nan, np.nan], [np.nan, np.nan], [np.nan, 0.3]])
+    resolved = wide_scores(table, ("a", "b"), ("x",))  # resolved values only, on their rounds
+    assert list(resolved["x"].index) == [1, 3] and np.isnan(resolved["x"].loc[3, "b"])
+    with pytest.raises(ValueError, match="more than once"):
+        wide_scores(pd.concat([table, table.iloc[[1]]]), ("a", "b"), ("x",))
+    with pytest.raises(ValueError, match="rounds repeat"):
+        wide_scores(table, ("a",), ("x",), [1, 1])
+
+
 def test_linear_payout_by_hand():
     """P(t) = Σ exposure × signed score, unclipped, no factor, a missing score as 0."""
     cube = ScoreCube.from_streams((1, 2), {("a", "x"): np.array([0.02, np.nan]), ("a", "y"): np.array([0.01, 0.03]),
