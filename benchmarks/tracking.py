@@ -6,7 +6,9 @@ both measured in the same run, alternating, each in its own interpreter with its
 
 Rows:
 - `run examples/classic-2024.toml` (fixed stakes, objective tracking): median of 5 wall times against the
-  import floor `python -c "import numpy, pandas, scipy.cluster.hierarchy, pulp, highspy"` (median of 5);
+  import floor `python -c "import numpy, pandas, scipy.cluster.hierarchy, pulp, highspy"` (median of 5), and
+  against the same imports ended by `os._exit(0)`: the floor without the interpreter's teardown, which
+  `stakealloc` skips once its outputs are complete (`slots.backends.leave`), so that gain is shown apart;
 - the slot benchmark's tracking rows (classic-2024, 9/25/50/100 slots × 6/20 models, 10 s limit; the
   instances of benchmarks/slots.py);
 - the README's 3-measure backtest (CVaR, CDaR, MDD) of the fixed-stake example, jobs 2, at --step 5 (the
@@ -30,6 +32,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOOR = "import numpy, pandas, scipy.cluster.hierarchy, pulp, highspy"
+FLOOR_NO_TEARDOWN = FLOOR + "; import os; os._exit(0)"
 ROWS = """
 import json, sys, time
 sys.path.insert(0, {bench!r})
@@ -94,10 +97,11 @@ def main() -> None:
             trees = {"reference": ref, "ours": ROOT}
             print(f"reference {a.reference}; this checkout {ROOT}; {time.strftime('%Y-%m-%d %H:%M')}\n")
             # 1. run of the fixed-stake example
-            times = {"floor": [], "reference": [], "ours": []}
+            times = {"floor": [], "floor without teardown": [], "reference": [], "ours": []}
             status = {}
             for _ in range(5):
                 times["floor"].append(timed([py, "-c", FLOOR], ROOT, ROOT)[0])
+                times["floor without teardown"].append(timed([py, "-c", FLOOR_NO_TEARDOWN], ROOT, ROOT)[0])
                 for name, tree in trees.items():
                     out = tmpd / f"{name}.json"
                     t, _ = timed([py, "-m", "stakealloc", "run", "examples/classic-2024.toml", "--json", str(out)],
@@ -105,15 +109,17 @@ def main() -> None:
                     times[name].append(t)
                     status[name] = json.loads(out.read_text())["solver"]
             floor = statistics.median(times["floor"])
-            print("| `run examples/classic-2024.toml` (tracking) | median s | × import floor | status | formulation "
-                  "| objective NMR/round |")
-            print("|---|---|---|---|---|---|")
-            print(f"| import floor | {floor:.2f} | 1.00 | | | |")
+            bare = statistics.median(times["floor without teardown"])
+            print("| `run examples/classic-2024.toml` (tracking) | median s | × import floor "
+                  "| × floor without teardown | status | formulation | objective NMR/round |")
+            print("|---|---|---|---|---|---|---|")
+            print(f"| import floor | {floor:.2f} | 1.00 | {floor / bare:.2f} | | | |")
+            print(f"| import floor without teardown | {bare:.2f} | {bare / floor:.2f} | 1.00 | | | |")
             for name in trees:
                 m = statistics.median(times[name])
                 sv = status[name]
-                print(f"| {name} | {m:.2f} | {m / floor:.2f} | {sv['status']} | {sv['formulation']} | "
-                      f"{sv['objective']:.6f} |")
+                print(f"| {name} | {m:.2f} | {m / floor:.2f} | {m / bare:.2f} | {sv['status']} | "
+                      f"{sv['formulation']} | {sv['objective']:.6f} |")
             ratio = statistics.median(times["reference"]) / statistics.median(times["ours"])
             print(f"\nrun: reference / ours = {ratio:.1f}×\n")
             # 2. the slot benchmark's tracking rows

@@ -299,6 +299,42 @@ _LARGE_SOLVE = ("import signal, sys, threading, time\n"
                 "    print('interrupted', flush=True); leave(130)\n")
 
 
+_LEAVE = ("import atexit, sys, threading, time\n"
+          "from stakealloc.slots.backends import leave\n"
+          "out, code, thread = sys.argv[1], int(sys.argv[2]), sys.argv[3] == 'thread'\n"
+          "atexit.register(lambda: open(out + '.atexit', 'w').write('ran'))\n"
+          "class Finalised:\n"  # an object only the interpreter's teardown would finalise
+          "    def __del__(self, open=open, path=out + '.teardown'):\n"  # builtins may be gone by then
+          "        open(path, 'w').write('ran')\n"
+          "keep = Finalised()\n"
+          "def late():\n"
+          "    time.sleep(0.3)\n"
+          "    open(out + '.thread', 'w').write('done')\n"
+          "if thread:\n"
+          "    threading.Thread(target=late).start()\n"
+          "sys.stdout.write('x' * 1_000_000)\n"  # buffered in the process: lost unless flushed
+          "leave(code)\n")
+
+
+@pytest.mark.parametrize("thread", [False, True])
+def test_leaving_flushes_runs_atexit_and_waits_for_threads_but_skips_the_teardown(tmp_path, thread):
+    """`leave` ends a command without the interpreter's teardown (100-150 ms of freeing): stdout is complete
+    through a pipe, atexit handlers run and the exit code stands; a non-daemon thread still running is waited
+    for (then Python exits as usual, finalisers included)."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    out = tmp_path / "p"
+    r = subprocess.run([sys.executable, "-c", _LEAVE, str(out), "3", "thread" if thread else "-"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 3 and r.stdout == "x" * 1_000_000 and r.stderr == ""
+    assert (tmp_path / "p.atexit").read_text() == "ran"
+    assert (tmp_path / "p.thread").exists() is thread
+    assert (tmp_path / "p.teardown").exists() is thread  # skipped unless Python's own exit was taken
+
+
 @pytest.mark.slow
 def test_ctrl_c_during_a_solve_exits_130_within_2_seconds():
     """A large program under HiGHS: SIGINT while the native solver runs (which Python cannot interrupt)
