@@ -316,6 +316,7 @@ _LEAVE = ("import atexit, sys, threading, time\n"
           "leave(code)\n")
 
 
+@pytest.mark.slow  # a process of its own
 @pytest.mark.parametrize("thread", [False, True])
 def test_leaving_flushes_runs_atexit_and_waits_for_threads_but_skips_the_teardown(tmp_path, thread):
     """`leave` ends a command without the interpreter's teardown (100-150 ms of freeing): stdout is complete
