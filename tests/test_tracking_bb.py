@@ -120,8 +120,8 @@ def test_every_bound_the_search_claims_holds_for_every_plan_it_covers(case, seed
     plans, values = _every_plan(pb.allowed, [s.stake for s in pb.slots], unit, g, pens)
     claims = []
 
-    def check(fixed, bound, cut):
-        keep = np.ones(len(plans), dtype=bool)
+    def check(fixed, bound, cut, within):
+        keep = np.ones(len(plans), dtype=bool) if within is None else within[plans].all(axis=1)
         for j, c in fixed.items():
             keep &= plans[:, j] == c
         covered = values[keep]
@@ -137,6 +137,114 @@ def test_every_bound_the_search_claims_holds_for_every_plan_it_covers(case, seed
     res = tracking_bb.search(pb, unit, g, pens, [a[-1] for a in pb.allowed], time.perf_counter() + 30.0, check)
     assert res.finished and res.value == pytest.approx(float(values.min()), abs=ABS_GAP)
     assert max(claims) > 0.0 and (tails != (1, 1) or len(claims) > 10)  # exercised, and not all trivial
+
+
+def _wide_instance(seed: int, *, penalty: float = 0.0, pin: bool = False, equal: bool = False, n: int = 5,
+                   k: int = 8):
+    """`n` slots, `k` candidates (at least half the slots more than slots: the search may split by candidates),
+    30 rounds; `penalty`: every other slot holds a current candidate; `pin`: slot 1 pinned, slot 2 excluding
+    one model; `equal`: slots 3 and 4 interchangeable."""
+    rng = np.random.default_rng(100 + seed)
+    models = tuple("abcdefgh"[:k])
+    common = rng.normal(0.0, 0.02, 30)
+    st = ScoreCube.from_streams(tuple(range(1, 31)), {(m, k): 0.5 * common + rng.normal(0.002, 0.02, 30)
+                                                      for m in models for k in REGIME.scores})
+    stakes = np.round(rng.lognormal(np.log(500), 0.5, n), 2)
+    if equal:
+        stakes[3] = stakes[4] = 450.0
+    refs = [Ref(m, "short" if m in "cf" else "long") for m in models]
+    slots = [SlotInput(f"s{j}", float(s), current=refs[(2 * j) % k] if penalty and j % 2 == 0 else None,
+                       current_combo=0 if penalty and j % 2 == 0 else None,
+                       pin=refs[5] if pin and j == 1 else None, exclude=("a",) if pin and j == 2 else ())
+             for j, s in enumerate(stakes)]
+    w = rng.dirichlet(np.ones(k))
+    total = float(stakes.sum())
+    targets = tuple(Target(r.model, r.side, k, total * wi * p) for r, wi in zip(refs, w)
+                    for k, p in zip(REGIME.scores, REGIME.combinations[0]))
+    return SlotProblem.build(slots, targets, REGIME, models, objective=Objective.TRACKING, streams=st,
+                             change_penalty=penalty)
+
+
+@pytest.mark.parametrize("case", [dict(), dict(penalty=0.3), dict(pin=True), dict(equal=True),
+                                  dict(penalty=0.2, pin=True, equal=True)])
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("after", [0, 3, None])
+def test_a_search_split_by_candidates_proves_the_optimum_and_every_bound_it_claims(case, seed, after, monkeypatch):
+    """More candidates than slots: split by the candidates the plans use at once (after 0 LPs), after a few LPs
+    of the plain search (a restart), or never. Every bound claimed, also a split's over the plans within its
+    candidates, against the brute-force minimum of the plans it covers; the search from a poor start proves the
+    brute-force optimum, also branching to the last slot."""
+    pb = _wide_instance(seed, **case)
+    unit, g, pens = _inputs(pb)
+    assert unit.shape[1] == 8 and len(pb.slots) == 5
+    plans, values = _every_plan(pb.allowed, [s.stake for s in pb.slots], unit, g, pens)
+    splits = []
+
+    def check(fixed, bound, cut, within):
+        keep = np.ones(len(plans), dtype=bool) if within is None else within[plans].all(axis=1)
+        if within is not None and not fixed:
+            splits.append(bound)
+        for j, c in fixed.items():
+            keep &= plans[:, j] == c
+        covered = values[keep]
+        assert (float(covered.min()) if len(covered) else np.inf) >= min(bound, cut) - 1e-9, (fixed, bound, cut)
+
+    monkeypatch.setattr(tracking_bb, "SPLIT_AFTER", after)
+    for tail in (tracking_bb.TAIL_PLANS, 1):
+        monkeypatch.setattr(tracking_bb, "TAIL_PLANS", tail)
+        res = tracking_bb.search(pb, unit, g, pens, [a[0] for a in pb.allowed], time.perf_counter() + 30.0, check)
+        assert res.finished and res.value == pytest.approx(float(values.min()), abs=ABS_GAP)
+        assert res.bound <= res.value + 1e-12
+        assert pb.evaluate([Choice(pb.refs[c], 0) for c in res.plan])[0] >= 0  # a plan of the problem's options
+        for j, c in enumerate(res.plan):
+            assert c in pb.allowed[j]
+    if after != 3:  # after 3 LPs the plain search may have finished
+        assert bool(splits) == (after == 0)  # the split ran where asked, and only there
+
+
+@pytest.mark.parametrize("case", [dict(), dict(penalty=0.3), dict(pin=True)])
+@pytest.mark.parametrize("seed", range(4))
+def test_a_search_split_by_candidates_covers_every_plan(case, seed, monkeypatch):
+    """Completeness, not only the optimum: branching to the last slot, every plan must be cut off by a claimed
+    bound (at least the cut-off) or lie in a last slot's evaluated tail (a claim fixing all slots but one).
+    4 slots, 7 candidates, split at once."""
+    pb = _wide_instance(seed, n=4, k=7, **case)
+    unit, g, pens = _inputs(pb)
+    plans, values = _every_plan(pb.allowed, [s.stake for s in pb.slots], unit, g, pens)
+    covered = np.zeros(len(plans), dtype=bool)
+
+    def check(fixed, bound, cut, within):
+        if bound >= cut or len(fixed) >= len(pb.slots) - 1:
+            keep = np.ones(len(plans), dtype=bool) if within is None else within[plans].all(axis=1)
+            for j, c in fixed.items():
+                keep &= plans[:, j] == c
+            covered[keep] = True
+
+    monkeypatch.setattr(tracking_bb, "SPLIT_AFTER", 0)
+    monkeypatch.setattr(tracking_bb, "TAIL_PLANS", 1)
+    monkeypatch.setattr(tracking_bb, "TAIL_AFTER", 1)
+    start = [int(plans[np.argmin(values)][j]) for j in range(len(pb.slots))]  # the optimum: all the rest is proof
+    res = tracking_bb.search(pb, unit, g, pens, start, time.perf_counter() + 30.0, check)
+    assert res.finished and covered.all(), plans[~covered][:5]
+
+
+def test_the_split_is_kept_for_wide_fleets_and_gives_the_plain_search_s_plan(monkeypatch):
+    """Fewer candidates than one and a half times the slots: no split, whatever the LPs. Where it splits, the
+    plan and value equal the plain search's (both start from the same plan and find the same optimum)."""
+    narrow = _instance(0)  # 6 slots, 4 candidates
+    monkeypatch.setattr(tracking_bb, "SPLIT_AFTER", 0)
+    seen = []
+    tracking_bb.search(narrow, *_inputs(narrow), [a[0] for a in narrow.allowed], time.perf_counter() + 30.0,
+                       lambda f, b, c, w: seen.append(w))
+    assert seen and all(w is None for w in seen)
+    for seed in range(3):
+        pb = _wide_instance(seed)
+        start = [a[0] for a in pb.allowed]
+        monkeypatch.setattr(tracking_bb, "SPLIT_AFTER", 0)
+        split = tracking_bb.search(pb, *_inputs(pb), start, time.perf_counter() + 30.0)
+        monkeypatch.setattr(tracking_bb, "SPLIT_AFTER", None)
+        plain = tracking_bb.search(pb, *_inputs(pb), start, time.perf_counter() + 30.0)
+        assert split.finished and plain.finished and split.value == pytest.approx(plain.value, abs=ABS_GAP)
 
 
 @pytest.mark.parametrize("seed", range(3))

@@ -24,6 +24,15 @@ completions, or TAIL_AFTER once the node's fixing has narrowed them, they are ev
 EVAL_ROWS) instead of branched on: built slot by slot, each partial completion kept only
 while the inherited Lagrangian bound (additive over the slots) leaves it below the cut-off.
 
+Fewer slots than candidates leave most candidates without stake, which the node LP cannot see: it spreads the
+remaining stake over more candidates than there are slots left (measured on the slot benchmark's 9 × 20: 7–10
+candidates for 4 slots). Where the candidates number at least one and a half times the slots and the plain search
+has not finished after SPLIT_AFTER node LPs, the search starts again split by the candidates the plans use: the
+LP over a set of candidates bounds every plan within it, and a set is split on its candidate that carries the most
+stake in the LP's solution (the plans that may keep it first, then those without it) until it has no more
+candidates than there are slots, or as many kept; those plans are then branched on slot by slot. On 9 × 20, 13
+sets of 9 candidates of the 167,960 are left.
+
 Every pruned node's bound is at least the incumbent less the proof tolerance (ABS_GAP, REL_GAP), so a
 finished search proves the incumbent within it; the reported bound is the least bound of any pruned node
 or, at the deadline, of any node not yet explored. Ties between plans: the incumbent (the search's starting
@@ -49,13 +58,19 @@ from .problem import ABS_GAP, REL_GAP, SlotProblem
 POOL = 512  # λ of recent node LPs tried on every node before its own LP (0: none)
 POOL_ROWS = 64  # of them, the most recently useful tried on an exact tail's partial completions
 POOL_TAIL = 16  # partial completions of an exact tail above which the pool is tried on them
+# Where the candidates outnumber the slots by at least half the slots and the plain search has not finished after
+# SPLIT_AFTER node LPs, it starts again split by the candidates the plans use (see `search`). Measured on the slot
+# benchmark's 9 × 20 and five more synthetic fleets, the step-5 backtest's decisions (benchmarks/README.md,
+# "Tracking speed")
+SPLIT_AFTER: int | None = 500
 TAIL_PLANS = 8000  # completions of the last slots evaluated at once, without a node LP
 TAIL_AFTER = 32768  # completions left after a node's fixing evaluated at once instead of branched on
 EVAL_ROWS = 4096  # completions of an exact tail evaluated per block
 
-# trace(fixed, bound, cut): every plan that keeps `fixed` (slot → candidate) and costs less than `cut` costs at
-# least `bound` (NMR per round). For tests of the bounds; None in use.
-Trace = Callable[[dict[int, int], float, float], None]
+# trace(fixed, bound, cut, within): every plan that keeps `fixed` (slot → candidate), takes only candidates of
+# `within` (a C mask; None: any) and costs less than `cut` costs at least `bound` (NMR per round). For tests of the
+# bounds; None in use.
+Trace = Callable[[dict[int, int], float, float, "np.ndarray | None"], None]
 
 
 @dataclass(frozen=True)
@@ -80,6 +95,10 @@ def applies(pb: SlotProblem) -> bool:
 
 
 class _Deadline(Exception):
+    pass
+
+
+class _Restart(Exception):
     pass
 
 
@@ -111,6 +130,13 @@ def search(pb: SlotProblem, unit: np.ndarray, goal: np.ndarray, penalties: list[
 
     dual = _DualLP(unit, goal)
     nodes = lps = 0
+    within: np.ndarray | None = None  # the candidates of the support set being searched (None: all)
+    if trace is not None:
+        claim = trace
+
+        def trace(fixed: dict[int, int], bound: float, limit: float) -> None:  # type: ignore[no-redef]
+            claim(fixed, bound, limit, within)
+
     pruned_bound = np.inf  # least bound of any node cut off
     stack_bounds: list[float] = []  # bounds of the nodes whose children are being explored
     assign = [0] * S
@@ -205,6 +231,8 @@ def search(pb: SlotProblem, unit: np.ndarray, goal: np.ndarray, penalties: list[
         nodes += 1
         if time.perf_counter() > deadline:
             raise _Deadline
+        if lps >= budget:
+            raise _Restart
         tail = order[d:]
         tmask = mask[tail]  # a copy: the fixing below narrows it for this subtree only
         if len(tail) == 1 or np.prod(tmask.sum(axis=1), dtype=float) <= TAIL_PLANS:
@@ -300,10 +328,79 @@ def search(pb: SlotProblem, unit: np.ndarray, goal: np.ndarray, penalties: list[
             visit(d + 1, nxt, pen + float(pens[j, c]), child, narrowed, child_base, own_slack, basis)
         stack_bounds.pop()
 
+    total = float(stakes.sum())
+
+    def split(allow: np.ndarray, kept: np.ndarray, basis: object) -> None:
+        """Every plan whose candidates all lie in `allow`: cut off by the node LP over those candidates, else
+        split on the candidate of `allow` outside `kept` that carries the most stake in the LP's solution (ties:
+        the lowest index): first the plans that may keep it (it joins `kept`), then those without it. Once
+        `allow` has no more candidates than there are slots, or `kept` as many, those plans are branched on
+        slot by slot (`visit`)."""
+        nonlocal nodes, lps, pruned_bound, within
+        nodes += 1
+        if time.perf_counter() > deadline:
+            raise _Deadline
+        smask = mask0 & allow[None, :]
+        if not smask.any(axis=1).all():  # a slot with none of these candidates: no plan
+            return
+        within = allow
+        limit = cut()
+        if pool.size:
+            vals = pool.bounds(np.zeros(C), smask, pens, stakes[:, None])
+            p = int(np.argmax(vals))
+            if vals[p] >= limit:
+                pool.used(p)
+                if trace is not None:
+                    trace({}, float(vals[p]), limit)
+                pruned_bound = min(pruned_bound, float(vals[p]))
+                return
+            basis = pool.basis[p]
+        lps += 1
+        lam, frac, basis = dual.solve(goal, total, allow, basis)
+        pool.add(lam, basis)
+        term = np.where(smask, pens - stakes[:, None] * (unit.T @ lam)[None, :], np.inf)  # S × C
+        least = term.min(axis=1)
+        raw = float(goal @ lam) + float(least.sum())
+        if trace is not None:
+            trace({}, raw, limit)
+        if raw >= limit:
+            pruned_bound = min(pruned_bound, raw)
+            return
+        if allow.sum() <= S or kept.sum() >= S:
+            # with `kept` full, a plan of `allow` that leaves out one of them is a plan of a split off earlier
+            # (the branch without it); one that takes them all takes nothing else
+            leaf = kept if kept.sum() >= S else allow
+            within = leaf
+            lmask = mask0 & leaf[None, :]
+            if not lmask.any(axis=1).all():
+                return
+            # no Lagrangian yet at the node: its bound −∞ leaves every completion in
+            visit(0, np.zeros(C), 0.0, max(raw, 0.0), lmask, -np.inf, np.where(lmask, 0.0, np.inf), basis)
+            return
+        open_ = np.flatnonzero(allow & ~kept)
+        c = int(open_[np.argmax(frac[open_])])  # first of equals: the lowest index
+        stack_bounds.append(raw)
+        with_c = kept.copy()
+        with_c[c] = True
+        split(allow, with_c, basis)
+        without = allow.copy()
+        without[c] = False
+        split(without, kept, basis)
+        stack_bounds.pop()
+
+    allow0 = mask0.any(axis=0)
+    wide = SPLIT_AFTER is not None and 2 * (int(allow0.sum()) - S) >= S
+    budget = SPLIT_AFTER if wide else np.inf
     finished = True
     try:
-        # no Lagrangian yet at the root: its bound −∞ leaves every completion in
-        visit(0, np.zeros(C), 0.0, 0.0, mask0, -np.inf, np.where(mask0, 0.0, np.inf))
+        try:
+            # no Lagrangian yet at the root: its bound −∞ leaves every completion in
+            visit(0, np.zeros(C), 0.0, 0.0, mask0, -np.inf, np.where(mask0, 0.0, np.inf))
+        except _Restart:
+            # The incumbent, the pool and the bounds claimed so far all stay valid; the plans are searched again.
+            stack_bounds.clear()
+            budget = np.inf
+            split(allow0, np.zeros(C, dtype=bool), None)
     except _Deadline:
         finished = False
     if finished:
