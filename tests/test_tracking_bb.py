@@ -93,6 +93,18 @@ def _every_plan(allowed, stakes, unit: np.ndarray, g: np.ndarray, pens=None) -> 
     return plans, values
 
 
+def _within(plans: np.ndarray, within) -> np.ndarray:
+    """The plans a claim covers by their candidates: `within` None (all), or (allow, need) masks: only
+    candidates of allow, each of need at least once."""
+    if within is None:
+        return np.ones(len(plans), dtype=bool)
+    allow, need = within
+    keep = allow[plans].all(axis=1)
+    for c in np.flatnonzero(need):
+        keep &= (plans == c).any(axis=1)
+    return keep
+
+
 def _inputs(pb: SlotProblem):
     """The search's inputs as solve_tracking makes them: unit streams, the target payout, penalties by candidate."""
     g = target_payout(pb.streams, pb.targets)
@@ -121,7 +133,7 @@ def test_every_bound_the_search_claims_holds_for_every_plan_it_covers(case, seed
     claims = []
 
     def check(fixed, bound, cut, within):
-        keep = np.ones(len(plans), dtype=bool) if within is None else within[plans].all(axis=1)
+        keep = _within(plans, within)
         for j, c in fixed.items():
             keep &= plans[:, j] == c
         covered = values[keep]
@@ -165,6 +177,14 @@ def _wide_instance(seed: int, *, penalty: float = 0.0, pin: bool = False, equal:
                              change_penalty=penalty)
 
 
+def _distinct_start(pb: SlotProblem) -> list[int]:
+    """Every slot on a candidate of its own (the first of its allowed ones not taken by an earlier slot)."""
+    plan: list[int] = []
+    for a in pb.allowed:
+        plan.append(next(c for c in a if c not in plan))
+    return plan
+
+
 @pytest.mark.parametrize("case", [dict(), dict(penalty=0.3), dict(pin=True), dict(equal=True),
                                   dict(penalty=0.2, pin=True, equal=True)])
 @pytest.mark.parametrize("seed", range(3))
@@ -172,8 +192,9 @@ def _wide_instance(seed: int, *, penalty: float = 0.0, pin: bool = False, equal:
 def test_a_search_split_by_candidates_proves_the_optimum_and_every_bound_it_claims(case, seed, after, monkeypatch):
     """More candidates than slots: split by the candidates the plans use at once (after 0 LPs), after a few LPs
     of the plain search (a restart), or never. Every bound claimed, also a split's over the plans within its
-    candidates, against the brute-force minimum of the plans it covers; the search from a poor start proves the
-    brute-force optimum, also branching to the last slot."""
+    candidates, against the brute-force minimum of the plans it covers; the search from a poor start (every slot
+    on a candidate of its own, as a split needs) proves the brute-force optimum, also branching to the last
+    slot."""
     pb = _wide_instance(seed, **case)
     unit, g, pens = _inputs(pb)
     assert unit.shape[1] == 8 and len(pb.slots) == 5
@@ -181,7 +202,7 @@ def test_a_search_split_by_candidates_proves_the_optimum_and_every_bound_it_clai
     splits = []
 
     def check(fixed, bound, cut, within):
-        keep = np.ones(len(plans), dtype=bool) if within is None else within[plans].all(axis=1)
+        keep = _within(plans, within)
         if within is not None and not fixed:
             splits.append(bound)
         for j, c in fixed.items():
@@ -192,7 +213,7 @@ def test_a_search_split_by_candidates_proves_the_optimum_and_every_bound_it_clai
     monkeypatch.setattr(tracking_bb, "SPLIT_AFTER", after)
     for tail in (tracking_bb.TAIL_PLANS, 1):
         monkeypatch.setattr(tracking_bb, "TAIL_PLANS", tail)
-        res = tracking_bb.search(pb, unit, g, pens, [a[0] for a in pb.allowed], time.perf_counter() + 30.0, check)
+        res = tracking_bb.search(pb, unit, g, pens, _distinct_start(pb), time.perf_counter() + 30.0, check)
         assert res.finished and res.value == pytest.approx(float(values.min()), abs=ABS_GAP)
         assert res.bound <= res.value + 1e-12
         assert pb.evaluate([Choice(pb.refs[c], 0) for c in res.plan])[0] >= 0  # a plan of the problem's options
@@ -215,7 +236,7 @@ def test_a_search_split_by_candidates_covers_every_plan(case, seed, monkeypatch)
 
     def check(fixed, bound, cut, within):
         if bound >= cut or len(fixed) >= len(pb.slots) - 1:
-            keep = np.ones(len(plans), dtype=bool) if within is None else within[plans].all(axis=1)
+            keep = _within(plans, within)
             for j, c in fixed.items():
                 keep &= plans[:, j] == c
             covered[keep] = True
@@ -223,23 +244,27 @@ def test_a_search_split_by_candidates_covers_every_plan(case, seed, monkeypatch)
     monkeypatch.setattr(tracking_bb, "SPLIT_AFTER", 0)
     monkeypatch.setattr(tracking_bb, "TAIL_PLANS", 1)
     monkeypatch.setattr(tracking_bb, "TAIL_AFTER", 1)
-    start = [int(plans[np.argmin(values)][j]) for j in range(len(pb.slots))]  # the optimum: all the rest is proof
-    res = tracking_bb.search(pb, unit, g, pens, start, time.perf_counter() + 30.0, check)
-    assert res.finished and covered.all(), plans[~covered][:5]
+    splits = []
+    res = tracking_bb.search(pb, unit, g, pens, _distinct_start(pb), time.perf_counter() + 30.0,
+                             lambda f, b, c, w: (check(f, b, c, w), splits.append(w is not None)))
+    assert res.finished and any(splits) and covered.all(), plans[~covered][:5]
+    assert res.value == pytest.approx(float(values.min()), abs=ABS_GAP)
 
 
-def test_the_split_is_kept_for_wide_fleets_and_gives_the_plain_search_s_plan(monkeypatch):
-    """Fewer candidates than one and a half times the slots: no split, whatever the LPs. Where it splits, the
-    plan and value equal the plain search's (both start from the same plan and find the same optimum)."""
-    narrow = _instance(0)  # 6 slots, 4 candidates
+def test_the_split_is_kept_for_wide_fleets_whose_best_plan_gives_every_slot_its_own_candidate(monkeypatch):
+    """Fewer candidates than one and a half times the slots, or a best plan known that puts two slots on one
+    candidate: no split, whatever the LPs. Where it splits, the value equals the plain search's."""
     monkeypatch.setattr(tracking_bb, "SPLIT_AFTER", 0)
-    seen = []
-    tracking_bb.search(narrow, *_inputs(narrow), [a[0] for a in narrow.allowed], time.perf_counter() + 30.0,
-                       lambda f, b, c, w: seen.append(w))
-    assert seen and all(w is None for w in seen)
+    narrow, shared = _wide_instance(0, k=7), _wide_instance(0)
+    for pb, start in [(narrow, _distinct_start(narrow)),  # 5 slots, 7 candidates
+                      (shared, [a[0] for a in shared.allowed])]:  # 5 slots on one of 8 candidates
+        seen = []
+        res = tracking_bb.search(pb, *_inputs(pb), start, time.perf_counter() + 30.0,
+                                 lambda f, b, c, w, seen=seen: seen.append(w))
+        assert res.finished and seen and all(w is None for w in seen)
     for seed in range(3):
         pb = _wide_instance(seed)
-        start = [a[0] for a in pb.allowed]
+        start = _distinct_start(pb)
         monkeypatch.setattr(tracking_bb, "SPLIT_AFTER", 0)
         split = tracking_bb.search(pb, *_inputs(pb), start, time.perf_counter() + 30.0)
         monkeypatch.setattr(tracking_bb, "SPLIT_AFTER", None)

@@ -26,12 +26,13 @@ while the inherited Lagrangian bound (additive over the slots) leaves it below t
 
 Fewer slots than candidates leave most candidates without stake, which the node LP cannot see: it spreads the
 remaining stake over more candidates than there are slots left (measured on the slot benchmark's 9 × 20: 7–10
-candidates for 4 slots). Where the candidates number at least one and a half times the slots and the plain search
-has not finished after SPLIT_AFTER node LPs, the search starts again split by the candidates the plans use: the
-LP over a set of candidates bounds every plan within it, and a set is split on its candidate that carries the most
-stake in the LP's solution (the plans that may keep it first, then those without it) until it has no more
-candidates than there are slots, or as many kept; those plans are then branched on slot by slot. On 9 × 20, 13
-sets of 9 candidates of the 167,960 are left.
+candidates for 4 slots). Where the candidates number at least one and a half times the slots, the best plan known
+gives every slot a candidate of its own, and the plain search has not finished after SPLIT_AFTER node LPs, the
+search starts again split by the candidates the plans use: the LP over a set of candidates bounds every plan
+within it, and a set is split on its candidate that carries the most stake in the LP's solution into the plans
+that take it and those that do not, until it has no more candidates than there are slots; those plans (each must
+take every candidate the splits gave it) are then branched on slot by slot. On 9 × 20, 13 sets of 9 candidates of
+the 167,960 are left.
 
 Every pruned node's bound is at least the incumbent less the proof tolerance (ABS_GAP, REL_GAP), so a
 finished search proves the incumbent within it; the reported bound is the least bound of any pruned node
@@ -58,19 +59,20 @@ from .problem import ABS_GAP, REL_GAP, SlotProblem
 POOL = 512  # λ of recent node LPs tried on every node before its own LP (0: none)
 POOL_ROWS = 64  # of them, the most recently useful tried on an exact tail's partial completions
 POOL_TAIL = 16  # partial completions of an exact tail above which the pool is tried on them
-# Where the candidates outnumber the slots by at least half the slots and the plain search has not finished after
-# SPLIT_AFTER node LPs, it starts again split by the candidates the plans use (see `search`). Measured on the slot
-# benchmark's 9 × 20 and five more synthetic fleets, the step-5 backtest's decisions (benchmarks/README.md,
-# "Tracking speed")
+# Where the candidates outnumber the slots by at least half the slots, the best plan known gives every slot its own
+# candidate and the plain search has not finished after SPLIT_AFTER node LPs, it starts again split by the
+# candidates the plans use (module docstring; None: never). Measured on the slot benchmark's 9 × 20, six more
+# synthetic fleets and the step-5 backtest's decisions (benchmarks/README.md, "Tracking speed"): without the last
+# two conditions the split was up to 15× slower on fleets where the plain search is quick or plans share candidates
 SPLIT_AFTER: int | None = 500
 TAIL_PLANS = 8000  # completions of the last slots evaluated at once, without a node LP
 TAIL_AFTER = 32768  # completions left after a node's fixing evaluated at once instead of branched on
 EVAL_ROWS = 4096  # completions of an exact tail evaluated per block
 
-# trace(fixed, bound, cut, within): every plan that keeps `fixed` (slot → candidate), takes only candidates of
-# `within` (a C mask; None: any) and costs less than `cut` costs at least `bound` (NMR per round). For tests of the
-# bounds; None in use.
-Trace = Callable[[dict[int, int], float, float, "np.ndarray | None"], None]
+# trace(fixed, bound, cut, within): every plan that keeps `fixed` (slot → candidate), and where `within` is a pair
+# of C masks (allow, need) takes only candidates of allow and every candidate of need, and costs less than `cut`
+# costs at least `bound` (NMR per round). For tests of the bounds; None in use.
+Trace = Callable[[dict[int, int], float, float, "tuple[np.ndarray, np.ndarray] | None"], None]
 
 
 @dataclass(frozen=True)
@@ -130,7 +132,9 @@ def search(pb: SlotProblem, unit: np.ndarray, goal: np.ndarray, penalties: list[
 
     dual = _DualLP(unit, goal)
     nodes = lps = 0
-    within: np.ndarray | None = None  # the candidates of the support set being searched (None: all)
+    # the plans searched: only candidates of within[0], every candidate of within[1] (None: all plans)
+    within: tuple[np.ndarray, np.ndarray] | None = None
+    need = np.zeros(C, dtype=bool)  # = within[1]: candidates every plan searched must use
     if trace is not None:
         claim = trace
 
@@ -153,6 +157,7 @@ def search(pb: SlotProblem, unit: np.ndarray, goal: np.ndarray, penalties: list[
         tail = order[d:]
         limit = cut()
         resid0 = unit @ load - goal  # the fixed slots' residual, T
+        wanted = np.flatnonzero(need & (load == 0))  # candidates the tail must still use (stakes are positive)
         combos = np.zeros((1, 0), dtype=int)
         lbs = np.array([base])
         cost = np.array([pen])
@@ -178,6 +183,12 @@ def search(pb: SlotProblem, unit: np.ndarray, goal: np.ndarray, penalties: list[
                 return
             lbs = ext[rows, cols]
             cost = cost[rows] + pens[k, cs[cols]]
+            if len(wanted):  # each must be used by the tail: at most as many missing as slots are left after k
+                took = (combos[rows][:, :, None] == wanted).any(axis=1) | (cs[cols][:, None] == wanted)
+                fits = (~took).sum(axis=1) <= len(tail) - 1 - i
+                rows, cols, lbs, cost = rows[fits], cols[fits], lbs[fits], cost[fits]
+                if not len(rows):
+                    return
             if i == len(tail) - 1:  # the completions: a partial one (row of combos) and a last candidate each
                 parents, lasts = rows, cs[cols]
                 break
@@ -227,13 +238,17 @@ def search(pb: SlotProblem, unit: np.ndarray, goal: np.ndarray, penalties: list[
         cost at least `bound`; `mask[k]`: the candidates slot k may still take in this subtree; every completion
         x costs at least base + Σ_k slack[k, x_k] (the parent's Lagrangian); `basis`: the parent's LP basis, to
         start from where the pool is empty."""
-        nonlocal nodes, lps, pruned_bound
+        nonlocal nodes, lps, pruned_bound, budget
         nodes += 1
         if time.perf_counter() > deadline:
             raise _Deadline
         if lps >= budget:
-            raise _Restart
+            if len(set(best_plan)) == S:
+                raise _Restart
+            budget = np.inf  # the best plan known shares candidates between slots: the split was measured slower
         tail = order[d:]
+        if int((need & (load == 0)).sum()) > len(tail):  # fewer slots left than candidates still to be used
+            return
         tmask = mask[tail]  # a copy: the fixing below narrows it for this subtree only
         if len(tail) == 1 or np.prod(tmask.sum(axis=1), dtype=float) <= TAIL_PLANS:
             exact(d, load, pen, mask, base, slack)
@@ -331,19 +346,22 @@ def search(pb: SlotProblem, unit: np.ndarray, goal: np.ndarray, penalties: list[
     total = float(stakes.sum())
 
     def split(allow: np.ndarray, kept: np.ndarray, basis: object) -> None:
-        """Every plan whose candidates all lie in `allow`: cut off by the node LP over those candidates, else
-        split on the candidate of `allow` outside `kept` that carries the most stake in the LP's solution (ties:
-        the lowest index): first the plans that may keep it (it joins `kept`), then those without it. Once
-        `allow` has no more candidates than there are slots, or `kept` as many, those plans are branched on
-        slot by slot (`visit`)."""
-        nonlocal nodes, lps, pruned_bound, within
+        """Every plan that takes only candidates of `allow` and each of `kept`: cut off by the node LP over
+        `allow`, else split on the candidate of `allow` outside `kept` that carries the most stake in the LP's
+        solution (ties: the lowest index) into the plans that take it (it joins `kept`) and those that do not
+        (it leaves `allow`), so that every plan is searched once. Once `allow` has no more candidates than
+        there are slots, or `kept` as many (then `allow` is `kept`), those plans are branched on slot by slot
+        (`visit`)."""
+        nonlocal nodes, lps, pruned_bound, within, need
         nodes += 1
         if time.perf_counter() > deadline:
             raise _Deadline
+        if kept.sum() >= S:
+            allow = kept
         smask = mask0 & allow[None, :]
         if not smask.any(axis=1).all():  # a slot with none of these candidates: no plan
             return
-        within = allow
+        within, need = (allow, kept), kept
         limit = cut()
         if pool.size:
             vals = pool.bounds(np.zeros(C), smask, pens, stakes[:, None])
@@ -359,23 +377,15 @@ def search(pb: SlotProblem, unit: np.ndarray, goal: np.ndarray, penalties: list[
         lam, frac, basis = dual.solve(goal, total, allow, basis)
         pool.add(lam, basis)
         term = np.where(smask, pens - stakes[:, None] * (unit.T @ lam)[None, :], np.inf)  # S × C
-        least = term.min(axis=1)
-        raw = float(goal @ lam) + float(least.sum())
+        raw = float(goal @ lam) + float(term.min(axis=1).sum())
         if trace is not None:
             trace({}, raw, limit)
         if raw >= limit:
             pruned_bound = min(pruned_bound, raw)
             return
-        if allow.sum() <= S or kept.sum() >= S:
-            # with `kept` full, a plan of `allow` that leaves out one of them is a plan of a split off earlier
-            # (the branch without it); one that takes them all takes nothing else
-            leaf = kept if kept.sum() >= S else allow
-            within = leaf
-            lmask = mask0 & leaf[None, :]
-            if not lmask.any(axis=1).all():
-                return
+        if allow.sum() <= S:
             # no Lagrangian yet at the node: its bound −∞ leaves every completion in
-            visit(0, np.zeros(C), 0.0, max(raw, 0.0), lmask, -np.inf, np.where(lmask, 0.0, np.inf), basis)
+            visit(0, np.zeros(C), 0.0, max(raw, 0.0), smask, -np.inf, np.where(smask, 0.0, np.inf), basis)
             return
         open_ = np.flatnonzero(allow & ~kept)
         c = int(open_[np.argmax(frac[open_])])  # first of equals: the lowest index
