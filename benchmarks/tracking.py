@@ -35,9 +35,10 @@ FLOOR = "import numpy, pandas, scipy.cluster.hierarchy, pulp, highspy"
 FLOOR_NO_TEARDOWN = FLOOR + "; import os; os._exit(0)"
 ROWS = """
 import json, sys, time
-sys.path.insert(0, {bench!r})
+sys.path.insert(1, {bench!r})  # after the tree (the working directory): the instances from this checkout
 import numpy as np
 from slots import instance
+import stakealloc
 from stakealloc import payout, tracking
 from stakealloc.regimes import PRESETS
 from stakealloc.slots import SlotProblem, solve
@@ -56,6 +57,7 @@ for S, K in ((9, 6), (9, 20), (25, 6), (25, 20), (50, 6), (50, 20), (100, 6), (1
     sv = solve(pb, time_limit=10).solver
     out.append([S, K, time.perf_counter() - t0, str(sv.status), sv.objective, sv.gap])
 print(json.dumps(out))
+print(stakealloc.__file__)
 """
 
 
@@ -83,11 +85,32 @@ def reference_tree(commit: str, into: Path) -> Path:
     return tree
 
 
+def rows_table(py: str, trees: dict[str, Path]) -> None:
+    """The slot benchmark's tracking rows (classic-2024, 10 s) in each tree, as a Markdown table."""
+    rows = {}
+    for name, tree in trees.items():
+        # run in the tree: `python -c` puts the working directory first on sys.path
+        _, r = timed([py, "-c", ROWS.format(bench=str(ROOT / "benchmarks"))], tree, tree)
+        *_, got, where = r.stdout.strip().splitlines()
+        assert Path(where).resolve().is_relative_to(tree.resolve()), (name, where)
+        rows[name] = json.loads(got)
+    print("| S × K | reference s | status | objective | gap | ours s | status | objective | gap | ratio |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    worse = []
+    for rr, ro in zip(rows["reference"], rows["ours"]):
+        print(f"| {rr[0]} × {rr[1]} | {rr[2]:.2f} | {rr[3]} | {rr[4]:.3f} | {rr[5]:.3f} | {ro[2]:.2f} | "
+              f"{ro[3]} | {ro[4]:.3f} | {ro[5]:.3f} | {rr[2] / ro[2]:.1f} |")
+        if ro[4] > rr[4] + 0.01:
+            worse.append(f"{rr[0]} × {rr[1]}")
+    assert not worse, f"worse than the reference at the same time limit: {', '.join(worse)}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--reference", default="4d3eeb2")
     ap.add_argument("--quick", action="store_true", help="backtest at step 40, no sweep")
     ap.add_argument("--step", default="5", help="the backtest's rounds between decisions (default 5)")
+    ap.add_argument("--rows", action="store_true", help="the slot benchmark's tracking rows only")
     a = ap.parse_args()
     py = sys.executable
     with tempfile.TemporaryDirectory() as tmp:
@@ -96,6 +119,9 @@ def main() -> None:
         try:
             trees = {"reference": ref, "ours": ROOT}
             print(f"reference {a.reference}; this checkout {ROOT}; {time.strftime('%Y-%m-%d %H:%M')}\n")
+            if a.rows:
+                rows_table(py, trees)
+                return
             # 1. run of the fixed-stake example
             times = {"floor": [], "floor without teardown": [], "reference": [], "ours": []}
             status = {}
@@ -123,16 +149,7 @@ def main() -> None:
             ratio = statistics.median(times["reference"]) / statistics.median(times["ours"])
             print(f"\nrun: reference / ours = {ratio:.1f}×\n")
             # 2. the slot benchmark's tracking rows
-            rows = {}
-            for name, tree in trees.items():
-                _, r = timed([py, "-c", ROWS.format(bench=str(ROOT / "benchmarks"))], tree, ROOT)
-                rows[name] = json.loads(r.stdout.strip().splitlines()[-1])
-            print("| S × K | reference s | status | objective | gap | ours s | status | objective | gap | ratio |")
-            print("|---|---|---|---|---|---|---|---|---|---|")
-            for rr, ro in zip(rows["reference"], rows["ours"]):
-                print(f"| {rr[0]} × {rr[1]} | {rr[2]:.2f} | {rr[3]} | {rr[4]:.3f} | {rr[5]:.3f} | {ro[2]:.2f} | "
-                      f"{ro[3]} | {ro[4]:.3f} | {ro[5]:.3f} | {rr[2] / ro[2]:.1f} |")
-                assert ro[4] <= rr[4] + 0.01, "never worse than the reference at the same time limit"
+            rows_table(py, trees)
             # 3. the 3-measure backtest
             step = "40" if a.quick else a.step
             print(f"\n3-measure backtest of examples/classic-2024.toml (CVaR, CDaR, MDD), step {step}, jobs 2:\n")
