@@ -159,6 +159,10 @@ class SearchOptions:
     tracking_pair_work: int = 2_000_000  # options(a) × options(b) × rounds above which pairs are not re-solved
     tracking_bb: bool = True  # one-combination regimes: the exact branch and bound before the MIP (HiGHS)
     tracking_bb_share: float = 0.85  # of the time limit, at most, for it; the MIP gets the rest
+    # With more slots than candidates, the MIP gets the most of the time limit (measured on the slot benchmark's
+    # 25 × 6, 25 × 20 and 50 × 6: with 0.15 of 10 s it ended worse than with all of it; the search, unfinished,
+    # had not improved the greedy plan)
+    tracking_bb_share_many: float = 0.1
     # Per-round staking (perround.py): interchangeable slots aggregated into types (False: one per slot, the
     # naive formulation the benchmark compares with).
     per_round_types: bool = True

@@ -278,9 +278,12 @@ def solve_tracking(pb: SlotProblem, *, solver: SolverName, time_limit: float, op
     exact_search = tracking_bb.applies(pb) and solver is SolverName.HIGHS and o.tracking_bb
     # Without a program to run, the search has (nearly) the whole time limit, and more starts; before the branch
     # and bound, fewer (it needs a good plan to cut with, not the best one).
+    # more slots than candidates: the MIP gets most of the time (SearchOptions.tracking_bb_share_many), and the
+    # greedy all its starts, as without the search
+    many = len(slots) > len(set().union(*map(set, pb.allowed)))
     if not build:
         starts = o.tracking_search_starts
-    elif exact_search:
+    elif exact_search and not many:
         starts = o.tracking_bb_starts
     else:
         starts = o.tracking_starts
@@ -302,7 +305,8 @@ def solve_tracking(pb: SlotProblem, *, solver: SolverName, time_limit: float, op
         # One combination: the exact branch and bound over the candidates' stakes first (measured several
         # times faster than the MIP on the example); where it does not finish, the MIP gets the rest, from
         # its best plan, and the better of both bounds stands.
-        searched = _branch_and_bound(pb, opt, g, warm, t0 + o.tracking_bb_share * time_limit)
+        share = o.tracking_bb_share_many if many and build else o.tracking_bb_share
+        searched = _branch_and_bound(pb, opt, g, warm, t0 + share * time_limit)
         # the symmetry rows want interchangeable slots in order: the search keeps them so
         warm = [opt.choices[j].index((c, 0)) for j, c in enumerate(searched.plan)]
     left = time_limit - (time.perf_counter() - t0)
