@@ -5,7 +5,8 @@ combination), each a per-round payout vector V_j[o] = s_j · Σ_k p_k · r_(c,k)
 (largest stake first) is improved by local search (single-slot moves, then swaps of two slots' options)
 on the residual P_plan − P_target, all options of a slot scored at once with numpy. In one-combination
 regimes with HiGHS, the exact branch and bound over the candidates' stakes (`tracking_bb`) runs next, from
-that plan, for up to `tracking_bb_share` of the time limit; where it finishes, its plan is proven. Else (and
+that plan, for up to `tracking_bb_share` of the time limit (`tracking_bb_share_many` with more slots than
+candidates, where the MIP was measured to reach better plans); where it finishes, its plan is proven. Else (and
 in every other regime) the compact MIP
 (one binary per slot × option, exactly one per slot, one bounded pair e⁺_t, e⁻_t per round,
 interchangeable slots ordered) is then solved by the named solver from that plan (HiGHS) within the
