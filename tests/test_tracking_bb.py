@@ -152,12 +152,12 @@ def test_every_bound_the_search_claims_holds_for_every_plan_it_covers(case, seed
 
 
 def _wide_instance(seed: int, *, penalty: float = 0.0, pin: bool = False, equal: bool = False, n: int = 5,
-                   k: int = 8):
-    """`n` slots, `k` candidates (at least half the slots more than slots: the search may split by candidates),
-    30 rounds; `penalty`: every other slot holds a current candidate; `pin`: slot 1 pinned, slot 2 excluding
-    one model; `equal`: slots 3 and 4 interchangeable."""
+                   n_models: int = 8):
+    """`n` slots, `n_models` candidates (at least 1.5× the slots: the search may split by candidates), 30
+    rounds; `penalty`: every other slot holds a current candidate; `pin`: slot 1 pinned, slot 2 excluding one
+    model; `equal`: slots 3 and 4 interchangeable."""
     rng = np.random.default_rng(100 + seed)
-    models = tuple("abcdefgh"[:k])
+    models = tuple("abcdefgh"[:n_models])
     common = rng.normal(0.0, 0.02, 30)
     st = ScoreCube.from_streams(tuple(range(1, 31)), {(m, k): 0.5 * common + rng.normal(0.002, 0.02, 30)
                                                       for m in models for k in REGIME.scores})
@@ -165,11 +165,11 @@ def _wide_instance(seed: int, *, penalty: float = 0.0, pin: bool = False, equal:
     if equal:
         stakes[3] = stakes[4] = 450.0
     refs = [Ref(m, "short" if m in "cf" else "long") for m in models]
-    slots = [SlotInput(f"s{j}", float(s), current=refs[(2 * j) % k] if penalty and j % 2 == 0 else None,
+    slots = [SlotInput(f"s{j}", float(s), current=refs[(2 * j) % n_models] if penalty and j % 2 == 0 else None,
                        current_combo=0 if penalty and j % 2 == 0 else None,
                        pin=refs[5] if pin and j == 1 else None, exclude=("a",) if pin and j == 2 else ())
              for j, s in enumerate(stakes)]
-    w = rng.dirichlet(np.ones(k))
+    w = rng.dirichlet(np.ones(n_models))
     total = float(stakes.sum())
     targets = tuple(Target(r.model, r.side, k, total * wi * p) for r, wi in zip(refs, w)
                     for k, p in zip(REGIME.scores, REGIME.combinations[0]))
@@ -229,7 +229,7 @@ def test_a_search_split_by_candidates_covers_every_plan(case, seed, monkeypatch)
     """Completeness, not only the optimum: branching to the last slot, every plan must be cut off by a claimed
     bound (at least the cut-off) or lie in a last slot's evaluated tail (a claim fixing all slots but one).
     4 slots, 7 candidates, split at once."""
-    pb = _wide_instance(seed, n=4, k=7, **case)
+    pb = _wide_instance(seed, n=4, n_models=7, **case)
     unit, g, pens = _inputs(pb)
     plans, values = _every_plan(pb.allowed, [s.stake for s in pb.slots], unit, g, pens)
     covered = np.zeros(len(plans), dtype=bool)
@@ -255,7 +255,7 @@ def test_the_split_is_kept_for_wide_fleets_whose_best_plan_gives_every_slot_its_
     """Fewer candidates than one and a half times the slots, or a best plan known that puts two slots on one
     candidate: no split, whatever the LPs. Where it splits, the value equals the plain search's."""
     monkeypatch.setattr(tracking_bb, "SPLIT_AFTER", 0)
-    narrow, shared = _wide_instance(0, k=7), _wide_instance(0)
+    narrow, shared = _wide_instance(0, n_models=7), _wide_instance(0)
     for pb, start in [(narrow, _distinct_start(narrow)),  # 5 slots, 7 candidates
                       (shared, [a[0] for a in shared.allowed])]:  # 5 slots on one of 8 candidates
         seen = []
