@@ -232,6 +232,14 @@ def search(pb: SlotProblem, unit: np.ndarray, goal: np.ndarray, penalties: list[
             best, best_plan = float(vals[i]), list(assign)
         pruned_bound = min(pruned_bound, float(vals[i]))
 
+    def lagrangian(lam: np.ndarray, r: np.ndarray, pen: float, tmask: np.ndarray, tpens: np.ndarray,
+                   tstakes: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        """λ's bound r·λ + pen + Σ_k min_c (pen_k(c) − s_k U_c·λ) over the open slots (`tmask`, `tpens` rows,
+        `tstakes` a column), with its terms (open slot × C, ∞ where not allowed) and their least per slot."""
+        term = np.where(tmask, tpens - tstakes * (unit.T @ lam)[None, :], np.inf)
+        least = term.min(axis=1)
+        return float(r @ lam) + pen + float(least.sum()), term, least
+
     def visit(d: int, load: np.ndarray, pen: float, bound: float, mask: np.ndarray, base: float,
               slack: np.ndarray, basis: object = None) -> None:
         """Explore the node whose first d slots (in `order`) are fixed at `load` with penalties `pen`, known to
@@ -258,11 +266,6 @@ def search(pb: SlotProblem, unit: np.ndarray, goal: np.ndarray, penalties: list[
         tstakes = stakes[tail][:, None]
         tpens = pens[tail]
 
-        def lagrangian(lam: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-            term = np.where(tmask, tpens - tstakes * (unit.T @ lam)[None, :], np.inf)  # tail × C
-            least = term.min(axis=1)
-            return float(r @ lam) + pen + float(least.sum()), term, least
-
         limit = cut()
         if pool.size:
             # the λ of recent node LPs (siblings, cousins): any λ in the box bounds this node too
@@ -281,7 +284,7 @@ def search(pb: SlotProblem, unit: np.ndarray, goal: np.ndarray, penalties: list[
             basis = pool.basis[p]
         lam, frac, basis = dual.solve(r, float(stakes[tail].sum()), allow, basis)
         pool.add(lam, basis)
-        raw, term, least = lagrangian(lam)
+        raw, term, least = lagrangian(lam, r, pen, tmask, tpens, tstakes)
         # Fixing: slot k on c costs at least raw + term_k(c) − least_k; dropping such candidates raises least_k,
         # and so raw, so repeat until nothing drops (or the node itself is cut off). Dropping only raises raw,
         # so the candidates left do not depend on the order they are dropped in.
@@ -376,8 +379,7 @@ def search(pb: SlotProblem, unit: np.ndarray, goal: np.ndarray, penalties: list[
         lps += 1
         lam, frac, basis = dual.solve(goal, total, allow, basis)
         pool.add(lam, basis)
-        term = np.where(smask, pens - stakes[:, None] * (unit.T @ lam)[None, :], np.inf)  # S × C
-        raw = float(goal @ lam) + float(term.min(axis=1).sum())
+        raw = lagrangian(lam, goal, 0.0, smask, pens, stakes[:, None])[0]
         if trace is not None:
             trace({}, raw, limit)
         if raw >= limit:
