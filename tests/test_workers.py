@@ -1,6 +1,7 @@
 """Worker processes: an interrupt while results are being taken leaves nothing on stderr but the CLI's line."""
 
 import gc
+import threading
 import time
 import warnings
 
@@ -33,3 +34,24 @@ def test_an_interrupt_while_taking_results_cancels_the_rest_without_a_warning():
     assert taken == [0]
     assert not [w for w in seen if "cancelled" in str(w.message) or "not used" in str(w.message)], \
         [str(w.message) for w in seen]
+
+
+def test_the_pool_manager_thread_dies_quietly_while_an_interrupted_pool_shuts_down(monkeypatch):
+    """loky's manager thread may die of a KeyError while an interrupted pool is cancelled (seen in CI, printed
+    under the CLI's line): inside the shutdown its exception is dropped, any other thread's still goes to the
+    hook in place (here a recorder), and that hook is restored after."""
+    seen = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: seen.append((args.thread.name, args.exc_type)))
+    hook = threading.excepthook
+
+    def die(name):
+        t = threading.Thread(target=lambda: {}[1], name=name)
+        t.start()
+        t.join()
+
+    with workers._quiet_pool_manager():
+        die("ExecutorManagerThread")
+        die("other")
+    assert threading.excepthook is hook
+    die("ExecutorManagerThread")
+    assert seen == [("other", KeyError), ("ExecutorManagerThread", KeyError)]
