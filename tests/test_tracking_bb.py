@@ -9,7 +9,7 @@ import pytest
 
 from stakealloc.payout import ScoreCube
 from stakealloc.regimes import PRESETS
-from stakealloc.slots import SearchOptions, SlotInput, SlotProblem, is_changed, solve, tracking_bb
+from stakealloc.slots import SearchOptions, SlotInput, SlotProblem, is_changed, solve, tracking_bb, tracking_bc
 from stakealloc.slots.problem import ABS_GAP, Choice
 from stakealloc.targets import Target
 from stakealloc.tracking import plan_payout, target_payout
@@ -273,18 +273,21 @@ def test_the_split_is_kept_for_wide_fleets_whose_best_plan_gives_every_slot_its_
 
 
 def test_with_more_slots_than_candidates_the_search_gets_a_tenth_of_the_limit(monkeypatch):
-    """The search's deadline (not its duration): 0.1 of the limit with more slots than candidates, where the MIP
-    was measured to reach better plans with the rest, else 0.85; both proven here, by the search."""
-    real, seen = tracking_bb.search, []
+    """The search's deadline (not its duration): slot by slot, 0.1 of the limit with more slots than candidates
+    (there with change penalties, so that the search by candidates does not apply), where the MIP was measured to
+    reach better plans with the rest, else 0.85; by candidates 0.85. All proven here, by the search."""
+    seen = []
+    for module in (tracking_bb, tracking_bc):
+        def spy(pb, unit, goal, *rest, real=module.search, module=module):
+            seen.append((module, rest[-1] - time.perf_counter()))
+            return real(pb, unit, goal, *rest)
 
-    def spy(pb, unit, goal, penalties, start, deadline, trace=None):
-        seen.append(deadline - time.perf_counter())
-        return real(pb, unit, goal, penalties, start, deadline, trace)
-
-    monkeypatch.setattr(tracking_bb, "search", spy)
-    for pb, share in ((_instance(0), 0.1), (_wide_instance(0), 0.85)):  # 6 slots on 4 candidates; 5 on 8
+        monkeypatch.setattr(module, "search", spy)
+    # 6 slots on 4 candidates with penalties; 5 on 8; 6 on 4
+    for pb, module, share in ((_instance(0, penalty=0.3), tracking_bb, 0.1), (_wide_instance(0), tracking_bb, 0.85),
+                              (_instance(0), tracking_bc, 0.85)):
         plan = solve(pb, time_limit=1000.0)
-        assert share * 1000.0 - 20.0 < seen[-1] <= share * 1000.0
+        assert seen[-1][0] is module and share * 1000.0 - 20.0 < seen[-1][1] <= share * 1000.0
         assert plan.solver.formulation == "branch-and-bound" and plan.solver.status == "optimal"
 
 

@@ -38,8 +38,8 @@ fixed-stake solve, value and per-round rows; `solve` asks it), exposure and expo
 objective's value, rows and fixed-stake solve, with the time budget above), heuristics (greedy + local
 search), compact, group_costs and partition (set partitioning), neighbourhood (the search), backends (running a
 solver; the symmetry rows and warm start every fixed-stake program shares), tracking_mip (the tracking
-objective's programs), tracking_bb (its exact branch and bound in one-combination regimes), perround
-(the per-round program).
+objective's programs), tracking_bb and tracking_bc (its exact branches and bounds in one-combination regimes:
+slot by slot, and by candidates where the slots outnumber them), perround (the per-round program).
 """
 
 from __future__ import annotations

@@ -4,12 +4,12 @@ Solving: the candidates are the exposure objective's. Every slot j has options o
 combination), each a per-round payout vector V_j[o] = s_j · Σ_k p_k · r_(c,k) (NMR). A greedy plan
 (largest stake first) is improved by local search (single-slot moves, then swaps of two slots' options)
 on the residual P_plan − P_target, all options of a slot scored at once with numpy. In one-combination
-regimes with HiGHS, the exact branch and bound over the candidates' stakes (`tracking_bb`) runs next, from
-that plan, for up to `tracking_bb_share` of the time limit (`tracking_bb_share_many` with more slots than
-candidates, where the MIP was measured to reach better plans); where it finishes, its plan is proven. Else (and
-in every other regime) the compact MIP
-(one binary per slot × option, exactly one per slot, one bounded pair e⁺_t, e⁻_t per round,
-interchangeable slots ordered) is then solved by the named solver from that plan (HiGHS) within the
+regimes with HiGHS, an exact branch and bound over the candidates' stakes runs next, from that plan, for up to
+`tracking_bb_share` of the time limit: by candidates (`tracking_bc`) with more slots than candidates (up to
+its MAX_SLOTS, no change penalties), else slot by slot (`tracking_bb`; `tracking_bb_share_many` with
+more slots than candidates, where the MIP was measured to reach better plans); where it finishes, its plan is
+proven. Else (and in every other regime) the compact MIP (one binary per slot × option, exactly one per slot,
+one bounded pair e⁺_t, e⁻_t per round, interchangeable slots ordered) is then solved by the named solver from that plan (HiGHS) within the
 time limit; the reported plan is the better of the two, with the solver's bound and the same
 optimal / feasible rule as the exposure objective.
 """
@@ -27,7 +27,7 @@ from ..payout import held_exposures, linear_payout
 from ..tolerance import IMPROVEMENT, ROUNDING
 from ..tracking import target_payout
 from ..types import Formulation, Objective, PlanSource, SolverName
-from . import tracking_bb
+from . import tracking_bb, tracking_bc
 from .backends import run, symmetry_rows, warm_start
 from .problem import (
     Choice,
@@ -252,7 +252,8 @@ def _mip(opt: _Options, g: np.ndarray, groups, ncombo: int, solver: SolverName, 
 
 
 def _branch_and_bound(pb: SlotProblem, opt: _Options, g: np.ndarray, warm: list[int], deadline: float):
-    """`tracking_bb.search` from the warm plan, on the candidates' unit streams (one combination)."""
+    """The exact search from the warm plan, on the candidates' unit streams (one combination): by candidates
+    where `tracking_bc` applies, else slot by slot."""
     refs, regime = pb.refs, pb.regime
     unit = np.array([linear_payout(pb.streams, held_exposures(r.model, r.side, regime.as_dict(0), 1.0))
                      for r in refs]).T
@@ -263,6 +264,8 @@ def _branch_and_bound(pb: SlotProblem, opt: _Options, g: np.ndarray, warm: list[
             pen[c] = v
         penalties.append(pen)
     start = [opt.choices[j][i][0] for j, i in enumerate(warm)]
+    if tracking_bc.applies(pb, penalties):
+        return tracking_bc.search(pb, unit, g, start, deadline)
     return tracking_bb.search(pb, unit, g, penalties, start, deadline)
 
 
@@ -282,6 +285,7 @@ def solve_tracking(pb: SlotProblem, *, solver: SolverName, time_limit: float, op
     # more slots than candidates: the MIP gets most of the time (SearchOptions.tracking_bb_share_many), and the
     # greedy all its starts, as without the search
     many = len(slots) > len(set().union(*map(set, pb.allowed)))
+    by_candidates = exact_search and tracking_bc.applies(pb, opt.penalties)
     if not build:
         starts = o.tracking_search_starts
     elif exact_search and not many:
@@ -306,7 +310,7 @@ def solve_tracking(pb: SlotProblem, *, solver: SolverName, time_limit: float, op
         # One combination: the exact branch and bound over the candidates' stakes first (measured several
         # times faster than the MIP on the example); where it does not finish, the MIP gets the rest, from
         # its best plan, and the better of both bounds stands.
-        share = o.tracking_bb_share_many if many and build else o.tracking_bb_share
+        share = o.tracking_bb_share_many if many and build and not by_candidates else o.tracking_bb_share
         searched = _branch_and_bound(pb, opt, g, warm, t0 + share * time_limit)
         # the symmetry rows want interchangeable slots in order: the search keeps them so
         warm = [opt.choices[j].index((c, 0)) for j, c in enumerate(searched.plan)]
