@@ -43,9 +43,9 @@ from .problem import ABS_GAP, REL_GAP, SlotProblem
 from .tracking_bb import SearchResult, _Deadline, _DualLP
 from .tracking_bb import applies as _one_combination
 
-# Measured on the slot benchmark's 25 × 20 (benchmarks/README.md, "Tracking speed"): refining every open
-# candidate at the first 3 depths took 26.5 s from the greedy's plan, at the first 1 or 2 33–38 s, at every depth
-# 32 s (fewer nodes, three times the LPs per node)
+# Measured on the slot benchmark's 25 × 20 from the re-partition's plan (benchmarks/README.md, "Tracking speed"):
+# refining every open candidate at the first 3 depths proved it in 3.3 s, at the first 2 in 4.0 s, at the first
+# in 10.2 s, at none unfinished after 30 s (9 × 6 and 25 × 6: 0.05–0.17 s whichever)
 MAX_SLOTS = 26  # meeting in the middle enumerates 2^13 subset sums a half at most
 POOL = 256  # λ of the most recent LPs whose lines give every open candidate its interval
 KELLEY = 4  # LPs at most per end of an interval
