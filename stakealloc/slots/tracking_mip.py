@@ -9,9 +9,9 @@ regimes with HiGHS, an exact branch and bound over the candidates' stakes runs n
 its MAX_SLOTS, no change penalties), else slot by slot (`tracking_bb`; `tracking_bb_share_many` with
 more slots than candidates, where the MIP was measured to reach better plans); where it finishes, its plan is
 proven. Else (and in every other regime) the compact MIP (one binary per slot × option, exactly one per slot,
-one bounded pair e⁺_t, e⁻_t per round, interchangeable slots ordered) is then solved by the named solver from that plan (HiGHS) within the
-time limit; the reported plan is the better of the two, with the solver's bound and the same
-optimal / feasible rule as the exposure objective.
+one bounded pair e⁺_t, e⁻_t per round, interchangeable slots ordered) is then solved by the named solver from
+that plan (HiGHS) within the time limit; the reported plan is the better of the two, with the solver's bound and
+the same optimal / feasible rule as the exposure objective.
 """
 
 from __future__ import annotations
