@@ -558,6 +558,11 @@ class _DualLP:
             h.setBasis(basis)
         h.run()
         if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            # HiGHS sometimes stops at once from a warm basis (status unknown; measured: 4 of 3,811 LPs on the slot
+            # benchmark's 25 × 20, 1 of 18,350 in 50 backtest decisions): once more from scratch
+            h.clearSolver()
+            h.run()
+        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             return np.zeros(T), np.zeros(self.C), None  # numerical trouble: λ = 0 bounds by the penalties
         return *self._solution(), h.getBasis()
 
