@@ -2,6 +2,7 @@
 penalties): brute force is the oracle, with pins, exclusions and interchangeable slots; every bound it claims
 holds for every plan it covers; a stopped search reports a valid bound."""
 
+import dataclasses
 import itertools
 import time
 
@@ -128,6 +129,25 @@ def test_a_stopped_search_reports_a_valid_bound(ticks, monkeypatch):
     assert res.value == pytest.approx(float(values[(plans == np.array(res.plan)).all(axis=1)][0]), abs=1e-12)
     if ticks >= 5000:
         assert res.finished
+
+
+def test_a_slot_larger_than_every_target_bounds_a_search_stopped_at_its_root(monkeypatch):
+    """One slot of 20× its stake: every plan overfills a candidate, which the root LP (0) cannot see; the bound
+    with the largest slot placed first can. Stopped at the first node (a clock that advances one tick per
+    reading: one for the start, one per candidate while bounding), the search reports that bound: above 0 and at
+    most the brute-force optimum."""
+    pb = _wide_instance(0, n=8, n_models=4)
+    big = max(range(8), key=lambda j: pb.slots[j].stake)
+    pb = dataclasses.replace(pb, slots=tuple(dataclasses.replace(s, stake=20 * s.stake) if j == big else s
+                                             for j, s in enumerate(pb.slots)))
+    unit, g, _ = _inputs(pb)
+    _, values = _every_plan(pb.allowed, [s.stake for s in pb.slots], unit, g)
+    clock = itertools.count()
+    monkeypatch.setattr(tracking_bc.time, "perf_counter", lambda: float(next(clock)))
+    monkeypatch.setattr(tracking_bc, "_repartition", lambda unit, goal, stakes, allowed, plan, deadline: plan)
+    res = tracking_bc.search(pb, unit, g, [a[0] for a in pb.allowed], 4.5)  # 4 candidates bounded, then stopped
+    assert not res.finished and res.lps == 4
+    assert 0.1 * float(values.min()) < res.bound <= float(values.min()) + 1e-12
 
 
 def test_the_same_inputs_give_the_same_plan():

@@ -25,7 +25,9 @@ The search starts from the best plan that re-partitioning the slots of any WIDTH
 proof needs a good plan to cut with (measured on 25 × 20: from the greedy's 9.26 the search found the optimum 6.00
 after 20 s; from the re-partition's 6.39, reached in 1.7 s, it proved it in 1.9 s).
 
-Every pruned node's and every excluded load's bound is at least the cut-off, so a finished search proves the
+Every plan is also bounded, before the search, by the least LP with the largest slot placed on each candidate it
+may take: the LP cannot see a slot larger than any candidate's target, and the search's own bound starts at the
+root LP's. Every pruned node's and every excluded load's bound is at least the cut-off, so a finished search proves the
 incumbent within the proof tolerance (ABS_GAP, REL_GAP); at the deadline the reported bound is the least of the
 pruned bounds and the LP bounds of the nodes whose children were being explored. Ties between plans: the
 incumbent is replaced only by a plan better by more than ROUNDING, the first such in search order."""
@@ -226,16 +228,39 @@ def search(pb: SlotProblem, unit: np.ndarray, goal: np.ndarray, start: list[int]
 
     finished = True
     order = sorted(range(S), key=lambda j: (-stakes[j], j))
+    everyone = allowed.any(axis=0)
+    floor = 0.0  # a bound on every plan: the least LP with the largest slot placed on each candidate
     try:
-        node(np.zeros(C), allowed.any(axis=0), order, 0)
+        # The LP spreads every stake fractionally, so it cannot see a slot larger than any candidate's target;
+        # placing the largest slot first can (measured on a 20 × 12 fleet with a slot of 7,343 NMR: 71.6 NMR per
+        # round against the root LP's 0, the plan 72.0). Its λ stay out of the pool (measured: seeded, 25 × 20
+        # took 564 nodes instead of 530).
+        big, total = order[0], float(stakes.sum())
+        floor = np.inf
+        for c in np.flatnonzero(allowed[big]):
+            if time.perf_counter() > deadline:
+                raise _Deadline
+            load = np.zeros(C)
+            load[c] = stakes[big]
+            r = goal - unit @ load
+            lps += 1
+            lam = dual.solve(r, total - stakes[big], everyone, None)[0]
+            floor = min(floor, float(r @ lam) - (total - stakes[big]) * float((lam @ unit)[everyone].max()))
+        claim(floor)
+        if floor >= cut():
+            pruned_bound = min(pruned_bound, floor)
+        else:
+            node(np.zeros(C), everyone, order, 0)
     except _Deadline:
         finished = False
+        floor = 0.0 if np.isinf(floor) else floor
     if finished:
         bound = min(pruned_bound, best)
     elif stack_bounds:
         bound = min(pruned_bound, best, *stack_bounds)
     else:
         bound = 0.0
+    bound = min(max(bound, floor), best)
     plan = _ordered(best_plan, pb.groups)
     return SearchResult(tuple(plan), best, max(bound, 0.0), finished, nodes, lps)
 
