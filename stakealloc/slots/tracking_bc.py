@@ -82,15 +82,10 @@ def search(pb: SlotProblem, unit: np.ndarray, goal: np.ndarray, start: list[int]
         allowed[j, list(a)] = True
     group_of = {j: g for g in pb.groups for j in g}
 
-    def value(plan) -> float:
-        load = np.zeros(C)
-        np.add.at(load, np.asarray(plan, dtype=int), stakes)
-        return float(np.mean(np.abs(unit @ load - goal)))
-
     # at most half the time for the re-partitions: the proof needs the rest
     now = time.perf_counter()
     best_plan = _repartition(unit, goal, stakes, allowed, list(start), now + 0.5 * max(deadline - now, 0.0))
-    best = value(best_plan)
+    best = _cost(unit, goal, _loads(best_plan, stakes, C))
 
     def cut() -> float:
         # a hair inside the proof tolerance, as in tracking_bb
@@ -106,15 +101,17 @@ def search(pb: SlotProblem, unit: np.ndarray, goal: np.ndarray, start: list[int]
     assign = [-1] * S
     closed: dict[int, frozenset] = {}
 
-    def lp(r: np.ndarray, rest: float, allow: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    def lp(r: np.ndarray, rest: float, allow: np.ndarray, pooled: bool = True) -> tuple[float, np.ndarray, np.ndarray]:
         """The LP over the candidates of `allow` with `rest` NMR left: its bound recomputed from λ (so that the
-        solver's tolerances cannot make it invalid), Uᵀλ, and the LP's load per candidate (C)."""
+        solver's tolerances cannot make it invalid), Uᵀλ, and the LP's load per candidate (C); its λ joins the
+        pool unless `pooled` is False."""
         nonlocal lps, filled
         lps += 1
         lam, frac, _ = dual.solve(r, rest, allow, None)
         g = lam @ unit
-        pool_a[filled % POOL], pool_g[filled % POOL] = lam @ goal, g
-        filled += 1
+        if pooled:
+            pool_a[filled % POOL], pool_g[filled % POOL] = lam @ goal, g
+            filled += 1
         return float(r @ lam) - rest * float(g[allow].max()), g, frac
 
     def claim(bound: float, load: tuple[int, float, float] | None = None) -> None:
@@ -123,7 +120,7 @@ def search(pb: SlotProblem, unit: np.ndarray, goal: np.ndarray, start: list[int]
 
     def leaf(load: np.ndarray) -> None:
         nonlocal best, best_plan, pruned_bound
-        v = float(np.mean(np.abs(unit @ load - goal)))
+        v = _cost(unit, goal, load)
         claim(v)
         pruned_bound = min(pruned_bound, v)
         if v < best - ROUNDING:
@@ -177,7 +174,7 @@ def search(pb: SlotProblem, unit: np.ndarray, goal: np.ndarray, start: list[int]
             if key not in built:
                 built[key] = _Halves(rest, stakes, allowed[:, c], group_of)
             halves[c] = built[key]
-        lo, hi = _intervals(pool_a[:min(filled, POOL)], pool_g[:min(filled, POOL)], load, R, open_, limit)
+        lo, hi = _intervals(pool_a[:n], pool_g[:n], load, R, open_, limit)
         counts = []
         for c in cands:
             if lo[c] > hi[c]:  # every load of c's is cut off by a line
@@ -191,7 +188,7 @@ def search(pb: SlotProblem, unit: np.ndarray, goal: np.ndarray, start: list[int]
         pick = None
         for i in (order if depth < REFINE_DEPTH else order[:1]):
             c = int(cands[i])
-            ends = _refine(lp, unit, r, R, load, open_, c, lo[c], hi[c], limit, claim, goal)
+            ends = _refine(lp, unit, r, R, open_, c, lo[c], hi[c], limit, claim)
             if ends is None:
                 pruned_bound = min(pruned_bound, limit)
                 return
@@ -242,10 +239,7 @@ def search(pb: SlotProblem, unit: np.ndarray, goal: np.ndarray, start: list[int]
                 raise _Deadline
             load = np.zeros(C)
             load[c] = stakes[big]
-            r = goal - unit @ load
-            lps += 1
-            lam = dual.solve(r, total - stakes[big], everyone, None)[0]
-            floor = min(floor, float(r @ lam) - (total - stakes[big]) * float((lam @ unit)[everyone].max()))
+            floor = min(floor, lp(goal - unit @ load, total - stakes[big], everyone, pooled=False)[0])
         claim(floor)
         if floor >= cut():
             pruned_bound = min(pruned_bound, floor)
@@ -301,7 +295,19 @@ def _intervals(pa: np.ndarray, pg: np.ndarray, load: np.ndarray, rest: float, op
     return lo, hi
 
 
-def _refine(lp, unit, r, rest, load, open_, c, lo, hi, limit, claim, goal):
+def _cost(unit: np.ndarray, goal: np.ndarray, load: np.ndarray) -> float:
+    """f of the loads `load` (NMR per candidate): mean |U·load − P_target| over the rounds, NMR per round."""
+    return float(np.mean(np.abs(unit @ load - goal)))
+
+
+def _loads(plan, stakes: np.ndarray, C: int) -> np.ndarray:
+    """NMR per candidate (C) of a plan (candidate index per slot)."""
+    load = np.zeros(C)
+    np.add.at(load, np.asarray(plan, dtype=int), stakes)
+    return load
+
+
+def _refine(lp, unit, r, rest, open_, c, lo, hi, limit, claim):
     """[lo, hi] narrowed by the LPs that close c at an end, at most KELLEY per end (None: empty)."""
     others = open_.copy()
     others[c] = False
@@ -381,9 +387,8 @@ def _repartition(unit: np.ndarray, goal: np.ndarray, stakes: np.ndarray, allowed
     lexicographic order, until none improves or the deadline."""
     C = unit.shape[1]
     plan = list(plan)
-    load = np.zeros(C)
-    np.add.at(load, np.asarray(plan, dtype=int), stakes)
-    cur = float(np.mean(np.abs(unit @ load - goal)))
+    load = _loads(plan, stakes, C)
+    cur = _cost(unit, goal, load)
     cands = np.flatnonzero(allowed.any(axis=0)).tolist()
     width = min(WIDTH, len(cands))
     digits = {}
@@ -413,8 +418,7 @@ def _repartition(unit: np.ndarray, goal: np.ndarray, stakes: np.ndarray, allowed
             if v[i] < cur - ROUNDING:
                 for p, k in enumerate(ks):
                     plan[k] = cs[asg[i, p]]
-                load = np.zeros(C)
-                np.add.at(load, np.asarray(plan, dtype=int), stakes)
-                cur = float(np.mean(np.abs(unit @ load - goal)))
+                load = _loads(plan, stakes, C)
+                cur = _cost(unit, goal, load)
                 improved = True
     return plan

@@ -251,9 +251,10 @@ def _mip(opt: _Options, g: np.ndarray, groups, ncombo: int, solver: SolverName, 
         said_optimal
 
 
-def _branch_and_bound(pb: SlotProblem, opt: _Options, g: np.ndarray, warm: list[int], deadline: float):
+def _branch_and_bound(pb: SlotProblem, opt: _Options, g: np.ndarray, warm: list[int], deadline: float,
+                      by_candidates: bool):
     """The exact search from the warm plan, on the candidates' unit streams (one combination): by candidates
-    where `tracking_bc` applies, else slot by slot."""
+    (`tracking_bc`, where it applies), else slot by slot."""
     refs, regime = pb.refs, pb.regime
     unit = np.array([linear_payout(pb.streams, held_exposures(r.model, r.side, regime.as_dict(0), 1.0))
                      for r in refs]).T
@@ -264,7 +265,7 @@ def _branch_and_bound(pb: SlotProblem, opt: _Options, g: np.ndarray, warm: list[
             pen[c] = v
         penalties.append(pen)
     start = [opt.choices[j][i][0] for j, i in enumerate(warm)]
-    if tracking_bc.applies(pb, penalties):
+    if by_candidates:
         return tracking_bc.search(pb, unit, g, start, deadline)
     return tracking_bb.search(pb, unit, g, penalties, start, deadline)
 
@@ -313,7 +314,7 @@ def solve_tracking(pb: SlotProblem, *, solver: SolverName, time_limit: float, op
         # times faster than the MIP on the example); where it does not finish, the MIP gets the rest, from
         # its best plan, and the better of both bounds stands.
         share = o.tracking_bb_share_many if many and build and not by_candidates else o.tracking_bb_share
-        searched = _branch_and_bound(pb, opt, g, warm, t0 + share * time_limit)
+        searched = _branch_and_bound(pb, opt, g, warm, t0 + share * time_limit, by_candidates)
         # the symmetry rows want interchangeable slots in order: the search keeps them so
         warm = [opt.choices[j].index((c, 0)) for j, c in enumerate(searched.plan)]
     left = time_limit - (time.perf_counter() - t0)
